@@ -1,0 +1,122 @@
+/* calsync-admin: migrate, user-add EMAIL [--tz ZONE] (password on stdin), user-list, status. */
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "auth.h"
+#include "cfg.h"
+#include "crypt.h"
+#include "cs.h"
+#include "db.h"
+#include "log.h"
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: calsync-admin migrate\n"
+                    "       calsync-admin user-add EMAIL [--tz ZONE]   (password on stdin)\n"
+                    "       calsync-admin user-list\n"
+                    "       calsync-admin status\n");
+    return 2;
+}
+
+static int user_add(struct db *db, int argc, char **argv)
+{
+    const char *email = NULL, *tz = NULL;
+    char pw[AUTH_PASSWORD_MAX + 2], err[CS_ERRLEN];
+    struct auth_user u;
+    size_t n;
+    int rc;
+
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--tz") == 0 && i + 1 < argc)
+            tz = argv[++i];
+        else if (email == NULL && argv[i][0] != '-')
+            email = argv[i];
+        else
+            return usage();
+    }
+    if (email == NULL)
+        return usage();
+    if (fgets(pw, sizeof pw, stdin) == NULL) {
+        fprintf(stderr, "calsync-admin: expected the password on stdin\n");
+        return 2;
+    }
+    n = strlen(pw);
+    while (n > 0 && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
+        pw[--n] = '\0';
+    rc = auth_user_add(db, email, pw, tz, &u, err, sizeof err);
+    sodium_memzero(pw, sizeof pw);
+    if (rc != CS_OK) {
+        fprintf(stderr, "calsync-admin: %s\n", err);
+        return rc == CS_ERR_CONFLICT ? 3 : 1;
+    }
+    printf("%s %s\n", u.id, u.email);
+    return 0;
+}
+
+static int user_list(struct db *db)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_USER_LIST);
+
+    if (st == NULL)
+        return 1;
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const unsigned char *tz = sqlite3_column_text(st, 2);
+        printf("%s\t%s\t%s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
+               tz ? (const char *)tz : "-");
+    }
+    sqlite3_reset(st);
+    return 0;
+}
+
+static int status(struct db *db, const struct cfg *cfg)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_USER_COUNT);
+    long long users = 0;
+
+    if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
+        users = sqlite3_column_int64(st, 0);
+    if (st != NULL)
+        sqlite3_reset(st);
+    printf("database: %s\nschema version: %d of %zu\nusers: %lld\ngoogle: %s\nwebhooks: %s\n",
+           cfg->db_path, db_version(db), db_migrations_count, users,
+           cfg_google_enabled(cfg) ? cfg->api_url : "not configured",
+           *cfg->webhook_url ? cfg->webhook_url : "off (polling)");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct cfg cfg;
+    struct db *db = NULL;
+    char err[CS_ERRLEN];
+    int rc;
+
+    log_init("admin");
+    if (argc < 2)
+        return usage();
+    cfg_load_or_die(&cfg);
+    if (crypt_init() != CS_OK)
+        return 1;
+    if (db_open(cfg.db_path, &db, err, sizeof err) != CS_OK) {
+        fprintf(stderr, "calsync-admin: %s\n", err);
+        cfg_free(&cfg);
+        return 1;
+    }
+    if (strcmp(argv[1], "migrate") == 0) {
+        printf("schema version %d\n", db_version(db));
+        rc = 0;
+    } else if (strcmp(argv[1], "user-add") == 0) {
+        rc = user_add(db, argc, argv);
+    } else if (strcmp(argv[1], "user-list") == 0) {
+        rc = user_list(db);
+    } else if (strcmp(argv[1], "status") == 0) {
+        rc = status(db, &cfg);
+    } else {
+        rc = usage();
+    }
+    db_close(db);
+    cfg_free(&cfg);
+    return rc;
+}

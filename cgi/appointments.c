@@ -1,0 +1,252 @@
+/* appointments: the Vesta side. GET/POST /api/appointments, GET/PATCH/DELETE
+ * /api/appointments/{id}. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "appt.h"
+#include "auth.h"
+#include "cal.h"
+#include "cfg.h"
+#include "cs.h"
+#include "http.h"
+#include "integ.h"
+#include "log.h"
+#include "sync.h"
+
+#define PREFIX "/api/appointments"
+
+static int parse_id(const char *s, long long *out)
+{
+    char *end;
+    long long v;
+
+    if (*s < '1' || *s > '9' || strlen(s) > 18)
+        return CS_ERR_INVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v <= 0)
+        return CS_ERR_INVAL;
+    *out = v;
+    return CS_OK;
+}
+
+/* Reads a range bound (RFC 3339 or a date) from the query into UTC form. */
+static int range_bound(struct http_req *req, const char *key, time_t def, time_t *out)
+{
+    char v[64];
+    int rc = http_query_get(req->query, key, v, sizeof v);
+
+    if (rc == CS_ERR_NOTFOUND || (rc == CS_OK && v[0] == '\0')) {
+        *out = def;
+        return CS_OK;
+    }
+    if (rc != CS_OK || (cal_parse_rfc3339(v, out) != CS_OK && cal_parse_date(v, out) != CS_OK))
+        return CS_ERR_INVAL;
+    return CS_OK;
+}
+
+static void list(struct http_req *req, const struct auth_user *u)
+{
+    time_t now = time(NULL), from, to;
+    char f[CAL_STRLEN], t[CAL_STRLEN], msg[128];
+    cJSON *o, *arr;
+
+    if (range_bound(req, "from", now - 30 * 86400, &from) != CS_OK ||
+        range_bound(req, "to", now + 90 * 86400, &to) != CS_OK) {
+        http_reply_error(req, 400, "from and to must be RFC 3339 date-times or dates");
+        return;
+    }
+    if (to <= from || to - from > 400LL * 86400) {
+        snprintf(msg, sizeof msg, "the range must be positive and at most 400 days");
+        http_reply_error(req, 400, msg);
+        return;
+    }
+    cal_format_utc(from, f);
+    cal_format_utc(to, t);
+    o = cJSON_CreateObject();
+    arr = cJSON_AddArrayToObject(o, "appointments");
+    if (o == NULL || arr == NULL) {
+        cJSON_Delete(o);
+        http_reply_error(req, 500, "out of memory");
+        return;
+    }
+    if (appt_list(req->db, u->id, f, t, arr) != CS_OK) {
+        cJSON_Delete(o);
+        http_reply_error(req, 500, "cannot list appointments");
+        return;
+    }
+    cJSON_AddStringToObject(o, "from", f);
+    cJSON_AddStringToObject(o, "to", t);
+    cJSON_AddStringToObject(o, "timezone", u->tz);
+    http_reply_json(req, 200, o, NULL);
+}
+
+/* Answers with the appointment as stored now. */
+static void reply_appt(struct http_req *req, const struct auth_user *u, long long id, int status)
+{
+    struct appt a;
+    int rc = appt_get(req->db, u->id, id, &a);
+
+    if (rc == CS_ERR_NOTFOUND) {
+        http_reply_error(req, 404, "appointment not found");
+        return;
+    }
+    if (rc != CS_OK) {
+        http_reply_error(req, 500, "cannot read appointment");
+        return;
+    }
+    http_reply_json(req, status, appt_to_json(&a), NULL);
+    appt_free(&a);
+}
+
+/* After the local commit and the answer: push to Google within the configured budget. */
+static void push_after(struct http_req *req, const struct auth_user *u, int connected)
+{
+    http_finish(req);
+    if (connected)
+        sync_after_commit(req->db, req->cfg, u->id);
+}
+
+static void create(struct http_req *req, const struct auth_user *u)
+{
+    struct appt a;
+    char err[CS_ERRLEN];
+    cJSON *body = NULL;
+    int rc, connected;
+
+    memset(&a, 0, sizeof a);
+    if (auth_check_write(req) != CS_OK || http_json_body(req, HTTP_BODY_MAX, &body) != CS_OK)
+        goto out;
+    snprintf(a.user_id, sizeof a.user_id, "%s", u->id);
+    rc = appt_apply_json(&a, body, 0, u->tz, err, sizeof err);
+    if (rc != CS_OK) {
+        http_reply_error(req, rc == CS_ERR_NOMEM ? 500 : 400, err);
+        goto out;
+    }
+    connected = integ_is_connected(req->db, u->id);
+    if (appt_create(req->db, &a, connected) != CS_OK) {
+        http_reply_error(req, 500, "cannot save appointment");
+        goto out;
+    }
+    log_info("created appointment %lld user=%s", a.id, u->id);
+    reply_appt(req, u, a.id, 201);
+    push_after(req, u, connected);
+out:
+    appt_free(&a);
+    cJSON_Delete(body);
+}
+
+static void update(struct http_req *req, const struct auth_user *u, long long id)
+{
+    struct appt a;
+    char err[CS_ERRLEN];
+    cJSON *body = NULL;
+    int rc, connected;
+
+    memset(&a, 0, sizeof a);
+    if (auth_check_write(req) != CS_OK || http_json_body(req, HTTP_BODY_MAX, &body) != CS_OK)
+        goto out;
+    rc = appt_get(req->db, u->id, id, &a);
+    if (rc != CS_OK) {
+        http_reply_error(req, rc == CS_ERR_NOTFOUND ? 404 : 500,
+                         rc == CS_ERR_NOTFOUND ? "appointment not found" : "database error");
+        goto out;
+    }
+    rc = appt_apply_json(&a, body, 1, u->tz, err, sizeof err);
+    if (rc != CS_OK) {
+        http_reply_error(req, rc == CS_ERR_NOMEM ? 500 : 400, err);
+        goto out;
+    }
+    connected = integ_is_connected(req->db, u->id);
+    rc = appt_update(req->db, &a, connected);
+    if (rc != CS_OK) {
+        http_reply_error(req, rc == CS_ERR_NOTFOUND ? 404 : 500,
+                         rc == CS_ERR_NOTFOUND ? "appointment not found" : "cannot save");
+        goto out;
+    }
+    log_info("updated appointment %lld user=%s", id, u->id);
+    reply_appt(req, u, id, 200);
+    push_after(req, u, connected);
+out:
+    appt_free(&a);
+    cJSON_Delete(body);
+}
+
+static void delete (struct http_req *req, const struct auth_user *u, long long id)
+{
+    int rc, connected;
+    cJSON *o;
+
+    if (auth_check_origin(req) != CS_OK)
+        return;
+    connected = integ_is_connected(req->db, u->id);
+    rc = appt_delete(req->db, u->id, id, connected);
+    if (rc == CS_ERR_NOTFOUND) {
+        http_reply_error(req, 404, "appointment not found");
+        return;
+    }
+    if (rc != CS_OK) {
+        http_reply_error(req, 500, "cannot delete appointment");
+        return;
+    }
+    log_info("deleted appointment %lld user=%s", id, u->id);
+    o = cJSON_CreateObject();
+    if (o != NULL) {
+        cJSON_AddBoolToObject(o, "success", 1);
+        cJSON_AddNumberToObject(o, "id", (double)id);
+    }
+    http_reply_json(req, 200, o, NULL);
+    push_after(req, u, connected);
+}
+
+static int route(struct http_req *req, void *ctx)
+{
+    struct auth_user u;
+    const char *rest;
+    long long id;
+
+    (void)ctx;
+    if (strncmp(req->path, PREFIX, strlen(PREFIX)) != 0) {
+        http_reply_error(req, 404, "no such route");
+        return 0;
+    }
+    rest = req->path + strlen(PREFIX);
+    if (*rest == '\0' || strcmp(rest, "/") == 0) {
+        if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "POST") != 0) {
+            http_reply_405(req, "GET, POST");
+            return 0;
+        }
+        if (auth_require(req, &u) != CS_OK)
+            return 0;
+        if (strcmp(req->method, "GET") == 0)
+            list(req, &u);
+        else
+            create(req, &u);
+        return 0;
+    }
+    if (*rest != '/' || parse_id(rest + 1, &id) != CS_OK) {
+        http_reply_error(req, 404, "no such appointment");
+        return 0;
+    }
+    if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "PATCH") != 0 &&
+        strcmp(req->method, "DELETE") != 0) {
+        http_reply_405(req, "GET, PATCH, DELETE");
+        return 0;
+    }
+    if (auth_require(req, &u) != CS_OK)
+        return 0;
+    if (strcmp(req->method, "GET") == 0)
+        reply_appt(req, &u, id, 200);
+    else if (strcmp(req->method, "PATCH") == 0)
+        update(req, &u, id);
+    else
+        delete (req, &u, id);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    return http_serve(argc, argv, "appointments", route, NULL);
+}

@@ -1,0 +1,63 @@
+/* appt.h: Vesta appointments: validation, JSON mapping, storage with the outbox. */
+#ifndef APPT_H
+#define APPT_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include <sqlite3.h>
+
+#include "cal.h"
+#include "crypt.h"
+
+struct db;
+
+#define APPT_TITLE_MAX 500
+#define APPT_LOCATION_MAX 500
+#define APPT_DESC_MAX 8000
+#define APPT_LIST_MAX 2000
+#define APPT_SPAN_MAX (366LL * 86400)
+
+struct appt {
+    long long id;
+    char user_id[CRYPT_UUIDLEN];
+    long long contact_id; /* 0 when none */
+    char *title, *description, *location;
+    char start[CAL_STRLEN], end[CAL_STRLEN]; /* UTC RFC 3339; all-day: date at 00:00Z */
+    int all_day;
+    char type[16], status[16];
+    int is_active;
+    char *google_event_id, *google_etag, *google_updated, *synced_snapshot;
+    long long last_synced_at;
+    char sync_state[12];
+    char *sync_error;
+    long long created_at, updated_at; /* ms */
+};
+
+/* Frees the strings of a (not a itself); safe on a zeroed struct. */
+void appt_free(struct appt *a);
+/* Fills a from a row selected with APPT_COLS; free with appt_free. */
+int appt_from_row(sqlite3_stmt *st, struct appt *a);
+
+/* True for the five types / three statuses (exact, UTF-8). */
+int appt_type_valid(const char *s);
+int appt_status_valid(const char *s);
+
+/* Validates the fields in obj and applies them to a. With partial=0 (create) title, start and
+ * end are required. tz interprets an all-day datetime. On failure errbuf says which field. */
+int appt_apply_json(struct appt *a, const cJSON *obj, int partial, const char *tz, char *errbuf,
+                    size_t errlen);
+/* The API form of an appointment; NULL on OOM. Caller frees with cJSON_Delete. */
+cJSON *appt_to_json(const struct appt *a);
+
+/* Loads one active appointment of user; CS_ERR_NOTFOUND when absent or another user's. */
+int appt_get(struct db *db, const char *user_id, long long id, struct appt *a);
+/* Inserts a (setting a->id) and its outbox row in one transaction. */
+int appt_create(struct db *db, struct appt *a, int connected);
+/* Saves a's editable fields and its outbox row in one transaction. */
+int appt_update(struct db *db, struct appt *a, int connected);
+/* Soft-deletes and queues the Google delete in one transaction. CS_ERR_NOTFOUND when absent. */
+int appt_delete(struct db *db, const char *user_id, long long id, int connected);
+/* Active appointments overlapping [from, to) (UTC RFC 3339), appended to arr. */
+int appt_list(struct db *db, const char *user_id, const char *from, const char *to, cJSON *arr);
+
+#endif

@@ -1,0 +1,210 @@
+/* auth.c: accounts (argon2id), sessions stored as token hashes, CSRF origin check. */
+#include "auth.h"
+#include "cal.h"
+#include "cfg.h"
+#include "cs.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+int auth_email_valid(const char *email)
+{
+    const char *at;
+    size_t n;
+
+    if (email == NULL)
+        return 0;
+    n = strlen(email);
+    if (n < 3 || n > AUTH_EMAIL_MAX)
+        return 0;
+    for (const char *p = email; *p; p++)
+        if ((unsigned char)*p <= ' ' || *p == 0x7f || *p == '"' || *p == '<' || *p == '>')
+            return 0;
+    at = strchr(email, '@');
+    return at != NULL && at != email && at[1] != '\0' && strchr(at + 1, '@') == NULL;
+}
+
+static void auth_user_fill(sqlite3_stmt *st, const struct cfg *cfg, struct auth_user *u)
+{
+    db_col_copy(st, 0, u->id, sizeof u->id);
+    db_col_copy(st, 1, u->email, sizeof u->email);
+    db_col_copy(st, 2, u->tz, sizeof u->tz);
+    if (u->tz[0] == '\0' && cfg != NULL)
+        snprintf(u->tz, sizeof u->tz, "%s", cfg->default_tz);
+}
+
+int auth_user_add(struct db *db, const char *email, const char *password, const char *tz,
+                  struct auth_user *out, char *errbuf, size_t errlen)
+{
+    char hash[CRYPT_PWLEN];
+    sqlite3_stmt *st;
+    size_t plen = password ? strlen(password) : 0;
+    int rc;
+
+    if (!auth_email_valid(email))
+        return cs_fail(errbuf, errlen, CS_ERR_INVAL, "invalid email address");
+    if (plen < AUTH_PASSWORD_MIN || plen > AUTH_PASSWORD_MAX)
+        return cs_fail(errbuf, errlen, CS_ERR_INVAL, "password must have %d to %d characters",
+                       AUTH_PASSWORD_MIN, AUTH_PASSWORD_MAX);
+    if (tz != NULL && !cal_zone_valid(tz))
+        return cs_fail(errbuf, errlen, CS_ERR_INVAL, "unknown time zone '%s'", tz);
+    if (crypt_password_hash(password, hash) != CS_OK)
+        return cs_fail(errbuf, errlen, CS_ERR_NOMEM, "password hashing failed");
+    memset(out, 0, sizeof *out);
+    crypt_uuid(out->id);
+    snprintf(out->email, sizeof out->email, "%s", email);
+    snprintf(out->tz, sizeof out->tz, "%s", tz ? tz : "");
+    st = db_stmt(db, DB_USER_INSERT);
+    if (st == NULL)
+        return cs_fail(errbuf, errlen, CS_ERR_DB, "database error");
+    db_bind_text(st, 1, out->id);
+    db_bind_text(st, 2, email);
+    db_bind_text(st, 3, hash);
+    db_bind_text(st, 4, tz);
+    sqlite3_bind_int64(st, 5, db_now());
+    rc = db_exec(db, st);
+    sodium_memzero(hash, sizeof hash);
+    if (rc == CS_ERR_CONFLICT)
+        return cs_fail(errbuf, errlen, rc, "a user with that email already exists");
+    if (rc != CS_OK)
+        return cs_fail(errbuf, errlen, rc, "database error");
+    return CS_OK;
+}
+
+int auth_login(struct db *db, const struct cfg *cfg, const char *email, const char *password,
+               struct auth_user *u, char token[CRYPT_TOKLEN])
+{
+    /* A fixed hash to verify against when the user is unknown, so timing does not tell. */
+    static char dummy[CRYPT_PWLEN];
+    char hash[CRYPT_PWLEN] = "", th[CRYPT_HEXLEN];
+    sqlite3_stmt *st;
+    int found = 0, ok;
+
+    if (dummy[0] == '\0' && crypt_password_hash("calsync-dummy-password", dummy) != CS_OK)
+        return CS_ERR_NOMEM;
+    st = db_stmt(db, DB_USER_BY_EMAIL);
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, email);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        auth_user_fill(st, cfg, u);
+        db_col_copy(st, 3, hash, sizeof hash);
+        found = 1;
+    }
+    sqlite3_reset(st);
+    ok = crypt_password_verify(found ? hash : dummy, password) && found;
+    sodium_memzero(hash, sizeof hash);
+    if (!ok)
+        return CS_ERR_AUTH;
+    crypt_random_token(token, 32);
+    crypt_sha256_hex(token, strlen(token), th);
+    st = db_stmt(db, DB_SESSION_INSERT);
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, th);
+    db_bind_text(st, 2, u->id);
+    sqlite3_bind_int64(st, 3, db_now() + AUTH_SESSION_TTL);
+    sqlite3_bind_int64(st, 4, db_now());
+    if (db_exec(db, st) != CS_OK)
+        return CS_ERR_DB;
+    st = db_stmt(db, DB_SESSION_PURGE);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, db_now());
+        db_exec(db, st);
+    }
+    return CS_OK;
+}
+
+int auth_session_user(struct db *db, const struct cfg *cfg, const char *token, struct auth_user *u)
+{
+    char th[CRYPT_HEXLEN];
+    sqlite3_stmt *st;
+    int rc = CS_ERR_AUTH;
+
+    if (token == NULL || strlen(token) < 16 || strlen(token) >= CRYPT_TOKLEN)
+        return CS_ERR_AUTH;
+    crypt_sha256_hex(token, strlen(token), th);
+    st = db_stmt(db, DB_SESSION_GET);
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, th);
+    sqlite3_bind_int64(st, 2, db_now());
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        auth_user_fill(st, cfg, u);
+        rc = CS_OK;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+int auth_logout(struct db *db, const char *token)
+{
+    char th[CRYPT_HEXLEN];
+    sqlite3_stmt *st;
+
+    crypt_sha256_hex(token, strlen(token), th);
+    st = db_stmt(db, DB_SESSION_DELETE);
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, th);
+    return db_exec(db, st);
+}
+
+int auth_require(struct http_req *req, struct auth_user *u)
+{
+    char token[CRYPT_TOKLEN];
+    int rc;
+
+    if (http_cookie_get(req, AUTH_COOKIE, token, sizeof token) != CS_OK) {
+        http_reply_error(req, 401, "not logged in");
+        return CS_ERR_AUTH;
+    }
+    rc = auth_session_user(req->db, req->cfg, token, u);
+    sodium_memzero(token, sizeof token);
+    if (rc == CS_ERR_AUTH) {
+        http_reply_error(req, 401, "session expired or invalid; log in again");
+        return rc;
+    }
+    if (rc != CS_OK) {
+        http_reply_error(req, 500, "database error");
+        return rc;
+    }
+    return CS_OK;
+}
+
+int auth_check_origin(struct http_req *req)
+{
+    const char *origin = http_param(req, "HTTP_ORIGIN");
+
+    if (origin != NULL && *origin != '\0' && strcmp(origin, req->cfg->base_url) != 0) {
+        log_warn("refused cross-origin request from %s", origin);
+        http_reply_error(req, 403, "cross-origin request refused");
+        return CS_ERR_AUTH;
+    }
+    return CS_OK;
+}
+
+int auth_check_write(struct http_req *req)
+{
+    if (auth_check_origin(req) != CS_OK)
+        return CS_ERR_AUTH;
+    if (!http_is_json(req)) {
+        http_reply_error(req, 415, "Content-Type must be application/json");
+        return CS_ERR_INVAL;
+    }
+    return CS_OK;
+}
+
+void auth_cookie_header(const struct cfg *cfg, const char *token, long max_age, char *out,
+                        size_t outlen)
+{
+    int secure = strncmp(cfg->base_url, "https://", 8) == 0;
+
+    snprintf(out, outlen, "Set-Cookie: %s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%ld%s\r\n",
+             AUTH_COOKIE, token, max_age, secure ? "; Secure" : "");
+}

@@ -1,0 +1,351 @@
+/* cfg.c: configuration from the environment and an optional KEY=VALUE file, validated. */
+#include "cfg.h"
+#include "cs.h"
+#include "cal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#define CFG_FILE_MAX 64
+
+struct cfg_file {
+    char *keys[CFG_FILE_MAX];
+    char *vals[CFG_FILE_MAX];
+    size_t n;
+};
+
+static void cfg_file_free(struct cfg_file *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->keys[i]);
+        sodium_memzero(f->vals[i], strlen(f->vals[i]));
+        free(f->vals[i]);
+    }
+    f->n = 0;
+}
+
+static char *cfg_trim(char *s)
+{
+    char *e;
+
+    while (*s == ' ' || *s == '\t')
+        s++;
+    e = s + strlen(s);
+    while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+        *--e = '\0';
+    return s;
+}
+
+/* Parses a KEY=VALUE file (# comments, blank lines, optional quotes). */
+static int cfg_file_read(const char *path, struct cfg_file *f, char *errbuf, size_t errlen)
+{
+    FILE *fp;
+    char line[4096];
+    int rc = CS_OK, lineno = 0;
+
+    fp = fopen(path, "r");
+    if (fp == NULL)
+        return cs_fail(errbuf, errlen, CS_ERR_CONFIG, "CALSYNC_CONFIG: cannot open %s: %s", path,
+                       strerror(errno));
+    while (fgets(line, sizeof line, fp) != NULL) {
+        char *k, *v, *eq;
+        size_t vl;
+
+        lineno++;
+        k = cfg_trim(line);
+        if (*k == '\0' || *k == '#')
+            continue;
+        eq = strchr(k, '=');
+        if (eq == NULL || f->n == CFG_FILE_MAX) {
+            rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG, "%s:%d: expected KEY=VALUE", path, lineno);
+            goto out;
+        }
+        *eq = '\0';
+        k = cfg_trim(k);
+        v = cfg_trim(eq + 1);
+        vl = strlen(v);
+        if (vl >= 2 && (v[0] == '"' || v[0] == '\'') && v[vl - 1] == v[0]) {
+            v[vl - 1] = '\0';
+            v++;
+        }
+        f->keys[f->n] = strdup(k);
+        f->vals[f->n] = strdup(v);
+        if (f->keys[f->n] == NULL || f->vals[f->n] == NULL) {
+            free(f->keys[f->n]);
+            free(f->vals[f->n]);
+            rc = CS_ERR_NOMEM;
+            goto out;
+        }
+        f->n++;
+    }
+out:
+    sodium_memzero(line, sizeof line);
+    fclose(fp);
+    return rc;
+}
+
+struct cfg_env {
+    struct cfg_file file;
+};
+
+static const char *cfg_env_get(const char *key, void *ctx)
+{
+    struct cfg_env *e = ctx;
+    const char *v = getenv(key);
+
+    if (v != NULL)
+        return v;
+    for (size_t i = e->file.n; i > 0; i--)
+        if (strcmp(e->file.keys[i - 1], key) == 0)
+            return e->file.vals[i - 1];
+    return NULL;
+}
+
+int cfg_load(struct cfg *out, char *errbuf, size_t errlen)
+{
+    struct cfg_env env = {0};
+    const char *path = getenv("CALSYNC_CONFIG");
+    int rc;
+
+    if (path != NULL && *path != '\0') {
+        rc = cfg_file_read(path, &env.file, errbuf, errlen);
+        if (rc != CS_OK)
+            goto out;
+    }
+    rc = cfg_load_from(out, cfg_env_get, &env, errbuf, errlen);
+out:
+    cfg_file_free(&env.file);
+    return rc;
+}
+
+static int cfg_str(char **dst, const char *v, const char *def)
+{
+    if (v == NULL)
+        v = def;
+    if (v == NULL) {
+        *dst = NULL;
+        return CS_OK;
+    }
+    *dst = strdup(v);
+    return *dst ? CS_OK : CS_ERR_NOMEM;
+}
+
+static int cfg_int(int *dst, const char *key, const char *v, long def, long lo, long hi,
+                   char *errbuf, size_t errlen)
+{
+    char *end;
+    long n;
+
+    if (v == NULL || *v == '\0') {
+        *dst = (int)def;
+        return CS_OK;
+    }
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n < lo || n > hi)
+        return cs_fail(errbuf, errlen, CS_ERR_CONFIG, "%s: expected an integer in [%ld, %ld]", key,
+                       lo, hi);
+    *dst = (int)n;
+    return CS_OK;
+}
+
+static int cfg_url_ok(const char *u)
+{
+    if (strncmp(u, "http://", 7) != 0 && strncmp(u, "https://", 8) != 0)
+        return 0;
+    for (; *u; u++)
+        if ((unsigned char)*u <= ' ' || *u == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int cfg_secret_key(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t errlen)
+{
+    const char *hex = get("CALSYNC_SECRET_KEY", ctx);
+    const char *file = get("CALSYNC_SECRET_KEY_FILE", ctx);
+    char fbuf[160];
+    size_t binlen = 0;
+    const char *end = NULL;
+    int rc = CS_OK;
+
+    if ((hex == NULL || *hex == '\0') && file != NULL && *file != '\0') {
+        FILE *fp = fopen(file, "r");
+        if (fp == NULL)
+            return cs_fail(errbuf, errlen, CS_ERR_CONFIG, "CALSYNC_SECRET_KEY_FILE: cannot open %s",
+                           file);
+        if (fgets(fbuf, sizeof fbuf, fp) == NULL)
+            fbuf[0] = '\0';
+        fclose(fp);
+        hex = cfg_trim(fbuf);
+    }
+    if (hex == NULL || *hex == '\0')
+        return cs_fail(
+            errbuf, errlen, CS_ERR_CONFIG,
+            "CALSYNC_SECRET_KEY (or CALSYNC_SECRET_KEY_FILE) is required: 64 hex digits");
+    if (strlen(hex) != 64 ||
+        sodium_hex2bin(c->secret_key, sizeof c->secret_key, hex, 64, NULL, &binlen, &end) != 0 ||
+        binlen != 32 || (end != NULL && *end != '\0'))
+        rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                     "CALSYNC_SECRET_KEY: expected 64 hex digits (32 bytes)");
+    sodium_memzero(fbuf, sizeof fbuf);
+    return rc;
+}
+
+int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t errlen)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+        const char *def;
+    } urls[] = {
+        {"GOOGLE_AUTH_URL", offsetof(struct cfg, auth_url),
+         "https://accounts.google.com/o/oauth2/v2/auth"},
+        {"GOOGLE_TOKEN_URL", offsetof(struct cfg, token_url),
+         "https://oauth2.googleapis.com/token"},
+        {"GOOGLE_REVOKE_URL", offsetof(struct cfg, revoke_url),
+         "https://oauth2.googleapis.com/revoke"},
+        {"GOOGLE_CALENDAR_API_URL", offsetof(struct cfg, api_url),
+         "https://www.googleapis.com/calendar/v3"},
+        {"GOOGLE_BATCH_URL", offsetof(struct cfg, batch_url),
+         "https://www.googleapis.com/batch/calendar/v3"},
+    };
+    char def[512];
+    const char *v;
+    int rc;
+
+    memset(c, 0, sizeof *c);
+    if (sodium_init() < 0)
+        return cs_fail(errbuf, errlen, CS_ERR_CRYPTO, "libsodium failed to initialise");
+    if ((rc = cfg_secret_key(c, get, ctx, errbuf, errlen)) != CS_OK)
+        goto out;
+
+    if ((rc = cfg_str(&c->state_dir, get("CALSYNC_STATE_DIR", ctx), "var")) != CS_OK)
+        goto out;
+    snprintf(def, sizeof def, "%s/calsync.db", c->state_dir);
+    if ((rc = cfg_str(&c->db_path, get("CALSYNC_DB", ctx), def)) != CS_OK)
+        goto out;
+    if (*c->db_path == '\0') {
+        rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG, "CALSYNC_DB must not be empty");
+        goto out;
+    }
+    if ((rc = cfg_str(&c->base_url, get("CALSYNC_BASE_URL", ctx), "http://127.0.0.1:8080")) !=
+        CS_OK)
+        goto out;
+    while (strlen(c->base_url) > 0 && c->base_url[strlen(c->base_url) - 1] == '/')
+        c->base_url[strlen(c->base_url) - 1] = '\0';
+    if (!cfg_url_ok(c->base_url)) {
+        rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                     "CALSYNC_BASE_URL: expected an http:// or https:// URL");
+        goto out;
+    }
+    if ((rc = cfg_int(&c->http_port, "CALSYNC_HTTP_PORT", get("CALSYNC_HTTP_PORT", ctx), 8080, 1,
+                      65535, errbuf, errlen)) != CS_OK)
+        goto out;
+    if ((rc = cfg_str(&c->default_tz, get("CALSYNC_DEFAULT_TZ", ctx), "Europe/Madrid")) != CS_OK)
+        goto out;
+    if (!cal_zone_valid(c->default_tz)) {
+        rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG, "CALSYNC_DEFAULT_TZ: unknown time zone '%s'",
+                     c->default_tz);
+        goto out;
+    }
+
+    v = get("GOOGLE_CLIENT_ID", ctx);
+    if (v != NULL && *v != '\0') {
+        if ((rc = cfg_str(&c->google_client_id, v, NULL)) != CS_OK)
+            goto out;
+        v = get("GOOGLE_CLIENT_SECRET", ctx);
+        if (v == NULL || *v == '\0') {
+            rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                         "GOOGLE_CLIENT_SECRET is required when GOOGLE_CLIENT_ID is set");
+            goto out;
+        }
+        if ((rc = cfg_str(&c->google_client_secret, v, NULL)) != CS_OK)
+            goto out;
+    }
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        char **dst = (char **)((char *)c + urls[i].off);
+        if ((rc = cfg_str(dst, get(urls[i].key, ctx), urls[i].def)) != CS_OK)
+            goto out;
+        if (!cfg_url_ok(*dst)) {
+            rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG, "%s: expected an http(s) URL", urls[i].key);
+            goto out;
+        }
+    }
+    snprintf(def, sizeof def, "%s/api/google/calendar/webhook", c->base_url);
+    if ((rc = cfg_str(&c->webhook_url, get("GOOGLE_CALENDAR_WEBHOOK_URL", ctx), def)) != CS_OK)
+        goto out;
+    if (*c->webhook_url != '\0' && !cfg_url_ok(c->webhook_url)) {
+        rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                     "GOOGLE_CALENDAR_WEBHOOK_URL: expected an http(s) URL or empty");
+        goto out;
+    }
+    if ((rc = cfg_str(&c->webhook_secret, get("GOOGLE_CALENDAR_WEBHOOK_SECRET", ctx), "")) != CS_OK)
+        goto out;
+    if (*c->webhook_url != '\0' && c->google_client_id != NULL && strlen(c->webhook_secret) < 16) {
+        rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                     "GOOGLE_CALENDAR_WEBHOOK_SECRET (16+ characters) is required with webhooks; "
+                     "set GOOGLE_CALENDAR_WEBHOOK_URL= (empty) for polling only");
+        goto out;
+    }
+    if ((rc = cfg_int(&c->http_timeout_ms, "CALSYNC_HTTP_TIMEOUT_MS",
+                      get("CALSYNC_HTTP_TIMEOUT_MS", ctx), 10000, 100, 120000, errbuf, errlen)) !=
+        CS_OK)
+        goto out;
+    if ((rc = cfg_int(&c->sync_budget_ms, "CALSYNC_SYNC_BUDGET_MS",
+                      get("CALSYNC_SYNC_BUDGET_MS", ctx), 30000, 100, 600000, errbuf, errlen)) !=
+        CS_OK)
+        goto out;
+    if ((rc = cfg_int(&c->push_budget_ms, "CALSYNC_PUSH_BUDGET_MS",
+                      get("CALSYNC_PUSH_BUDGET_MS", ctx), 3000, 0, 60000, errbuf, errlen)) != CS_OK)
+        goto out;
+    if ((rc = cfg_int(&c->poll_interval_s, "CALSYNC_POLL_INTERVAL",
+                      get("CALSYNC_POLL_INTERVAL", ctx), 300, 1, 86400, errbuf, errlen)) != CS_OK)
+        goto out;
+    if ((rc = cfg_int(&c->channel_ttl_s, "CALSYNC_CHANNEL_TTL", get("CALSYNC_CHANNEL_TTL", ctx),
+                      7 * 86400, 60, 30 * 86400, errbuf, errlen)) != CS_OK)
+        goto out;
+    if ((rc = cfg_int(&c->renew_before_s, "CALSYNC_RENEW_BEFORE", get("CALSYNC_RENEW_BEFORE", ctx),
+                      48 * 3600, 0, 30 * 86400, errbuf, errlen)) != CS_OK)
+        goto out;
+out:
+    if (rc != CS_OK)
+        cfg_free(c);
+    return rc;
+}
+
+void cfg_free(struct cfg *c)
+{
+    char **strs[] = {&c->db_path,     &c->base_url,         &c->state_dir,
+                     &c->default_tz,  &c->google_client_id, &c->google_client_secret,
+                     &c->webhook_url, &c->webhook_secret,   &c->auth_url,
+                     &c->token_url,   &c->revoke_url,       &c->api_url,
+                     &c->batch_url};
+
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        if (*strs[i] != NULL) {
+            sodium_memzero(*strs[i], strlen(*strs[i]));
+            free(*strs[i]);
+            *strs[i] = NULL;
+        }
+    }
+    sodium_memzero(c->secret_key, sizeof c->secret_key);
+}
+
+int cfg_google_enabled(const struct cfg *c)
+{
+    return c->google_client_id != NULL;
+}
+
+void cfg_load_or_die(struct cfg *out)
+{
+    char err[CS_ERRLEN];
+
+    if (cfg_load(out, err, sizeof err) != CS_OK) {
+        fprintf(stderr, "calsync: configuration error: %s\n", err);
+        exit(2);
+    }
+}

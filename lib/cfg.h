@@ -1,0 +1,42 @@
+/* cfg.h: the process configuration, read once at start-up (DESIGN.md section 2). */
+#ifndef CFG_H
+#define CFG_H
+
+#include <stddef.h>
+
+struct cfg {
+    char *db_path;
+    unsigned char secret_key[32];
+    char *base_url; /* no trailing slash */
+    int http_port;
+    char *state_dir;
+    char *default_tz;
+    char *google_client_id; /* NULL when Google is not configured */
+    char *google_client_secret;
+    char *webhook_url; /* "" means polling only */
+    char *webhook_secret;
+    char *auth_url, *token_url, *revoke_url, *api_url, *batch_url;
+    int http_timeout_ms; /* per Google call */
+    int sync_budget_ms;  /* how long one sync may keep retrying */
+    int push_budget_ms;  /* how long a route waits for its after-commit push */
+    int poll_interval_s; /* polling sync period for integrations without a channel */
+    int channel_ttl_s;   /* requested push channel lifetime */
+    int renew_before_s;  /* renew channels expiring within this */
+};
+
+/* Looks a key up; NULL when unset. */
+typedef const char *(*cfg_getter)(const char *key, void *ctx);
+
+/* Reads the environment (and the CALSYNC_CONFIG file it names, whose KEY=VALUE lines the
+ * environment overrides). On CS_OK *out is filled; free with cfg_free. Else errbuf says why. */
+int cfg_load(struct cfg *out, char *errbuf, size_t errlen);
+/* Same, from any getter (tests). */
+int cfg_load_from(struct cfg *out, cfg_getter get, void *ctx, char *errbuf, size_t errlen);
+void cfg_free(struct cfg *c);
+/* True when the Google client is configured. */
+int cfg_google_enabled(const struct cfg *c);
+
+/* Loads the config or exits with a clear message on stderr (used by every program's main). */
+void cfg_load_or_die(struct cfg *out);
+
+#endif

@@ -1,0 +1,48 @@
+/* crypt.h: libsodium helpers: random tokens, hashing, sealed secrets, passwords, PKCE. */
+#ifndef CRYPT_H
+#define CRYPT_H
+
+#include <stddef.h>
+
+#define CRYPT_HEXLEN 65 /* 32-byte digest as hex + NUL */
+#define CRYPT_TOKLEN 64 /* base64url of up to 44 bytes + NUL */
+#define CRYPT_UUIDLEN 37
+#define CRYPT_PWLEN 128 /* crypto_pwhash_STRBYTES */
+
+/* Must be called once before anything else; returns CS_OK or CS_ERR_CRYPTO. */
+int crypt_init(void);
+/* nbytes (<= 44) random bytes as unpadded base64url into out[CRYPT_TOKLEN]. */
+void crypt_random_token(char out[CRYPT_TOKLEN], size_t nbytes);
+/* A random RFC 4122 version-4 UUID. */
+void crypt_uuid(char out[CRYPT_UUIDLEN]);
+/* SHA-256 of data, hex. */
+void crypt_sha256_hex(const void *data, size_t len, char out[CRYPT_HEXLEN]);
+/* HMAC-SHA256 of msg under a key derived from master for purpose label, hex. */
+void crypt_hmac_hex(const unsigned char master[32], const char *label, const char *msg,
+                    char out[CRYPT_HEXLEN]);
+/* Same, from an arbitrary-length text secret. */
+void crypt_hmac_text(const char *secret, const char *msg, char out[CRYPT_HEXLEN]);
+/* Derives a 32-byte subkey of master for purpose label. */
+void crypt_subkey(const unsigned char master[32], const char *label, unsigned char out[32]);
+/* Constant-time equality of two NUL-terminated strings (length may leak). */
+int crypt_str_eq(const char *a, const char *b);
+
+/* Encrypts plaintext under master (XSalsa20-Poly1305). On CS_OK *out is a malloc'd
+ * "v1:<base64>" string: free with free(). */
+int crypt_seal(const unsigned char master[32], const char *plaintext, char **out);
+/* Reverses crypt_seal. On CS_OK *out is malloc'd: zero and free with crypt_free_secret. */
+int crypt_open(const unsigned char master[32], const char *sealed, char **out);
+/* Zeroes and frees a secret string; NULL is a no-op. */
+void crypt_free_secret(char *s);
+
+/* argon2id password hash into out. Returns CS_OK or CS_ERR_NOMEM. */
+int crypt_password_hash(const char *pw, char out[CRYPT_PWLEN]);
+/* 1 when pw matches hash, else 0. */
+int crypt_password_verify(const char *hash, const char *pw);
+
+/* PKCE: S256 code challenge of a verifier, unpadded base64url, into out[CRYPT_TOKLEN]. */
+void crypt_pkce_challenge(const char *verifier, char out[CRYPT_TOKLEN]);
+/* Lowercase base32hex (0-9a-v) of data, NUL-terminated; out needs len*8/5 + 2 bytes. */
+void crypt_base32hex(const unsigned char *data, size_t len, char *out);
+
+#endif

@@ -1,0 +1,183 @@
+/* db_sql.h: every SQL statement calsync runs, declared once (X-macro; included by db.h/db.c). */
+#define APPT_COLS                                                                                  \
+    "appointment_id, user_id, contact_id, title, description, location, start_utc, end_utc, "      \
+    "all_day, type, status, is_active, google_event_id, google_etag, google_updated, "             \
+    "synced_snapshot, last_synced_at, sync_state, sync_error, created_at, updated_at"
+
+/* users and sessions */
+DB_STMT(USER_INSERT, "INSERT INTO users(id, email, password_hash, timezone, created_at) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5)")
+DB_STMT(USER_BY_EMAIL, "SELECT id, email, timezone, password_hash FROM users WHERE email = ?1")
+DB_STMT(USER_BY_ID, "SELECT id, email, timezone FROM users WHERE id = ?1")
+DB_STMT(USER_LIST, "SELECT id, email, timezone FROM users ORDER BY email")
+DB_STMT(USER_COUNT, "SELECT count(*) FROM users")
+DB_STMT(SESSION_INSERT, "INSERT INTO sessions(token_hash, user_id, expires_at, created_at) "
+                        "VALUES(?1, ?2, ?3, ?4)")
+DB_STMT(SESSION_GET, "SELECT u.id, u.email, u.timezone FROM sessions s JOIN users u "
+                     "ON u.id = s.user_id WHERE s.token_hash = ?1 AND s.expires_at > ?2")
+DB_STMT(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")
+DB_STMT(SESSION_PURGE, "DELETE FROM sessions WHERE expires_at <= ?1")
+
+/* appointments */
+DB_STMT(APPT_INSERT,
+        "INSERT INTO appointments(user_id, contact_id, title, description, location, start_utc, "
+        "end_utc, all_day, type, status, sync_state, created_at, updated_at) "
+        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)")
+DB_STMT(APPT_GET, "SELECT " APPT_COLS " FROM appointments WHERE appointment_id = ?1 "
+                  "AND user_id = ?2 AND is_active = 1")
+DB_STMT(APPT_GET_ANY, "SELECT " APPT_COLS " FROM appointments WHERE appointment_id = ?1 "
+                      "AND user_id = ?2")
+DB_STMT(APPT_LIST, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 AND is_active = 1 "
+                   "AND end_utc > ?2 AND start_utc < ?3 ORDER BY start_utc, appointment_id "
+                   "LIMIT ?4")
+DB_STMT(APPT_UPDATE,
+        "UPDATE appointments SET contact_id = ?3, title = ?4, description = ?5, location = ?6, "
+        "start_utc = ?7, end_utc = ?8, all_day = ?9, type = ?10, status = ?11, sync_state = ?12, "
+        "sync_error = NULL, updated_at = max(?13, updated_at + 1) "
+        "WHERE appointment_id = ?1 AND user_id = ?2 AND is_active = 1")
+DB_STMT(
+    APPT_DEACTIVATE,
+    "UPDATE appointments SET is_active = 0, sync_state = ?3, updated_at = max(?4, updated_at + 1) "
+    "WHERE appointment_id = ?1 AND user_id = ?2 AND is_active = 1")
+DB_STMT(APPT_BY_GOOGLE_ID, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 "
+                           "AND google_event_id = ?2 ORDER BY is_active DESC LIMIT 1")
+DB_STMT(APPT_SET_SYNCED,
+        "UPDATE appointments SET google_event_id = ?3, google_etag = ?4, google_updated = ?5, "
+        "synced_snapshot = ?6, last_synced_at = ?7, sync_state = 'synced', sync_error = NULL "
+        "WHERE appointment_id = ?1 AND user_id = ?2")
+DB_STMT(APPT_SET_SYNC_ERROR, "UPDATE appointments SET sync_state = ?3, sync_error = ?4 "
+                             "WHERE appointment_id = ?1 AND user_id = ?2")
+DB_STMT(
+    APPT_PULL_INSERT,
+    "INSERT INTO appointments(user_id, contact_id, title, description, location, start_utc, "
+    "end_utc, all_day, type, status, google_event_id, google_etag, google_updated, "
+    "synced_snapshot, last_synced_at, sync_state, created_at, updated_at) "
+    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'synced', ?16, ?16)")
+DB_STMT(APPT_PULL_UPDATE,
+        "UPDATE appointments SET contact_id = ?3, title = ?4, description = ?5, location = ?6, "
+        "start_utc = ?7, end_utc = ?8, all_day = ?9, type = ?10, status = ?11, "
+        "google_event_id = ?12, google_etag = ?13, google_updated = ?14, synced_snapshot = ?15, "
+        "last_synced_at = ?16, sync_state = 'synced', sync_error = NULL, is_active = 1, "
+        "updated_at = max(?17, updated_at + 1) WHERE appointment_id = ?1 AND user_id = ?2")
+DB_STMT(APPT_PULL_DELETE,
+        "UPDATE appointments SET is_active = 0, sync_state = 'synced', sync_error = NULL, "
+        "last_synced_at = ?3, updated_at = max(?4, updated_at + 1) "
+        "WHERE appointment_id = ?1 AND user_id = ?2")
+DB_STMT(APPT_LINKED_IDS, "SELECT appointment_id, google_event_id FROM appointments "
+                         "WHERE user_id = ?1 AND is_active = 1 AND google_event_id IS NOT NULL")
+DB_STMT(APPT_COUNT_LINKED, "SELECT count(*) FROM appointments WHERE user_id = ?1 "
+                           "AND is_active = 1 AND google_event_id IS NOT NULL")
+DB_STMT(APPT_UNLINKED_ACTIVE, "SELECT appointment_id FROM appointments WHERE user_id = ?1 "
+                              "AND is_active = 1 AND google_event_id IS NULL")
+DB_STMT(
+    APPT_CLEAR_GOOGLE,
+    "UPDATE appointments SET google_event_id = NULL, google_etag = NULL, google_updated = NULL, "
+    "synced_snapshot = NULL, last_synced_at = NULL, sync_state = 'local', sync_error = NULL "
+    "WHERE user_id = ?1")
+DB_STMT(APPT_COUNT_STATE, "SELECT count(*) FROM appointments WHERE user_id = ?1 AND is_active = 1 "
+                          "AND sync_state IN ('pending', 'error')")
+
+/* outbox */
+DB_STMT(OUTBOX_PUT,
+        "INSERT INTO outbox(user_id, appointment_id, op, attempts, next_attempt_at, created_at) "
+        "VALUES(?1, ?2, ?3, 0, 0, ?4) ON CONFLICT(appointment_id) DO UPDATE SET "
+        "op = excluded.op, attempts = 0, next_attempt_at = 0, last_error = NULL")
+DB_STMT(OUTBOX_DUE, "SELECT outbox_id, appointment_id, op, attempts FROM outbox "
+                    "WHERE user_id = ?1 AND next_attempt_at <= ?2 ORDER BY outbox_id LIMIT ?3")
+DB_STMT(OUTBOX_DONE, "DELETE FROM outbox WHERE outbox_id = ?1 AND op = ?2 AND attempts = ?3")
+DB_STMT(OUTBOX_RETRY, "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, "
+                      "last_error = ?3 WHERE outbox_id = ?1 AND attempts = ?4")
+DB_STMT(OUTBOX_COUNT, "SELECT count(*) FROM outbox WHERE user_id = ?1")
+DB_STMT(OUTBOX_CLEAR_USER, "DELETE FROM outbox WHERE user_id = ?1")
+DB_STMT(OUTBOX_USERS_DUE, "SELECT DISTINCT o.user_id FROM outbox o JOIN user_integrations i "
+                          "ON i.user_id = o.user_id AND i.is_active = 1 "
+                          "WHERE o.next_attempt_at <= ?1")
+
+/* integrations */
+#define INTEG_COLS                                                                                 \
+    "integration_id, user_id, access_token, refresh_token, expiry_date, calendar_id, sync_token, " \
+    "channel_id, resource_id, channel_token_hash, channel_expiration, is_active, state, "          \
+    "last_sync_at, last_error, next_poll_at"
+DB_STMT(INTEG_GET, "SELECT " INTEG_COLS " FROM user_integrations WHERE user_id = ?1 "
+                   "AND provider = 'google_calendar'")
+DB_STMT(
+    INTEG_CONNECT,
+    "INSERT INTO user_integrations(user_id, provider, access_token, refresh_token, expiry_date, "
+    "calendar_id, is_active, state, last_error, sync_token, created_at, updated_at) "
+    "VALUES(?1, 'google_calendar', ?2, ?3, ?4, 'primary', 1, 'connected', NULL, NULL, ?5, ?5) "
+    "ON CONFLICT(user_id, provider) DO UPDATE SET access_token = excluded.access_token, "
+    "refresh_token = coalesce(excluded.refresh_token, refresh_token), "
+    "expiry_date = excluded.expiry_date, is_active = 1, state = 'connected', "
+    "last_error = NULL, sync_token = NULL, updated_at = excluded.updated_at")
+DB_STMT(
+    INTEG_SET_TOKENS,
+    "UPDATE user_integrations SET access_token = ?2, refresh_token = coalesce(?3, refresh_token), "
+    "expiry_date = ?4, updated_at = ?5 WHERE user_id = ?1 AND provider = 'google_calendar' "
+    "AND is_active = 1")
+DB_STMT(
+    INTEG_REAUTH,
+    "UPDATE user_integrations SET access_token = NULL, refresh_token = NULL, expiry_date = NULL, "
+    "state = 'reauth_required', last_error = ?2, updated_at = ?3 "
+    "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
+DB_STMT(
+    INTEG_DISCONNECT,
+    "UPDATE user_integrations SET access_token = NULL, refresh_token = NULL, expiry_date = NULL, "
+    "sync_token = NULL, channel_id = NULL, resource_id = NULL, channel_token_hash = NULL, "
+    "channel_expiration = NULL, is_active = 0, state = 'not_connected', last_error = NULL, "
+    "lease_owner = NULL, lease_until = NULL, sync_requested = 0, updated_at = ?2 "
+    "WHERE user_id = ?1 AND provider = 'google_calendar'")
+DB_STMT(INTEG_SET_STATE,
+        "UPDATE user_integrations SET state = ?2, last_error = ?3, updated_at = ?4 "
+        "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
+DB_STMT(INTEG_SYNC_DONE,
+        "UPDATE user_integrations SET state = ?2, last_error = ?3, last_sync_at = ?4, "
+        "next_poll_at = ?5, updated_at = ?4 "
+        "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
+DB_STMT(INTEG_SET_SYNC_TOKEN, "UPDATE user_integrations SET sync_token = ?2 WHERE user_id = ?1 "
+                              "AND provider = 'google_calendar' AND is_active = 1")
+DB_STMT(INTEG_SET_CHANNEL,
+        "UPDATE user_integrations SET channel_id = ?2, resource_id = ?3, channel_token_hash = ?4, "
+        "channel_expiration = ?5, updated_at = ?6 "
+        "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
+DB_STMT(INTEG_BY_CHANNEL, "SELECT " INTEG_COLS " FROM user_integrations WHERE channel_id = ?1 "
+                          "AND provider = 'google_calendar'")
+DB_STMT(INTEG_RENEW_DUE, "SELECT user_id FROM user_integrations WHERE is_active = 1 "
+                         "AND state IN ('connected', 'error', 'syncing') "
+                         "AND channel_id IS NOT NULL AND channel_expiration < ?1")
+DB_STMT(INTEG_NO_CHANNEL, "SELECT user_id FROM user_integrations WHERE is_active = 1 "
+                          "AND state IN ('connected', 'error', 'syncing') AND channel_id IS NULL")
+DB_STMT(INTEG_POLL_DUE, "SELECT user_id FROM user_integrations WHERE is_active = 1 "
+                        "AND state IN ('connected', 'error', 'syncing') AND channel_id IS NULL "
+                        "AND coalesce(next_poll_at, 0) <= ?1")
+/* lease: one sync per user at a time */
+DB_STMT(LEASE_TAKE,
+        "UPDATE user_integrations SET lease_owner = ?2, lease_until = ?3, sync_requested = 0 "
+        "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
+        "AND (lease_owner IS NULL OR lease_until < ?4)")
+DB_STMT(LEASE_REQUEST, "UPDATE user_integrations SET sync_requested = sync_requested + 1 "
+                       "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
+DB_STMT(LEASE_EXTEND, "UPDATE user_integrations SET lease_until = ?3 WHERE user_id = ?1 "
+                      "AND provider = 'google_calendar' AND lease_owner = ?2")
+DB_STMT(LEASE_RELEASE, "UPDATE user_integrations SET lease_owner = NULL, lease_until = NULL "
+                       "WHERE user_id = ?1 AND provider = 'google_calendar' AND lease_owner = ?2 "
+                       "AND sync_requested = 0")
+DB_STMT(LEASE_RERUN, "UPDATE user_integrations SET sync_requested = 0 WHERE user_id = ?1 "
+                     "AND provider = 'google_calendar' AND lease_owner = ?2 "
+                     "AND sync_requested > 0")
+DB_STMT(LEASE_HELD, "SELECT lease_owner IS NOT NULL AND lease_until >= ?2 FROM user_integrations "
+                    "WHERE user_id = ?1 AND provider = 'google_calendar'")
+
+/* sync log */
+DB_STMT(RUN_START, "INSERT INTO sync_runs(user_id, trigger, started_at) VALUES(?1, ?2, ?3)")
+DB_STMT(RUN_FINISH, "UPDATE sync_runs SET finished_at = ?2, pushed = ?3, pulled = ?4, "
+                    "deleted = ?5, conflicts = ?6, ok = ?7, error = ?8 WHERE run_id = ?1")
+DB_STMT(RUN_TRIM, "DELETE FROM sync_runs WHERE user_id = ?1 AND run_id NOT IN "
+                  "(SELECT run_id FROM sync_runs WHERE user_id = ?1 ORDER BY run_id DESC LIMIT 50)")
+DB_STMT(RUN_COUNT, "SELECT count(*) FROM sync_runs WHERE user_id = ?1")
+
+/* OAuth states */
+DB_STMT(STATE_INSERT, "INSERT INTO oauth_states(state_hash, user_id, verifier, expires_at) "
+                      "VALUES(?1, ?2, ?3, ?4)")
+DB_STMT(STATE_TAKE, "DELETE FROM oauth_states WHERE state_hash = ?1 "
+                    "RETURNING user_id, verifier, expires_at")
+DB_STMT(STATE_PURGE, "DELETE FROM oauth_states WHERE expires_at <= ?1")

@@ -1,0 +1,76 @@
+/* http.h: the FastCGI/CGI request loop every route program runs, and response helpers. */
+#ifndef HTTP_H
+#define HTTP_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+
+struct cfg;
+struct db;
+
+#define HTTP_BODY_MAX (64 * 1024)
+
+struct http_req {
+    char method[16];
+    char *path;               /* request path without the query string */
+    char *query;              /* raw query string, "" when none */
+    char *content_type;       /* "" when none */
+    long long content_length; /* -1 when absent */
+    struct buf body;
+    const struct cfg *cfg;
+    struct db *db;
+    int status;   /* what was answered, for the access log */
+    int answered; /* a response was written */
+    int finished; /* the connection was handed back; params are gone */
+    /* transport, private */
+    void *fcgi;
+    char **envp;
+};
+
+/* A route: answers req (through the http_reply_* helpers) and may do more work after
+ * http_finish. The return value is ignored beyond logging. */
+typedef int (*http_handler)(struct http_req *req, void *ctx);
+
+/* Runs the request loop: FastCGI on fd 0, FastCGI on --listen PATH|HOST:PORT (with
+ * --workers N forked processes), or a single plain CGI request. Loads config, opens the
+ * database. Returns the process exit code. */
+int http_serve(int argc, char **argv, const char *route, http_handler h, void *ctx);
+
+/* A request variable (CGI name, e.g. "HTTP_X_GOOG_CHANNEL_ID"); NULL when absent or after
+ * http_finish. */
+const char *http_param(struct http_req *req, const char *name);
+/* Reads the body, refusing more than cap bytes. CS_OK, CS_ERR_TOOBIG or CS_ERR_IO. */
+int http_read_body(struct http_req *req, size_t cap);
+/* Reads and parses a JSON object body of at most cap bytes. On failure answers 413/400 and
+ * returns non-CS_OK. On CS_OK *out is owned by the caller (cJSON_Delete). */
+int http_json_body(struct http_req *req, size_t cap, cJSON **out);
+/* Answers 405 with an Allow header. */
+void http_reply_405(struct http_req *req, const char *allow);
+/* Value of a query parameter, URL-decoded into out; CS_OK, CS_ERR_NOTFOUND or CS_ERR_TOOBIG. */
+int http_query_get(const char *query, const char *key, char *out, size_t outlen);
+/* Value of a cookie into out; CS_OK or CS_ERR_NOTFOUND. */
+int http_cookie_get(struct http_req *req, const char *name, char *out, size_t outlen);
+/* True when the content type's media type is application/json. */
+int http_is_json(const struct http_req *req);
+
+/* Writes a JSON response and frees obj (may be NULL: then "{}"). extra_headers: NULL or
+ * "Name: value\r\n" lines. */
+void http_reply_json(struct http_req *req, int status, cJSON *obj, const char *extra_headers);
+/* {"error": msg} */
+void http_reply_error(struct http_req *req, int status, const char *msg);
+/* 302 to location. */
+void http_redirect(struct http_req *req, const char *location, const char *extra_headers);
+/* Any body. */
+void http_reply(struct http_req *req, int status, const char *ctype, const char *extra_headers,
+                const char *body, size_t len);
+/* Ends the response so the client has it; the handler may keep working afterwards. */
+void http_finish(struct http_req *req);
+
+/* Percent-encodes s for a URL query component into b. */
+int http_urlencode(struct buf *b, const char *s);
+/* Status reason text ("Created"). */
+const char *http_reason(int status);
+
+#endif

@@ -1,0 +1,36 @@
+/* integ.h: the user's Google Calendar integration row (tokens sealed at rest). */
+#ifndef INTEG_H
+#define INTEG_H
+
+#include "crypt.h"
+
+struct db;
+struct cfg;
+
+struct integ {
+    long long id;
+    char user_id[CRYPT_UUIDLEN];
+    char *access_token, *refresh_token; /* sealed; NULL when absent */
+    long long expiry;                   /* epoch seconds */
+    char calendar_id[256];
+    char *sync_token;
+    char *channel_id, *resource_id, *channel_token_hash;
+    long long channel_expiration; /* epoch ms */
+    int is_active;
+    char state[20];
+    long long last_sync_at;
+    char *last_error;
+    long long next_poll_at;
+};
+
+/* Loads the user's row; CS_ERR_NOTFOUND when never connected. Free with integ_free. */
+int integ_get(struct db *db, const char *user_id, struct integ *out);
+void integ_free(struct integ *in);
+/* Loads the integration that owns a push channel id. */
+int integ_by_channel(struct db *db, const char *channel_id, struct integ *out);
+/* 1 when the user has an active integration, else 0. */
+int integ_is_connected(struct db *db, const char *user_id);
+/* Sets state and last_error (NULL clears) of an active integration. */
+int integ_set_state(struct db *db, const char *user_id, const char *state, const char *error);
+
+#endif
