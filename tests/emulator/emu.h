@@ -1,0 +1,131 @@
+/* emu.h: shared state and helpers of the Google emulator (OAuth 2.0 + Calendar v3). */
+#ifndef EMU_H
+#define EMU_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#define EMU_CAL_SCOPE "https://www.googleapis.com/auth/calendar.events"
+#define EMU_CAL_SCOPE_FULL "https://www.googleapis.com/auth/calendar"
+
+struct emu_event {
+    char *id;
+    char *calendar; /* account email owning it */
+    long long seq;  /* update sequence number for sync tokens */
+    int deleted;
+    cJSON *body; /* the full resource as Google would return it */
+};
+
+struct emu_channel {
+    char *id, *resource_id, *token, *address, *calendar;
+    long long expiration_ms;
+    long long msgno;
+    int stopped;
+};
+
+struct emu_grant { /* one consent: its refresh token and access tokens */
+    char *account;
+    char *scope;
+    char *refresh_token; /* NULL for online access */
+    int revoked;
+};
+
+struct emu_token {
+    char *token;
+    size_t grant;
+    long long expires_at; /* epoch s */
+};
+
+struct emu_code {
+    char *code, *client_id, *redirect_uri, *challenge, *scope, *account;
+    int offline, used;
+    long long expires_at;
+    size_t grant; /* set once exchanged */
+    int has_grant;
+};
+
+struct emu_fault {
+    int kind; /* 0 status, 1 delay, 2 drop */
+    int status;
+    int retry_after;
+    int delay_ms;
+    char reason[64];
+    char path[128]; /* substring the path must contain; "" = any */
+    int count;
+};
+
+struct emu_log {
+    char method[8];
+    char *path, *query;
+    int status;
+    long long ts_ms;
+};
+
+struct emu_state {
+    pthread_mutex_t lock;
+    char *client_id, *client_secret;
+    char account[256]; /* account consenting next */
+    int deny_next;
+    int token_ttl;
+    int max_channel_ttl;
+    char base_url[128];
+    long long seq;
+    int generation; /* bumped to invalidate sync tokens */
+    struct emu_event *events;
+    size_t nevents, capevents;
+    struct emu_channel *channels;
+    size_t nchannels, capchannels;
+    struct emu_grant *grants;
+    size_t ngrants, capgrants;
+    struct emu_token *tokens;
+    size_t ntokens, captokens;
+    struct emu_code *codes;
+    size_t ncodes, capcodes;
+    struct emu_fault faults[32];
+    size_t nfaults;
+    struct emu_log *log;
+    size_t nlog, caplog;
+    long long notifications_sent, notifications_failed;
+};
+
+extern struct emu_state emu;
+
+/* grow an array of T by one, zeroed; returns the new element or exits on OOM */
+void *emu_push(void **arr, size_t *n, size_t *cap, size_t elem);
+char *emu_strdup(const char *s);
+long long emu_now_ms(void);
+void emu_rand_id(char *out, size_t len, const char *alphabet);
+
+/* notifications (notify.c) */
+void emu_notify_start(void);
+void emu_notify_stop(void);
+/* queue a notification to one channel (lock held) */
+void emu_notify_channel(struct emu_channel *ch, const char *state);
+/* queue "exists" to every live channel on calendar (lock held) */
+void emu_notify_calendar(const char *calendar);
+
+/* calendar (calendar.c): all called with the lock held */
+struct emu_reply {
+    int status;
+    cJSON *json; /* body, or NULL */
+    char retry_after[16];
+    char location[2048];
+    int drop;
+};
+void emu_reply_error(struct emu_reply *r, int status, const char *reason, const char *message);
+void emu_calendar_handle(const char *method, const char *path, const char *auth,
+                         const char *if_match, cJSON *body, const char *body_raw, void *conn,
+                         struct emu_reply *r);
+/* control-API helpers */
+struct emu_event *emu_event_find(const char *calendar, const char *id);
+int emu_event_insert(const char *calendar, cJSON *body, struct emu_reply *r);
+int emu_event_patch(const char *calendar, const char *id, cJSON *patch, int replace,
+                    const char *if_match, struct emu_reply *r);
+int emu_event_delete(const char *calendar, const char *id, const char *if_match,
+                     struct emu_reply *r);
+const char *emu_arg(void *conn, const char *key);
+
+#endif
