@@ -69,7 +69,7 @@ static void logout(struct http_req *req)
     char token[CRYPT_TOKLEN], cookie[256];
     cJSON *o;
 
-    if (auth_check_origin(req) != CS_OK)
+    if (auth_check_write(req) != CS_OK)
         return;
     if (http_cookie_get(req, AUTH_COOKIE, token, sizeof token) == CS_OK) {
         auth_logout(req->db, token);

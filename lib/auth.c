@@ -155,26 +155,27 @@ int auth_logout(struct db *db, const char *token)
     return db_exec(db, st);
 }
 
-int auth_require(struct http_req *req, struct auth_user *u)
+int auth_session_of(struct http_req *req, struct auth_user *u)
 {
     char token[CRYPT_TOKLEN];
     int rc;
 
-    if (http_cookie_get(req, AUTH_COOKIE, token, sizeof token) != CS_OK) {
-        http_reply_error(req, 401, "not logged in");
+    if (http_cookie_get(req, AUTH_COOKIE, token, sizeof token) != CS_OK)
         return CS_ERR_AUTH;
-    }
     rc = auth_session_user(req->db, req->cfg, token, u);
     sodium_memzero(token, sizeof token);
-    if (rc == CS_ERR_AUTH) {
-        http_reply_error(req, 401, "session expired or invalid; log in again");
-        return rc;
-    }
-    if (rc != CS_OK) {
+    return rc;
+}
+
+int auth_require(struct http_req *req, struct auth_user *u)
+{
+    int rc = auth_session_of(req, u);
+
+    if (rc == CS_ERR_AUTH)
+        http_reply_error(req, 401, "not logged in, or the session expired");
+    else if (rc != CS_OK)
         http_reply_error(req, 500, "database error");
-        return rc;
-    }
-    return CS_OK;
+    return rc;
 }
 
 int auth_check_origin(struct http_req *req)

@@ -36,6 +36,8 @@ int auth_login(struct db *db, const struct cfg *cfg, const char *email, const ch
 int auth_session_user(struct db *db, const struct cfg *cfg, const char *token, struct auth_user *u);
 int auth_logout(struct db *db, const char *token);
 
+/* The session user of a request without answering: CS_OK or CS_ERR_AUTH. */
+int auth_session_of(struct http_req *req, struct auth_user *u);
 /* For routes: fills u from the request's cookie, or answers 401 and returns CS_ERR_AUTH. */
 int auth_require(struct http_req *req, struct auth_user *u);
 /* For state-changing routes: JSON content type (else 415) and a matching Origin when present

@@ -43,7 +43,8 @@ DB_STMT(APPT_BY_GOOGLE_ID, "SELECT " APPT_COLS " FROM appointments WHERE user_id
                            "AND google_event_id = ?2 ORDER BY is_active DESC LIMIT 1")
 DB_STMT(APPT_SET_SYNCED,
         "UPDATE appointments SET google_event_id = ?3, google_etag = ?4, google_updated = ?5, "
-        "synced_snapshot = ?6, last_synced_at = ?7, sync_state = 'synced', sync_error = NULL "
+        "synced_snapshot = ?6, last_synced_at = ?7, sync_error = NULL, sync_state = CASE "
+        "WHEN updated_at = ?8 THEN 'synced' ELSE 'pending' END "
         "WHERE appointment_id = ?1 AND user_id = ?2")
 DB_STMT(APPT_SET_SYNC_ERROR, "UPDATE appointments SET sync_state = ?3, sync_error = ?4 "
                              "WHERE appointment_id = ?1 AND user_id = ?2")
@@ -77,16 +78,37 @@ DB_STMT(
 DB_STMT(APPT_COUNT_STATE, "SELECT count(*) FROM appointments WHERE user_id = ?1 AND is_active = 1 "
                           "AND sync_state IN ('pending', 'error')")
 
+DB_STMT(APPT_MERGE_SAVE,
+        "UPDATE appointments SET contact_id = ?3, title = ?4, description = ?5, location = ?6, "
+        "start_utc = ?7, end_utc = ?8, all_day = ?9, type = ?10, status = ?11, "
+        "google_event_id = ?12, google_etag = ?13, google_updated = ?14, synced_snapshot = ?15, "
+        "sync_state = 'pending', updated_at = ?16 "
+        "WHERE appointment_id = ?1 AND user_id = ?2 AND updated_at = ?17")
+DB_STMT(SEEN_CREATE, "CREATE TEMP TABLE IF NOT EXISTS seen_events(id TEXT PRIMARY KEY)")
+DB_STMT(SEEN_CLEAR, "DELETE FROM temp.seen_events")
+DB_STMT(SEEN_ADD, "INSERT OR IGNORE INTO temp.seen_events(id) VALUES(?1)")
+DB_STMT(APPT_LINKED_UNSEEN,
+        "SELECT appointment_id FROM appointments a WHERE user_id = ?1 AND is_active = 1 "
+        "AND google_event_id IS NOT NULL "
+        "AND google_event_id NOT IN (SELECT id FROM temp.seen_events) "
+        "AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.appointment_id = a.appointment_id)")
+
 /* outbox */
+DB_STMT(OUTBOX_PUT_IF_ABSENT,
+        "INSERT OR IGNORE INTO outbox(user_id, appointment_id, op, attempts, next_attempt_at, "
+        "created_at) VALUES(?1, ?2, 'upsert', 0, 0, ?3)")
 DB_STMT(OUTBOX_PUT,
         "INSERT INTO outbox(user_id, appointment_id, op, attempts, next_attempt_at, created_at) "
         "VALUES(?1, ?2, ?3, 0, 0, ?4) ON CONFLICT(appointment_id) DO UPDATE SET "
-        "op = excluded.op, attempts = 0, next_attempt_at = 0, last_error = NULL")
-DB_STMT(OUTBOX_DUE, "SELECT outbox_id, appointment_id, op, attempts FROM outbox "
+        "op = excluded.op, version = version + 1, attempts = 0, next_attempt_at = 0, "
+        "last_error = NULL")
+DB_STMT(OUTBOX_DUE, "SELECT outbox_id, appointment_id, op, attempts, version FROM outbox "
                     "WHERE user_id = ?1 AND next_attempt_at <= ?2 ORDER BY outbox_id LIMIT ?3")
-DB_STMT(OUTBOX_DONE, "DELETE FROM outbox WHERE outbox_id = ?1 AND op = ?2 AND attempts = ?3")
+DB_STMT(OUTBOX_DONE, "DELETE FROM outbox WHERE outbox_id = ?1 AND version = ?2")
 DB_STMT(OUTBOX_RETRY, "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, "
-                      "last_error = ?3 WHERE outbox_id = ?1 AND attempts = ?4")
+                      "last_error = ?3 WHERE outbox_id = ?1 AND version = ?4")
+DB_STMT(OUTBOX_FOR_APPT, "SELECT op FROM outbox WHERE appointment_id = ?1")
+DB_STMT(OUTBOX_DROP_APPT, "DELETE FROM outbox WHERE appointment_id = ?1")
 DB_STMT(OUTBOX_COUNT, "SELECT count(*) FROM outbox WHERE user_id = ?1")
 DB_STMT(OUTBOX_CLEAR_USER, "DELETE FROM outbox WHERE user_id = ?1")
 DB_STMT(OUTBOX_USERS_DUE, "SELECT DISTINCT o.user_id FROM outbox o JOIN user_integrations i "

@@ -74,6 +74,8 @@ CREATE TABLE outbox (
     user_id         TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     appointment_id  INTEGER NOT NULL UNIQUE,
     op              TEXT NOT NULL CHECK (op IN ('upsert', 'delete')),
+    version         INTEGER NOT NULL DEFAULT 1,  -- bumped by every change, so a push
+                                                 -- only clears the row it actually sent
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL DEFAULT 0, -- epoch ms
     last_error      TEXT,

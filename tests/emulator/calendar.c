@@ -608,7 +608,7 @@ static void emu_watch(const char *calendar, cJSON *body, struct emu_reply *r)
     const cJSON *exp = cJSON_GetObjectItemCaseSensitive(body, "expiration");
     long long now = emu_now_ms(), max = now + (long long)emu.max_channel_ttl * 1000, want = max;
     struct emu_channel *ch;
-    char rid[32], uri[512], expbuf[32];
+    char rid[32], uri[1024], expbuf[32];
     cJSON *o;
 
     if (!cJSON_IsString(id) || !*id->valuestring || strlen(id->valuestring) > 64 ||

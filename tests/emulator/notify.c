@@ -137,7 +137,7 @@ void emu_notify_stop(void)
 void emu_notify_channel(struct emu_channel *ch, const char *state)
 {
     struct emu_note *n = calloc(1, sizeof *n);
-    char uri[512];
+    char uri[1024];
 
     if (n == NULL)
         return;

@@ -1,0 +1,180 @@
+/* callback: GET /api/google/calendar/callback: checks state + PKCE, stores the tokens sealed,
+ * opens the push channel, runs the initial two-way sync, 302 back to /calendario. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "auth.h"
+#include "cfg.h"
+#include "crypt.h"
+#include "cs.h"
+#include "db.h"
+#include "gapi.h"
+#include "http.h"
+#include "integ.h"
+#include "log.h"
+#include "sync.h"
+
+static void back(struct http_req *req, const char *reason)
+{
+    char loc[1024];
+
+    if (reason == NULL)
+        snprintf(loc, sizeof loc, "%s/calendario?google=connected", req->cfg->base_url);
+    else
+        snprintf(loc, sizeof loc, "%s/calendario?google=error&reason=%s", req->cfg->base_url,
+                 reason);
+    http_redirect(req, loc, NULL);
+}
+
+/* Only short [a-z_] error codes from Google are echoed back. */
+static const char *safe_reason(const char *e)
+{
+    static char out[40];
+    size_t n = 0;
+
+    for (; e && *e && n + 1 < sizeof out; e++)
+        if ((*e >= 'a' && *e <= 'z') || *e == '_')
+            out[n++] = *e;
+    out[n] = '\0';
+    return n ? out : "google_error";
+}
+
+static int scope_ok(const char *granted)
+{
+    const char *want[] = {"https://www.googleapis.com/auth/calendar.events",
+                          "https://www.googleapis.com/auth/calendar"};
+
+    for (size_t i = 0; i < 2; i++) {
+        const char *p = granted;
+        size_t n = strlen(want[i]);
+        while ((p = strstr(p, want[i])) != NULL) {
+            if ((p == granted || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+                return 1;
+            p += n;
+        }
+    }
+    return 0;
+}
+
+static int route(struct http_req *req, void *ctx)
+{
+    struct auth_user u;
+    char state[256], code[1024], err[128], state_hash[CRYPT_HEXLEN], owner[CRYPT_UUIDLEN] = "";
+    char *sealed = NULL, *verifier = NULL, errbuf[CS_ERRLEN];
+    long long expires = 0;
+    struct gapi_tokens t;
+    struct integ in;
+    sqlite3_stmt *st;
+    int have_state = 0, rc, have_refresh;
+
+    (void)ctx;
+    memset(&t, 0, sizeof t);
+    if (strcmp(req->method, "GET") != 0) {
+        http_reply_405(req, "GET");
+        return 0;
+    }
+    if (!cfg_google_enabled(req->cfg)) {
+        back(req, "not_configured");
+        return 0;
+    }
+    if (http_query_get(req->query, "state", state, sizeof state) != CS_OK || state[0] == '\0') {
+        back(req, "invalid_state");
+        return 0;
+    }
+    /* the state is single use: take it before anything else */
+    crypt_sha256_hex(state, strlen(state), state_hash);
+    st = db_stmt(req->db, DB_STATE_TAKE);
+    if (st == NULL) {
+        back(req, "server_error");
+        return 0;
+    }
+    db_bind_text(st, 1, state_hash);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        db_col_copy(st, 0, owner, sizeof owner);
+        sealed = db_col_dup(st, 1);
+        expires = sqlite3_column_int64(st, 2);
+        have_state = 1;
+    }
+    sqlite3_reset(st);
+    if (!have_state) {
+        log_warn("callback with unknown or used state");
+        back(req, "invalid_state");
+        goto out;
+    }
+    if (expires <= db_now()) {
+        back(req, "expired_state");
+        goto out;
+    }
+    if (auth_session_of(req, &u) != CS_OK) {
+        back(req, "not_logged_in");
+        goto out;
+    }
+    if (strcmp(owner, u.id) != 0) {
+        log_warn("callback state of another user refused user=%s", u.id);
+        back(req, "state_mismatch");
+        goto out;
+    }
+    if (http_query_get(req->query, "error", err, sizeof err) == CS_OK) {
+        log_info("consent refused (%s) user=%s", safe_reason(err), u.id);
+        back(req, safe_reason(err));
+        goto out;
+    }
+    if (http_query_get(req->query, "code", code, sizeof code) != CS_OK || code[0] == '\0') {
+        back(req, "missing_code");
+        goto out;
+    }
+    if (crypt_open(req->cfg->secret_key, sealed, &verifier) != CS_OK) {
+        back(req, "invalid_state");
+        goto out;
+    }
+    rc = gapi_token_exchange(req->cfg, code, verifier, &t, errbuf, sizeof errbuf);
+    sodium_memzero(code, sizeof code);
+    if (rc != CS_OK) {
+        log_warn("code exchange failed: %s user=%s", errbuf, u.id);
+        back(req, rc == CS_ERR_NET ? "google_unavailable" : "token_exchange_failed");
+        goto out;
+    }
+    if (!scope_ok(t.scope)) {
+        log_warn("calendar scope not granted user=%s", u.id);
+        gapi_revoke(req->cfg, t.refresh ? t.refresh : t.access);
+        back(req, "insufficient_scope");
+        goto out;
+    }
+    have_refresh = t.refresh != NULL;
+    if (!have_refresh && integ_get(req->db, u.id, &in) == CS_OK) {
+        have_refresh = in.refresh_token != NULL;
+        integ_free(&in);
+    }
+    if (!have_refresh) {
+        back(req, "no_refresh_token");
+        goto out;
+    }
+    if (gapi_store_tokens(req->db, req->cfg, u.id, &t, 1) != CS_OK) {
+        back(req, "server_error");
+        goto out;
+    }
+    log_info("Google Calendar connected user=%s", u.id);
+    back(req, NULL);
+    /* the browser has its answer; the channel and the initial sync follow */
+    http_finish(req);
+    rc = sync_channel_open(req->db, req->cfg, u.id);
+    if (rc != CS_OK && rc != CS_ERR_NOTFOUND)
+        log_warn("push channel unavailable, polling instead user=%s", u.id);
+    rc = sync_run(req->db, req->cfg, u.id, "connect", SYNC_FULL, req->cfg->sync_budget_ms, NULL,
+                  errbuf, sizeof errbuf);
+    if (rc != CS_OK && rc != CS_ERR_BUSY)
+        log_warn("initial sync failed: %s user=%s", errbuf, u.id);
+out:
+    gapi_tokens_free(&t);
+    crypt_free_secret(verifier);
+    free(sealed);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    return http_serve(argc, argv, "callback", route, NULL);
+}

@@ -1,0 +1,516 @@
+/* gapi.c: every call calsync makes to Google (or the emulator standing in for it). */
+#include "gapi.h"
+#include "cal.h"
+#include "cfg.h"
+#include "cs.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <sodium.h>
+
+#define GAPI_BACKOFF_BASE_MS 250
+#define GAPI_BACKOFF_MAX_MS 16000
+#define GAPI_REFRESH_MARGIN_S 120
+
+void gapi_resp_free(struct gapi_resp *r)
+{
+    buf_free(&r->body);
+    cJSON_Delete(r->json);
+    memset(r, 0, sizeof *r);
+    r->retry_after = -1;
+}
+
+/* The write callback: refuses (ends the transfer) once the cap is reached. */
+static size_t gapi_write(char *p, size_t size, size_t n, void *ud)
+{
+    struct gapi_resp *r = ud;
+
+    if (buf_add(&r->body, p, size * n) != CS_OK) {
+        r->truncated = 1;
+        return 0;
+    }
+    return size * n;
+}
+
+static size_t gapi_header(char *p, size_t size, size_t n, void *ud)
+{
+    struct gapi_resp *r = ud;
+    size_t len = size * n;
+
+    if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+        char v[32];
+        size_t vl = len - 12 < sizeof v - 1 ? len - 12 : sizeof v - 1;
+        char *end;
+        long secs;
+        memcpy(v, p + 12, vl);
+        v[vl] = '\0';
+        secs = strtol(v, &end, 10);
+        if (end != v && secs >= 0 && secs < 3600)
+            r->retry_after = secs;
+    }
+    return len;
+}
+
+/* Pulls Google's error reason/message (or OAuth's error/error_description) out of the body. */
+static void gapi_parse_error(struct gapi_resp *r)
+{
+    const cJSON *err, *errs, *first, *v;
+
+    if (r->json == NULL)
+        return;
+    err = cJSON_GetObjectItemCaseSensitive(r->json, "error");
+    if (cJSON_IsString(err)) {
+        snprintf(r->reason, sizeof r->reason, "%s", err->valuestring);
+        v = cJSON_GetObjectItemCaseSensitive(r->json, "error_description");
+        if (cJSON_IsString(v))
+            snprintf(r->message, sizeof r->message, "%s", v->valuestring);
+        return;
+    }
+    if (!cJSON_IsObject(err))
+        return;
+    v = cJSON_GetObjectItemCaseSensitive(err, "message");
+    if (cJSON_IsString(v))
+        snprintf(r->message, sizeof r->message, "%s", v->valuestring);
+    errs = cJSON_GetObjectItemCaseSensitive(err, "errors");
+    first = cJSON_IsArray(errs) ? cJSON_GetArrayItem(errs, 0) : NULL;
+    v = first ? cJSON_GetObjectItemCaseSensitive(first, "reason") : NULL;
+    if (cJSON_IsString(v))
+        snprintf(r->reason, sizeof r->reason, "%s", v->valuestring);
+}
+
+int gapi_http(const struct cfg *cfg, const char *method, const char *url, const char *bearer,
+              const char *ctype, const char *body, const char *if_match, struct gapi_resp *out)
+{
+    char errbuf[CURL_ERROR_SIZE] = "", line[4096];
+    struct curl_slist *h = NULL;
+    CURL *c;
+    CURLcode cc;
+    int rc = CS_OK;
+
+    memset(out, 0, sizeof *out);
+    out->retry_after = -1;
+    buf_init(&out->body, GAPI_REPLY_MAX);
+    c = curl_easy_init();
+    if (c == NULL)
+        return CS_ERR_NOMEM;
+    if (bearer != NULL) {
+        snprintf(line, sizeof line, "Authorization: Bearer %s", bearer);
+        h = curl_slist_append(h, line);
+        sodium_memzero(line, sizeof line);
+    }
+    if (body != NULL) {
+        snprintf(line, sizeof line, "Content-Type: %s", ctype ? ctype : "application/json");
+        h = curl_slist_append(h, line);
+    }
+    if (if_match != NULL) {
+        snprintf(line, sizeof line, "If-Match: %s", if_match);
+        h = curl_slist_append(h, line);
+    }
+    h = curl_slist_append(h, "Accept: application/json");
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)cfg->http_timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(cfg->http_timeout_ms < 5000 ? cfg->http_timeout_ms : 5000));
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, gapi_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, gapi_header);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, out);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "calsync/1.0");
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    } else if (strcmp(method, "POST") == 0) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, 0L);
+    }
+    cc = curl_easy_perform(c);
+    if (cc == CURLE_WRITE_ERROR && out->truncated) {
+        log_warn("Google reply over %d bytes refused", GAPI_REPLY_MAX);
+        rc = CS_ERR_TOOBIG;
+    } else if (cc != CURLE_OK) {
+        log_warn("Google %s failed: %s", method, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        rc = CS_ERR_NET;
+    } else {
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+        if (out->body.len > 0)
+            out->json = cJSON_ParseWithLength(out->body.data, out->body.len);
+        if (out->status >= 400)
+            gapi_parse_error(out);
+    }
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
+void gapi_tokens_free(struct gapi_tokens *t)
+{
+    crypt_free_secret(t->access);
+    crypt_free_secret(t->refresh);
+    free(t->scope);
+    memset(t, 0, sizeof *t);
+}
+
+static int gapi_form_add(struct buf *b, const char *k, const char *v)
+{
+    int rc = CS_OK;
+
+    if (b->len > 0)
+        rc = buf_adds(b, "&");
+    if (rc == CS_OK)
+        rc = buf_adds(b, k);
+    if (rc == CS_OK)
+        rc = buf_adds(b, "=");
+    if (rc == CS_OK)
+        rc = http_urlencode(b, v);
+    return rc;
+}
+
+/* POSTs a token-endpoint form and reads the token answer. */
+static int gapi_token_post(const struct cfg *cfg, struct buf *form, struct gapi_tokens *t,
+                           char *errbuf, size_t errlen)
+{
+    struct gapi_resp r;
+    const cJSON *at, *rt, *sc, *ex;
+    int rc;
+
+    memset(t, 0, sizeof *t);
+    rc = gapi_http(cfg, "POST", cfg->token_url, NULL, "application/x-www-form-urlencoded",
+                   form->data, NULL, &r);
+    if (rc != CS_OK) {
+        gapi_resp_free(&r);
+        return cs_fail(errbuf, errlen, CS_ERR_NET, "token endpoint unreachable");
+    }
+    if (r.status != 200) {
+        log_warn("token endpoint answered %ld %s", r.status, r.reason);
+        rc = strcmp(r.reason, "invalid_grant") == 0 ? CS_ERR_REAUTH
+             : r.status >= 500 || r.status == 429   ? CS_ERR_NET
+                                                    : CS_ERR_AUTH;
+        cs_fail(errbuf, errlen, rc, "%s", r.reason[0] ? r.reason : "token_error");
+        gapi_resp_free(&r);
+        return rc;
+    }
+    at = cJSON_GetObjectItemCaseSensitive(r.json, "access_token");
+    rt = cJSON_GetObjectItemCaseSensitive(r.json, "refresh_token");
+    sc = cJSON_GetObjectItemCaseSensitive(r.json, "scope");
+    ex = cJSON_GetObjectItemCaseSensitive(r.json, "expires_in");
+    if (!cJSON_IsString(at) || !cJSON_IsNumber(ex)) {
+        gapi_resp_free(&r);
+        return cs_fail(errbuf, errlen, CS_ERR_GOOGLE, "malformed token answer");
+    }
+    t->access = strdup(at->valuestring);
+    t->refresh = cJSON_IsString(rt) ? strdup(rt->valuestring) : NULL;
+    t->scope = strdup(cJSON_IsString(sc) ? sc->valuestring : "");
+    t->expires_in = (long)ex->valuedouble;
+    sodium_memzero(r.body.data, r.body.len);
+    gapi_resp_free(&r);
+    if (t->access == NULL || t->scope == NULL || (cJSON_IsString(rt) && t->refresh == NULL)) {
+        gapi_tokens_free(t);
+        return CS_ERR_NOMEM;
+    }
+    return CS_OK;
+}
+
+int gapi_token_exchange(const struct cfg *cfg, const char *code, const char *verifier,
+                        struct gapi_tokens *t, char *errbuf, size_t errlen)
+{
+    struct buf form, redirect;
+    int rc;
+
+    buf_init(&form, 16384);
+    buf_init(&redirect, 4096);
+    if (buf_printf(&redirect, "%s/api/google/calendar/callback", cfg->base_url) != CS_OK ||
+        gapi_form_add(&form, "grant_type", "authorization_code") != CS_OK ||
+        gapi_form_add(&form, "code", code) != CS_OK ||
+        gapi_form_add(&form, "redirect_uri", redirect.data) != CS_OK ||
+        gapi_form_add(&form, "client_id", cfg->google_client_id) != CS_OK ||
+        gapi_form_add(&form, "client_secret", cfg->google_client_secret) != CS_OK ||
+        gapi_form_add(&form, "code_verifier", verifier) != CS_OK) {
+        rc = cs_fail(errbuf, errlen, CS_ERR_INVAL, "authorization code too long");
+        goto out;
+    }
+    rc = gapi_token_post(cfg, &form, t, errbuf, errlen);
+    if (rc == CS_ERR_REAUTH)
+        rc = CS_ERR_AUTH; /* a refused code is not a revoked grant */
+out:
+    buf_free(&form);
+    buf_free(&redirect);
+    return rc;
+}
+
+int gapi_token_refresh(const struct cfg *cfg, const char *refresh, struct gapi_tokens *t,
+                       char *errbuf, size_t errlen)
+{
+    struct buf form;
+    int rc;
+
+    buf_init(&form, 16384);
+    if (gapi_form_add(&form, "grant_type", "refresh_token") != CS_OK ||
+        gapi_form_add(&form, "refresh_token", refresh) != CS_OK ||
+        gapi_form_add(&form, "client_id", cfg->google_client_id) != CS_OK ||
+        gapi_form_add(&form, "client_secret", cfg->google_client_secret) != CS_OK) {
+        buf_free(&form);
+        return cs_fail(errbuf, errlen, CS_ERR_INVAL, "refresh token too long");
+    }
+    rc = gapi_token_post(cfg, &form, t, errbuf, errlen);
+    buf_free(&form);
+    return rc;
+}
+
+int gapi_revoke(const struct cfg *cfg, const char *token)
+{
+    struct buf form;
+    struct gapi_resp r;
+    int rc;
+
+    buf_init(&form, 16384);
+    if (gapi_form_add(&form, "token", token) != CS_OK) {
+        buf_free(&form);
+        return CS_ERR_INVAL;
+    }
+    rc = gapi_http(cfg, "POST", cfg->revoke_url, NULL, "application/x-www-form-urlencoded",
+                   form.data, NULL, &r);
+    buf_free(&form);
+    if (rc == CS_OK && r.status != 200 && strcmp(r.reason, "invalid_token") != 0)
+        rc = CS_ERR_GOOGLE;
+    if (rc == CS_OK)
+        log_info("token revoked (Google answered %ld)", r.status);
+    else
+        log_warn("token revoke failed (%s, status %ld)", cs_strerror(rc), r.status);
+    gapi_resp_free(&r);
+    return rc;
+}
+
+int gapi_store_tokens(struct db *db, const struct cfg *cfg, const char *user_id,
+                      const struct gapi_tokens *t, int connect)
+{
+    char *sa = NULL, *sr = NULL;
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = crypt_seal(cfg->secret_key, t->access, &sa)) != CS_OK)
+        goto out;
+    if (t->refresh != NULL && (rc = crypt_seal(cfg->secret_key, t->refresh, &sr)) != CS_OK)
+        goto out;
+    st = db_stmt(db, connect ? DB_INTEG_CONNECT : DB_INTEG_SET_TOKENS);
+    if (st == NULL) {
+        rc = CS_ERR_DB;
+        goto out;
+    }
+    db_bind_text(st, 1, user_id);
+    db_bind_text(st, 2, sa);
+    db_bind_text(st, 3, sr);
+    sqlite3_bind_int64(st, 4, db_now() + t->expires_in);
+    sqlite3_bind_int64(st, 5, db_now());
+    rc = db_exec(db, st);
+out:
+    free(sa);
+    free(sr);
+    return rc;
+}
+
+int gapi_open(struct gapi *g, struct db *db, const struct cfg *cfg, const char *user_id,
+              long long budget_ms)
+{
+    sqlite3_stmt *st;
+    char *sa = NULL, *sr = NULL;
+    int rc = CS_ERR_REAUTH;
+
+    memset(g, 0, sizeof *g);
+    g->db = db;
+    g->cfg = cfg;
+    snprintf(g->user_id, sizeof g->user_id, "%s", user_id);
+    g->deadline_ms = cal_now_ms() + budget_ms;
+    st = db_stmt(db, DB_INTEG_GET);
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, user_id);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 11) == 1) {
+        sa = db_col_dup(st, 2);
+        sr = db_col_dup(st, 3);
+        g->expiry = sqlite3_column_int64(st, 4);
+    }
+    sqlite3_reset(st);
+    if (sr == NULL)
+        goto out;
+    if (crypt_open(cfg->secret_key, sr, &g->refresh) != CS_OK) {
+        log_error("stored refresh token cannot be decrypted (wrong CALSYNC_SECRET_KEY?)");
+        goto out;
+    }
+    if (sa != NULL && crypt_open(cfg->secret_key, sa, &g->access) != CS_OK)
+        g->access = NULL;
+    rc = CS_OK;
+out:
+    free(sa);
+    free(sr);
+    if (rc != CS_OK)
+        gapi_close(g);
+    return rc;
+}
+
+void gapi_close(struct gapi *g)
+{
+    crypt_free_secret(g->access);
+    crypt_free_secret(g->refresh);
+    g->access = g->refresh = NULL;
+}
+
+/* Marks the integration as needing the user to reconnect, wiping its tokens. */
+static void gapi_reauth(struct gapi *g)
+{
+    sqlite3_stmt *st = db_stmt(g->db, DB_INTEG_REAUTH);
+
+    log_warn("Google grant revoked for user=%s: reconnect required", g->user_id);
+    if (st != NULL) {
+        db_bind_text(st, 1, g->user_id);
+        db_bind_text(st, 2, "Google access was revoked or expired; reconnect Google Calendar");
+        sqlite3_bind_int64(st, 3, db_now());
+        db_exec(g->db, st);
+    }
+    gapi_close(g);
+}
+
+/* Gets a fresh access token. CS_OK, CS_ERR_REAUTH or CS_ERR_NET. */
+static int gapi_refresh(struct gapi *g)
+{
+    struct gapi_tokens t;
+    char err[CS_ERRLEN];
+    int rc;
+
+    if (g->refresh == NULL)
+        return CS_ERR_REAUTH;
+    rc = gapi_token_refresh(g->cfg, g->refresh, &t, err, sizeof err);
+    g->calls++;
+    if (rc == CS_ERR_REAUTH || rc == CS_ERR_AUTH) {
+        gapi_reauth(g);
+        return CS_ERR_REAUTH;
+    }
+    if (rc != CS_OK)
+        return rc;
+    crypt_free_secret(g->access);
+    g->access = t.access;
+    t.access = NULL;
+    g->expiry = db_now() + t.expires_in;
+    {
+        struct gapi_tokens store = {
+            .access = g->access, .refresh = t.refresh, .expires_in = t.expires_in};
+        if (gapi_store_tokens(g->db, g->cfg, g->user_id, &store, 0) != CS_OK)
+            log_warn("could not store refreshed token for user=%s", g->user_id);
+    }
+    if (t.refresh != NULL) {
+        crypt_free_secret(g->refresh);
+        g->refresh = t.refresh;
+        t.refresh = NULL;
+    }
+    gapi_tokens_free(&t);
+    log_info("access token refreshed for user=%s", g->user_id);
+    return CS_OK;
+}
+
+static int gapi_retryable(const struct gapi_resp *r)
+{
+    if (r->status == 429 || r->status >= 500)
+        return 1;
+    return r->status == 403 && (strcmp(r->reason, "rateLimitExceeded") == 0 ||
+                                strcmp(r->reason, "userRateLimitExceeded") == 0 ||
+                                strcmp(r->reason, "quotaExceeded") == 0);
+}
+
+int gapi_path_segment(struct buf *b, const char *s)
+{
+    return http_urlencode(b, s);
+}
+
+int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON *body,
+              const char *if_match, struct gapi_resp *out)
+{
+    struct buf url;
+    char *text = NULL;
+    int rc, attempt = 0, refreshed = 0;
+    char qpath[256];
+
+    memset(out, 0, sizeof *out);
+    out->retry_after = -1;
+    buf_init(&url, 16384);
+    if (buf_printf(&url, "%s%s", g->cfg->api_url, path) != CS_OK) {
+        buf_free(&url);
+        return CS_ERR_INVAL;
+    }
+    snprintf(qpath, sizeof qpath, "%.*s", (int)strcspn(path, "?"), path);
+    if (body != NULL && (text = cJSON_PrintUnformatted(body)) == NULL) {
+        buf_free(&url);
+        return CS_ERR_NOMEM;
+    }
+    for (;;) {
+        long long wait_ms, now;
+        if (g->access == NULL || g->expiry - GAPI_REFRESH_MARGIN_S < db_now()) {
+            rc = gapi_refresh(g);
+            if (rc == CS_ERR_REAUTH)
+                break;
+            if (rc != CS_OK)
+                goto backoff;
+        }
+        gapi_resp_free(out);
+        rc =
+            gapi_http(g->cfg, method, url.data, g->access, "application/json", text, if_match, out);
+        g->calls++;
+        if (rc == CS_ERR_TOOBIG)
+            break;
+        if (rc == CS_OK) {
+            log_info("google %s %s -> %ld%s%s user=%s", method, qpath, out->status,
+                     out->reason[0] ? " " : "", out->reason, g->user_id);
+            if (out->status == 401 && !refreshed) {
+                refreshed = 1;
+                rc = gapi_refresh(g);
+                if (rc == CS_ERR_REAUTH)
+                    break;
+                if (rc == CS_OK)
+                    continue;
+                goto backoff;
+            }
+            if (out->status == 401) {
+                rc = CS_ERR_AUTH;
+                break;
+            }
+            if (!gapi_retryable(out))
+                break; /* a final answer */
+            rc = CS_ERR_RATELIMIT;
+        }
+    backoff:
+        now = cal_now_ms();
+        wait_ms = (long long)GAPI_BACKOFF_BASE_MS << (attempt < 7 ? attempt : 7);
+        if (wait_ms > GAPI_BACKOFF_MAX_MS)
+            wait_ms = GAPI_BACKOFF_MAX_MS;
+        wait_ms = wait_ms / 2 + (long long)randombytes_uniform((uint32_t)(wait_ms / 2 + 1));
+        if (out->retry_after >= 0 && out->retry_after * 1000LL > wait_ms)
+            wait_ms = out->retry_after * 1000LL;
+        if (now + wait_ms > g->deadline_ms) {
+            log_warn("google %s %s: giving up after %d attempts (%s)", method, qpath, attempt + 1,
+                     cs_strerror(rc));
+            if (rc == CS_OK)
+                rc = CS_ERR_RATELIMIT;
+            break;
+        }
+        attempt++;
+        usleep((useconds_t)(wait_ms * 1000));
+    }
+    free(text);
+    buf_free(&url);
+    return rc;
+}

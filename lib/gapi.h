@@ -1,0 +1,79 @@
+/* gapi.h: Google OAuth 2.0 and Calendar v3 over libcurl, with token refresh and backoff. */
+#ifndef GAPI_H
+#define GAPI_H
+
+#include <cjson/cJSON.h>
+
+#include "buf.h"
+#include "crypt.h"
+
+struct cfg;
+struct db;
+
+#define GAPI_REPLY_MAX (8 * 1024 * 1024)
+
+struct gapi_resp {
+    long status;     /* HTTP status; 0 when no answer arrived */
+    struct buf body; /* capped at GAPI_REPLY_MAX inside the write callback */
+    cJSON *json;     /* parsed body, or NULL */
+    char reason[64]; /* Google's error reason, or the OAuth "error" code */
+    char message[256];
+    long retry_after; /* seconds, -1 when absent */
+    int truncated;    /* the reply went over the cap and was cut off */
+};
+
+/* Frees what a response holds; safe on a zeroed struct. */
+void gapi_resp_free(struct gapi_resp *r);
+
+/* One HTTP exchange, no retries. body may be NULL; ctype applies to it. Returns CS_OK when an
+ * answer arrived (whatever its status), CS_ERR_NET / CS_ERR_TOOBIG otherwise. Free out. */
+int gapi_http(const struct cfg *cfg, const char *method, const char *url, const char *bearer,
+              const char *ctype, const char *body, const char *if_match, struct gapi_resp *out);
+
+struct gapi_tokens {
+    char *access, *refresh, *scope; /* refresh may be NULL */
+    long expires_in;
+};
+void gapi_tokens_free(struct gapi_tokens *t);
+/* authorization_code grant with the PKCE verifier. CS_OK, CS_ERR_AUTH (Google refused: reason
+ * in errbuf), CS_ERR_NET. Free t with gapi_tokens_free iff CS_OK. */
+int gapi_token_exchange(const struct cfg *cfg, const char *code, const char *verifier,
+                        struct gapi_tokens *t, char *errbuf, size_t errlen);
+/* refresh_token grant. CS_ERR_REAUTH on invalid_grant. */
+int gapi_token_refresh(const struct cfg *cfg, const char *refresh, struct gapi_tokens *t,
+                       char *errbuf, size_t errlen);
+/* Revokes a token; CS_OK when Google accepted or already forgot it. */
+int gapi_revoke(const struct cfg *cfg, const char *token);
+
+/* A user's authorised Calendar client. */
+struct gapi {
+    struct db *db;
+    const struct cfg *cfg;
+    char user_id[CRYPT_UUIDLEN];
+    char *access, *refresh; /* plaintext, zeroed on close */
+    long long expiry;       /* epoch s */
+    long long deadline_ms;  /* monotonic ms after which retries stop */
+    int calls;              /* Google calls made, for the log */
+};
+
+/* Loads and decrypts the user's tokens. CS_ERR_REAUTH when there are none usable.
+ * budget_ms bounds the retries of every later call. Close with gapi_close iff CS_OK. */
+int gapi_open(struct gapi *g, struct db *db, const struct cfg *cfg, const char *user_id,
+              long long budget_ms);
+void gapi_close(struct gapi *g);
+/* A Calendar call on path (relative to GOOGLE_CALENDAR_API_URL, query included). Refreshes the
+ * token when near expiry and once on 401; retries 429, rate-limit 403s, 5xx and transport
+ * errors with exponential backoff and jitter (honouring Retry-After) within the budget.
+ * CS_OK: out holds a final answer (2xx or a non-retryable error: the caller judges).
+ * CS_ERR_REAUTH: grant revoked (tokens wiped, state reauth_required). CS_ERR_RATELIMIT /
+ * CS_ERR_NET: gave up within the budget (out holds the last answer). Free out either way. */
+int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON *body,
+              const char *if_match, struct gapi_resp *out);
+/* Percent-encodes a path segment into b. */
+int gapi_path_segment(struct buf *b, const char *s);
+
+/* Stores tokens sealed for user (used by the callback and refresh). */
+int gapi_store_tokens(struct db *db, const struct cfg *cfg, const char *user_id,
+                      const struct gapi_tokens *t, int connect);
+
+#endif
