@@ -1,0 +1,608 @@
+/* harness.c: process management and HTTP helpers for the integration tests. */
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#ifndef CALSYNC_BUILD_DIR
+#error "CALSYNC_BUILD_DIR must be defined"
+#endif
+
+static const char *const routes[] = {"auth",       "appointments", "connect", "callback",
+                                     "disconnect", "webhook",      "sync"};
+
+long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+int wait_until(int (*cond)(void *), void *arg, int ms)
+{
+    long long end = now_ms() + ms;
+    int v;
+
+    while (!(v = cond(arg)) && now_ms() < end)
+        sleep_ms(50);
+    return v;
+}
+
+static int free_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = 0;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+void stack_path(struct stack *s, const char *name, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s/%s", s->dir, name);
+}
+
+/* fork+exec with the child dying with us; stdout/stderr to logfile. */
+static pid_t spawn(struct stack *s, const char *const *argv, const char *logname)
+{
+    char logpath[512];
+    pid_t pid;
+
+    stack_path(s, logname, logpath, sizeof logpath);
+    pid = fork();
+    if (pid == 0) {
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    if (pid > 0 && s->npids < (int)(sizeof s->pids / sizeof s->pids[0]))
+        s->pids[s->npids++] = pid;
+    return pid;
+}
+
+static int file_exists(const char *p)
+{
+    struct stat st;
+
+    return stat(p, &st) == 0 && st.st_size >= 0;
+}
+
+static int port_open(int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf;
+    long n;
+
+    if (f == NULL)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    if (buf)
+        buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* Replaces every @KEY@ of the template. */
+static int write_nginx_conf(struct stack *s)
+{
+    char *tpl = read_file(CALSYNC_SOURCE_DIR "/nginx/calsync.conf.in");
+    char path[512], port[16], run[400];
+    const char *keys[] = {"@STATE@", "@PORT@", "@RUN@", "@WWW@", "@NGINX@", "@USER_LINE@"};
+    const char *vals[6];
+    FILE *f;
+
+    if (tpl == NULL)
+        return -1;
+    snprintf(port, sizeof port, "%d", s->http_port);
+    snprintf(run, sizeof run, "%s/run", s->dir);
+    vals[0] = s->dir;
+    vals[1] = port;
+    vals[2] = run;
+    vals[3] = CALSYNC_SOURCE_DIR "/nginx/www";
+    vals[4] = CALSYNC_SOURCE_DIR "/nginx";
+    vals[5] = geteuid() == 0 ? "user root;" : "";
+    stack_path(s, "nginx.conf", path, sizeof path);
+    f = fopen(path, "w");
+    if (f == NULL) {
+        free(tpl);
+        return -1;
+    }
+    for (const char *p = tpl; *p;) {
+        int hit = 0;
+        for (size_t k = 0; k < 6; k++) {
+            size_t kl = strlen(keys[k]);
+            if (strncmp(p, keys[k], kl) == 0) {
+                fputs(vals[k], f);
+                p += kl;
+                hit = 1;
+                break;
+            }
+        }
+        if (!hit)
+            fputc(*p++, f);
+    }
+    fclose(f);
+    free(tpl);
+    return 0;
+}
+
+int stack_start(struct stack *s, const struct stack_opts *o)
+{
+    char buf[1024], portfile[512], webhook[256], cb[256];
+    const char *emu_argv[32];
+    int n = 0;
+
+    memset(s, 0, sizeof *s);
+    snprintf(s->dir, sizeof s->dir, "/tmp/calsync-it-XXXXXX");
+    if (mkdtemp(s->dir) == NULL)
+        return -1;
+    for (const char *sub = "run\0logs\0tmp\0"; *sub; sub += strlen(sub) + 1) {
+        stack_path(s, sub, buf, sizeof buf);
+        mkdir(buf, 0700);
+    }
+    s->http_port = free_port();
+    snprintf(s->base, sizeof s->base, "http://127.0.0.1:%d", s->http_port);
+    snprintf(cb, sizeof cb, "%s/api/google/calendar/callback", s->base);
+
+    stack_path(s, "run/emulator.port", portfile, sizeof portfile);
+    emu_argv[n++] = CALSYNC_BUILD_DIR "/tests/calsync-emulator";
+    emu_argv[n++] = "--port-file";
+    emu_argv[n++] = portfile;
+    emu_argv[n++] = "--redirect-uri";
+    emu_argv[n++] = cb;
+    for (int i = 0; o && o->emu_args && o->emu_args[i] && n < 30; i++)
+        emu_argv[n++] = o->emu_args[i];
+    emu_argv[n] = NULL;
+    if (spawn(s, emu_argv, "logs/emulator.log") < 0)
+        return -1;
+    for (int i = 0; i < 200 && !file_exists(portfile); i++)
+        sleep_ms(25);
+    {
+        char *p = read_file(portfile);
+        s->emu_port = p ? atoi(p) : 0;
+        free(p);
+    }
+    if (s->emu_port <= 0)
+        return -1;
+    snprintf(s->emu, sizeof s->emu, "http://127.0.0.1:%d", s->emu_port);
+
+    /* the programs read their configuration from the environment we give them */
+    stack_path(s, "calsync.db", buf, sizeof buf);
+    setenv("CALSYNC_DB", buf, 1);
+    setenv("CALSYNC_STATE_DIR", s->dir, 1);
+    setenv("CALSYNC_SECRET_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+           1);
+    setenv("CALSYNC_BASE_URL", s->base, 1);
+    setenv("CALSYNC_DEFAULT_TZ", "Europe/Madrid", 1);
+    setenv("GOOGLE_CLIENT_ID", "calsync-emulator-client", 1);
+    setenv("GOOGLE_CLIENT_SECRET", "calsync-emulator-secret", 1);
+    snprintf(buf, sizeof buf, "%s/o/oauth2/v2/auth", s->emu);
+    setenv("GOOGLE_AUTH_URL", buf, 1);
+    snprintf(buf, sizeof buf, "%s/token", s->emu);
+    setenv("GOOGLE_TOKEN_URL", buf, 1);
+    snprintf(buf, sizeof buf, "%s/revoke", s->emu);
+    setenv("GOOGLE_REVOKE_URL", buf, 1);
+    snprintf(buf, sizeof buf, "%s/calendar/v3", s->emu);
+    setenv("GOOGLE_CALENDAR_API_URL", buf, 1);
+    snprintf(buf, sizeof buf, "%s/batch/calendar/v3", s->emu);
+    setenv("GOOGLE_BATCH_URL", buf, 1);
+    snprintf(webhook, sizeof webhook, "%s/api/google/calendar/webhook", s->base);
+    setenv("GOOGLE_CALENDAR_WEBHOOK_URL", o && o->webhooks ? webhook : "", 1);
+    setenv("GOOGLE_CALENDAR_WEBHOOK_SECRET", "integration-test-webhook-secret", 1);
+    setenv("CALSYNC_SYNC_BUDGET_MS", "8000", 1);
+    setenv("CALSYNC_PUSH_BUDGET_MS", "3000", 1);
+    setenv("CALSYNC_HTTP_TIMEOUT_MS", "3000", 1);
+    for (int i = 0; o && o->env && o->env[i]; i++) {
+        char kv[512], *eq;
+        snprintf(kv, sizeof kv, "%s", o->env[i]);
+        eq = strchr(kv, '=');
+        if (eq) {
+            *eq = '\0';
+            setenv(kv, eq + 1, 1);
+        }
+    }
+
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char prog[512], sock[512];
+        snprintf(prog, sizeof prog, CALSYNC_BUILD_DIR "/cgi/calsync-%s", routes[i]);
+        snprintf(sock, sizeof sock, "%s/run/%s.sock", s->dir, routes[i]);
+        const char *argv[] = {prog, "--listen", sock, "--workers", "2", NULL};
+        if (spawn(s, argv, "logs/calsync.log") < 0)
+            return -1;
+    }
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char sock[512];
+        snprintf(sock, sizeof sock, "%s/run/%s.sock", s->dir, routes[i]);
+        for (int k = 0; k < 200 && !file_exists(sock); k++)
+            sleep_ms(25);
+        if (!file_exists(sock))
+            return -1;
+    }
+    if (write_nginx_conf(s) != 0)
+        return -1;
+    {
+        char conf[512], err[512];
+        stack_path(s, "nginx.conf", conf, sizeof conf);
+        stack_path(s, "logs/error.log", err, sizeof err);
+        const char *argv[] = {"/usr/sbin/nginx", "-p", s->dir, "-c", conf, "-e", err, NULL};
+        s->nginx = spawn(s, argv, "logs/nginx.out");
+    }
+    for (int i = 0; i < 200 && !port_open(s->http_port); i++)
+        sleep_ms(25);
+    return port_open(s->http_port) ? 0 : -1;
+}
+
+void stack_stop(struct stack *s)
+{
+    char cmd[600];
+
+    for (int i = s->npids - 1; i >= 0; i--)
+        kill(s->pids[i], SIGTERM);
+    for (int i = 0; i < s->npids; i++) {
+        int st;
+        long long end = now_ms() + 5000;
+        while (waitpid(s->pids[i], &st, WNOHANG) == 0) {
+            if (now_ms() > end) {
+                kill(s->pids[i], SIGKILL);
+                waitpid(s->pids[i], &st, 0);
+                break;
+            }
+            sleep_ms(10);
+        }
+    }
+    s->npids = 0;
+    if (getenv("CALSYNC_KEEP_TEST_DIR") == NULL && strncmp(s->dir, "/tmp/calsync-it-", 16) == 0) {
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not remove %s\n", s->dir);
+    } else {
+        fprintf(stderr, "test directory kept: %s\n", s->dir);
+    }
+}
+
+int stack_run(struct stack *s, const char *prog, const char *const *args, const char *stdin_text,
+              char *out, size_t outlen)
+{
+    int in[2], outp[2], st;
+    const char *argv[16];
+    char path[512];
+    pid_t pid;
+    int n = 0;
+
+    snprintf(path, sizeof path, CALSYNC_BUILD_DIR "/%s", prog);
+    argv[n++] = path;
+    for (int i = 0; args && args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    if (pipe(in) != 0 || pipe(outp) != 0)
+        return -1;
+    pid = fork();
+    if (pid == 0) {
+        char logpath[512];
+        int fd;
+        stack_path(s, "logs/calsync.log", logpath, sizeof logpath);
+        fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        dup2(in[0], 0);
+        dup2(outp[1], 1);
+        if (fd >= 0)
+            dup2(fd, 2);
+        close(in[1]);
+        close(outp[0]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(in[0]);
+    close(outp[1]);
+    if (stdin_text && write(in[1], stdin_text, strlen(stdin_text)) < 0)
+        perror("write");
+    close(in[1]);
+    {
+        size_t used = 0;
+        ssize_t r;
+        char tmp[4096];
+        while ((r = read(outp[0], tmp, sizeof tmp)) > 0) {
+            if (out && used + (size_t)r < outlen) {
+                memcpy(out + used, tmp, (size_t)r);
+                used += (size_t)r;
+            }
+        }
+        if (out && outlen)
+            out[used < outlen ? used : outlen - 1] = '\0';
+    }
+    close(outp[0]);
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int stack_user(struct stack *s, const char *email, const char *password, const char *tz)
+{
+    char in[512];
+    const char *args[] = {"user-add", email, tz ? "--tz" : NULL, tz, NULL};
+
+    snprintf(in, sizeof in, "%s\n", password);
+    return stack_run(s, "cgi/calsync-admin", args, in, NULL, 0);
+}
+
+/* ---- HTTP ---- */
+
+struct body_buf {
+    char *p;
+    size_t n;
+};
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct body_buf *b = ud;
+    char *np = realloc(b->p, b->n + sz * n + 1);
+
+    if (np == NULL)
+        return 0;
+    b->p = np;
+    memcpy(b->p + b->n, p, sz * n);
+    b->n += sz * n;
+    b->p[b->n] = '\0';
+    return sz * n;
+}
+
+static void copy_str(char *dst, size_t len, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n >= len)
+        n = len - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *ud)
+{
+    struct resp *r = ud;
+    size_t len = sz * n;
+    char line[4200];
+
+    snprintf(line, sizeof line, "%.*s", (int)(len < sizeof line - 1 ? len : sizeof line - 1), p);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (strncasecmp(line, "Location: ", 10) == 0)
+        copy_str(r->location, sizeof r->location, line + 10);
+    else if (strncasecmp(line, "Set-Cookie: ", 12) == 0)
+        copy_str(r->set_cookie, sizeof r->set_cookie, line + 12);
+    else if (strncasecmp(line, "Content-Type: ", 14) == 0)
+        copy_str(r->content_type, sizeof r->content_type, line + 14);
+    return len;
+}
+
+void resp_free(struct resp *r)
+{
+    free(r->body);
+    cJSON_Delete(r->json);
+    memset(r, 0, sizeof *r);
+}
+
+void client_init(struct client *cl, struct stack *s)
+{
+    cl->c = curl_easy_init();
+    cl->s = s;
+    curl_easy_setopt(cl->c, CURLOPT_COOKIEFILE, ""); /* in-memory cookie engine */
+}
+
+void client_free(struct client *cl)
+{
+    curl_easy_cleanup(cl->c);
+    cl->c = NULL;
+}
+
+long client_req(struct client *cl, const char *method, const char *path_or_url,
+                const char *const *headers, const char *body, struct resp *r)
+{
+    char url[8192];
+    struct curl_slist *h = NULL;
+    struct body_buf b = {NULL, 0};
+    struct resp tmp;
+
+    if (r == NULL)
+        r = &tmp;
+    memset(r, 0, sizeof *r);
+    if (strncmp(path_or_url, "http", 4) == 0)
+        snprintf(url, sizeof url, "%s", path_or_url);
+    else
+        snprintf(url, sizeof url, "%s%s", cl->s->base, path_or_url);
+    for (int i = 0; headers && headers[i]; i++)
+        h = curl_slist_append(h, headers[i]);
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(cl->c, CURLOPT_URL, url);
+    curl_easy_setopt(cl->c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(cl->c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(cl->c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(cl->c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(cl->c, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(cl->c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(cl->c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(cl->c, CURLOPT_FOLLOWLOCATION, 0L);
+    if (body) {
+        curl_easy_setopt(cl->c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(cl->c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    } else {
+        curl_easy_setopt(cl->c, CURLOPT_POSTFIELDS, NULL);
+        curl_easy_setopt(cl->c, CURLOPT_HTTPGET, strcmp(method, "GET") == 0 ? 1L : 0L);
+        if (strcmp(method, "GET") != 0) {
+            curl_easy_setopt(cl->c, CURLOPT_POSTFIELDS, "");
+            curl_easy_setopt(cl->c, CURLOPT_POSTFIELDSIZE, 0L);
+        }
+        curl_easy_setopt(cl->c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    if (curl_easy_perform(cl->c) == CURLE_OK)
+        curl_easy_getinfo(cl->c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    r->body = b.p ? b.p : strdup("");
+    r->json = cJSON_Parse(r->body);
+    {
+        long st = r->status;
+        if (r == &tmp)
+            resp_free(&tmp);
+        return st;
+    }
+}
+
+long client_json(struct client *cl, const char *method, const char *path, const char *body,
+                 struct resp *r)
+{
+    char origin[128];
+    const char *h[] = {"Content-Type: application/json", origin, NULL};
+
+    snprintf(origin, sizeof origin, "Origin: %s", cl->s->base);
+    return client_req(cl, method, path, h, body, r);
+}
+
+long client_login(struct client *cl, const char *email, const char *password)
+{
+    char body[512];
+
+    snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, password);
+    return client_json(cl, "POST", "/api/auth/login", body, NULL);
+}
+
+long client_connect(struct client *cl, char *final_location, size_t len)
+{
+    struct resp r;
+    char loc[4096];
+    long st;
+
+    final_location[0] = '\0';
+    st = client_req(cl, "GET", "/api/google/calendar/connect", NULL, NULL, &r);
+    snprintf(loc, sizeof loc, "%s", r.location);
+    resp_free(&r);
+    if (st != 302)
+        return st;
+    st = client_req(cl, "GET", loc, NULL, NULL, &r); /* the emulator's consent */
+    snprintf(loc, sizeof loc, "%s", r.location);
+    resp_free(&r);
+    if (st != 302)
+        return st;
+    st = client_req(cl, "GET", loc, NULL, NULL, &r); /* back to our callback */
+    snprintf(final_location, len, "%s", r.location);
+    resp_free(&r);
+    return st;
+}
+
+long emu_ctl(struct stack *s, const char *method, const char *path, const char *body,
+             struct resp *r)
+{
+    struct client cl;
+    char url[4096];
+    long st;
+    const char *h[] = {"Content-Type: application/json", NULL};
+
+    client_init(&cl, s);
+    snprintf(url, sizeof url, "%s/_emulator/%s", s->emu, path);
+    st = client_req(&cl, method, url, h, body, r);
+    client_free(&cl);
+    return st;
+}
+
+size_t emu_log_mark(struct stack *s)
+{
+    struct resp r;
+    size_t n = 0;
+
+    if (emu_ctl(s, "GET", "log?since=1000000000", NULL, &r) == 200)
+        n = (size_t)jnum(r.json, "next");
+    resp_free(&r);
+    return n;
+}
+
+int emu_count_calls(struct stack *s, const char *method, const char *path_part, size_t since)
+{
+    struct resp r;
+    char path[64];
+    const cJSON *e;
+    int n = 0;
+
+    snprintf(path, sizeof path, "log?since=%zu", since);
+    if (emu_ctl(s, "GET", path, NULL, &r) == 200) {
+        cJSON_ArrayForEach(e, cJSON_GetObjectItem(r.json, "entries"))
+        {
+            const char *m = jstr(e, "method"), *p = jstr(e, "path");
+            if ((method == NULL || (m && strcmp(m, method) == 0)) && p && strstr(p, path_part))
+                n++;
+        }
+    }
+    resp_free(&r);
+    return n;
+}
+
+const char *jstr(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+double jnum(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+int jbool(const cJSON *o, const char *key)
+{
+    return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key));
+}

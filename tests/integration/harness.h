@@ -1,0 +1,84 @@
+/* harness.h: starts the whole stack (emulator, route programs, nginx) in a temp dir on
+ * loopback for integration tests, and talks HTTP to it. */
+#ifndef HARNESS_H
+#define HARNESS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+struct stack_opts {
+    int webhooks;                /* open push channels (GOOGLE_CALENDAR_WEBHOOK_URL set) */
+    const char *const *env;      /* extra "KEY=VALUE" for the programs, NULL-terminated */
+    const char *const *emu_args; /* extra emulator arguments, NULL-terminated */
+};
+
+struct stack {
+    char dir[256];
+    int http_port, emu_port;
+    char base[64]; /* http://127.0.0.1:PORT */
+    char emu[64];  /* http://127.0.0.1:PORT of the emulator */
+    pid_t pids[16];
+    int npids;
+    pid_t nginx;
+};
+
+int stack_start(struct stack *s, const struct stack_opts *o);
+void stack_stop(struct stack *s);
+/* Creates a user (calsync-admin user-add); returns 0 on success. */
+int stack_user(struct stack *s, const char *email, const char *password, const char *tz);
+/* Runs a program of the build (e.g. "cgi/calsync-renew") with args; returns its exit code.
+ * Its stdout is written to out (when not NULL). */
+int stack_run(struct stack *s, const char *prog, const char *const *args, const char *stdin_text,
+              char *out, size_t outlen);
+/* Path of a file in the stack's directory. */
+void stack_path(struct stack *s, const char *name, char *out, size_t outlen);
+
+struct resp {
+    long status;
+    char *body;
+    cJSON *json;
+    char location[4096];
+    char set_cookie[1024];
+    char content_type[128];
+};
+void resp_free(struct resp *r);
+
+struct client {
+    CURL *c;
+    struct stack *s;
+};
+void client_init(struct client *cl, struct stack *s);
+void client_free(struct client *cl);
+/* A request to the stack (path relative to base) or to any absolute URL. headers: NULL or
+ * NULL-terminated list of "Name: value". Returns the HTTP status (0 on transport failure). */
+long client_req(struct client *cl, const char *method, const char *path_or_url,
+                const char *const *headers, const char *body, struct resp *r);
+/* JSON request with Content-Type and same Origin. */
+long client_json(struct client *cl, const char *method, const char *path, const char *body,
+                 struct resp *r);
+/* Logs in; returns the status. */
+long client_login(struct client *cl, const char *email, const char *password);
+/* Follows the connect flow through the emulator's consent. Returns the final Location. */
+long client_connect(struct client *cl, char *final_location, size_t len);
+
+/* Emulator control: method on /_emulator/<path>; returns status. */
+long emu_ctl(struct stack *s, const char *method, const char *path, const char *body,
+             struct resp *r);
+/* Counts log entries of the emulator whose "METHOD path" contains pattern, since index. */
+int emu_count_calls(struct stack *s, const char *method, const char *path_part, size_t since);
+size_t emu_log_mark(struct stack *s);
+
+/* Polls cond until it returns true or ms pass; returns the last cond value. */
+int wait_until(int (*cond)(void *), void *arg, int ms);
+long long now_ms(void);
+void sleep_ms(int ms);
+
+/* cJSON helpers */
+const char *jstr(const cJSON *o, const char *key);
+double jnum(const cJSON *o, const char *key);
+int jbool(const cJSON *o, const char *key);
+
+#endif
