@@ -1,0 +1,170 @@
+/* test_appt: appointment validation (table-driven) and its JSON form. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "appt.h"
+#include "cs.h"
+
+static void valid_inputs(void **state)
+{
+    static const struct {
+        const char *json, *start, *end;
+        int all_day;
+    } cases[] = {
+        {"{\"title\":\"a\",\"start\":\"2026-01-01T10:00:00+01:00\",\"end\":\"2026-01-01T11:00:00+"
+         "01:00\"}",
+         "2026-01-01T09:00:00Z", "2026-01-01T10:00:00Z", 0},
+        {"{\"title\":\"a\",\"allDay\":true,\"start\":\"2026-01-01\",\"end\":\"2026-01-03\"}",
+         "2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z", 1},
+        /* an all-day date-time is read as the local date, the end inclusive */
+        {"{\"title\":\"a\",\"allDay\":true,\"start\":\"2026-06-01T23:30:00Z\",\"end\":\"2026-06-"
+         "01T23:45:00Z\"}",
+         "2026-06-02T00:00:00Z", "2026-06-03T00:00:00Z", 1},
+        {"{\"title\":\"Reunión ñ "
+         "😀\",\"start\":\"2026-01-01T10:00:00Z\",\"end\":\"2026-01-01T10:01:00Z\",\"type\":"
+         "\"Reunión\",\"status\":\"Cancelled\",\"contactId\":null,\"description\":null}",
+         "2026-01-01T10:00:00Z", "2026-01-01T10:01:00Z", 0},
+    };
+    char err[CS_ERRLEN];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        struct appt a;
+        cJSON *in = cJSON_Parse(cases[i].json);
+        memset(&a, 0, sizeof a);
+        if (appt_apply_json(&a, in, 0, "Europe/Madrid", err, sizeof err) != CS_OK)
+            fail_msg("case %zu refused: %s", i, err);
+        assert_string_equal(a.start, cases[i].start);
+        assert_string_equal(a.end, cases[i].end);
+        assert_int_equal(a.all_day, cases[i].all_day);
+        assert_non_null(a.description);
+        appt_free(&a);
+        cJSON_Delete(in);
+    }
+}
+
+static void invalid_inputs(void **state)
+{
+    static const char *const bad[] = {
+        "{}",
+        "{\"title\":\"a\",\"start\":\"2026-01-01T10:00:00Z\",\"end\":\"2026-01-01T10:00:00Z\"}",
+        "{\"title\":\"a\",\"start\":\"2026-01-01\",\"end\":\"2026-01-02\"}",
+        "{\"title\":\"a\",\"allDay\":true,\"start\":\"2026-01-01\",\"end\":\"2026-01-01\"}",
+        "{\"title\":\"a\",\"start\":\"2026-01-01T10:00:00Z\",\"end\":\"2026-01-01T11:00:00Z\","
+        "\"type\":\"visita\"}",
+        "{\"title\":\"a\",\"start\":\"2026-01-01T10:00:00Z\",\"end\":\"2026-01-01T11:00:00Z\","
+        "\"contactId\":1.5}",
+        "{\"title\":\"a\\u0001b\",\"start\":\"2026-01-01T10:00:00Z\",\"end\":\"2026-01-01T11:00:"
+        "00Z\"}",
+        "{\"title\":[],\"start\":\"2026-01-01T10:00:00Z\",\"end\":\"2026-01-01T11:00:00Z\"}",
+        "{\"title\":\"a\",\"start\":123,\"end\":\"2026-01-01T11:00:00Z\"}",
+    };
+    char err[CS_ERRLEN];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct appt a;
+        cJSON *in = cJSON_Parse(bad[i]);
+        assert_non_null(in);
+        memset(&a, 0, sizeof a);
+        err[0] = '\0';
+        if (appt_apply_json(&a, in, 0, "Europe/Madrid", err, sizeof err) == CS_OK)
+            fail_msg("case %zu accepted", i);
+        assert_true(strlen(err) > 0);
+        appt_free(&a);
+        cJSON_Delete(in);
+    }
+}
+
+static void long_title(void **state)
+{
+    char json[1200], err[CS_ERRLEN];
+    struct appt a;
+    cJSON *in;
+
+    (void)state;
+    memset(&a, 0, sizeof a);
+    snprintf(
+        json, sizeof json,
+        "{\"title\":\"%0*d\",\"start\":\"2026-01-01T10:00:00Z\",\"end\":\"2026-01-01T11:00:00Z\"}",
+        APPT_TITLE_MAX + 1, 0);
+    in = cJSON_Parse(json);
+    assert_int_equal(appt_apply_json(&a, in, 0, "UTC", err, sizeof err), CS_ERR_INVAL);
+    assert_non_null(strstr(err, "title"));
+    cJSON_Delete(in);
+    appt_free(&a);
+}
+
+static void partial_update_keeps_fields(void **state)
+{
+    struct appt a;
+    char err[CS_ERRLEN];
+    cJSON *c = cJSON_Parse("{\"title\":\"a\",\"location\":\"here\",\"start\":\"2026-01-01T10:00:"
+                           "00Z\",\"end\":\"2026-01-01T11:00:00Z\",\"type\":\"Viaje\"}");
+    cJSON *p = cJSON_Parse("{\"end\":\"2026-01-01T12:00:00Z\"}");
+    cJSON *q = cJSON_Parse("{\"start\":\"2026-01-01T13:00:00Z\"}");
+
+    (void)state;
+    memset(&a, 0, sizeof a);
+    assert_int_equal(appt_apply_json(&a, c, 0, "UTC", err, sizeof err), CS_OK);
+    assert_int_equal(appt_apply_json(&a, p, 1, "UTC", err, sizeof err), CS_OK);
+    assert_string_equal(a.location, "here");
+    assert_string_equal(a.type, "Viaje");
+    assert_string_equal(a.end, "2026-01-01T12:00:00Z");
+    /* a start after the stored end is refused */
+    assert_int_equal(appt_apply_json(&a, q, 1, "UTC", err, sizeof err), CS_ERR_INVAL);
+    appt_free(&a);
+    cJSON_Delete(c);
+    cJSON_Delete(p);
+    cJSON_Delete(q);
+}
+
+static void to_json(void **state)
+{
+    struct appt a;
+    char err[CS_ERRLEN];
+    cJSON *in = cJSON_Parse("{\"title\":\"x\",\"allDay\":true,\"start\":\"2026-01-01\",\"end\":"
+                            "\"2026-01-02\",\"contactId\":7}");
+    cJSON *out;
+
+    (void)state;
+    memset(&a, 0, sizeof a);
+    assert_int_equal(appt_apply_json(&a, in, 0, "UTC", err, sizeof err), CS_OK);
+    snprintf(a.sync_state, sizeof a.sync_state, "pending");
+    out = appt_to_json(&a);
+    assert_string_equal(cJSON_GetObjectItem(out, "start")->valuestring, "2026-01-01");
+    assert_string_equal(cJSON_GetObjectItem(out, "end")->valuestring, "2026-01-02");
+    assert_int_equal(cJSON_GetObjectItem(out, "contactId")->valueint, 7);
+    assert_string_equal(cJSON_GetObjectItem(out, "syncState")->valuestring, "pending");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(out, "googleEventId")));
+    cJSON_Delete(out);
+    cJSON_Delete(in);
+    appt_free(&a);
+}
+
+static void text_validation(void **state)
+{
+    (void)state;
+    assert_true(cs_text_valid("plain\ttext\nok"));
+    assert_true(cs_text_valid("ñandú €"));
+    assert_false(cs_text_valid("\x01"));
+    assert_false(cs_text_valid("\xc3"));         /* truncated */
+    assert_false(cs_text_valid("\xc0\xaf"));     /* overlong */
+    assert_false(cs_text_valid("\xed\xa0\x80")); /* surrogate */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(valid_inputs), cmocka_unit_test(invalid_inputs),
+        cmocka_unit_test(long_title),   cmocka_unit_test(partial_update_keeps_fields),
+        cmocka_unit_test(to_json),      cmocka_unit_test(text_validation)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,169 @@
+/* test_gmap: event mapping both ways, deterministic ids, and the three-way merge. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "crypt.h"
+#include "cs.h"
+#include "gmap.h"
+
+static void fill(struct appt *a, const char *title, const char *loc)
+{
+    memset(a, 0, sizeof *a);
+    a->id = 12;
+    snprintf(a->user_id, sizeof a->user_id, "u1");
+    a->title = strdup(title);
+    a->description = strdup("d");
+    a->location = strdup(loc);
+    snprintf(a->start, sizeof a->start, "2026-10-25T09:00:00Z");
+    snprintf(a->end, sizeof a->end, "2026-10-25T10:00:00Z");
+    snprintf(a->type, sizeof a->type, "Visita");
+    snprintf(a->status, sizeof a->status, "Scheduled");
+    a->created_at = 1000;
+}
+
+static void to_event_timed_and_all_day(void **state)
+{
+    struct appt a;
+    cJSON *ev;
+
+    (void)state;
+    fill(&a, "Visita", "Calle 1");
+    ev = gmap_to_event(&a, "Europe/Madrid", "abcde12345");
+    assert_string_equal(cJSON_GetObjectItem(ev, "id")->valuestring, "abcde12345");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "start"), "dateTime")->valuestring,
+        "2026-10-25T10:00:00+01:00"); /* after the DST change */
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "start"), "timeZone")->valuestring,
+        "Europe/Madrid");
+    assert_string_equal(gmap_private(ev, "vestaAppointmentId"), "12");
+    assert_string_equal(gmap_private(ev, "vestaType"), "Visita");
+    assert_null(gmap_private(ev, "vestaContactId"));
+    cJSON_Delete(ev);
+    a.all_day = 1;
+    snprintf(a.start, sizeof a.start, "2026-10-25T00:00:00Z");
+    snprintf(a.end, sizeof a.end, "2026-10-26T00:00:00Z");
+    ev = gmap_to_event(&a, "America/Winnipeg", NULL);
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "start"), "date")->valuestring,
+                        "2026-10-25");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "end"), "date")->valuestring,
+                        "2026-10-26");
+    assert_null(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "start"), "dateTime"));
+    assert_null(cJSON_GetObjectItem(ev, "id"));
+    cJSON_Delete(ev);
+    appt_free(&a);
+}
+
+static void from_event(void **state)
+{
+    struct appt a;
+    cJSON *ev = cJSON_Parse(
+        "{\"id\":\"x\",\"summary\":\"From "
+        "Google\",\"start\":{\"dateTime\":\"2026-03-08T03:00:00-05:00\"},"
+        "\"end\":{\"dateTime\":\"2026-03-08T04:00:00-05:00\"},\"extendedProperties\":{\"private\":"
+        "{\"vestaType\":\"Cierre\",\"vestaStatus\":\"Completed\",\"vestaContactId\":\"9\"}}}");
+    cJSON *bad = cJSON_Parse(
+        "{\"summary\":\"\",\"start\":{\"date\":\"2026-01-02\"},\"end\":{\"date\":\"2026-01-01\"}}");
+    cJSON *plain =
+        cJSON_Parse("{\"start\":{\"date\":\"2026-01-01\"},\"end\":{\"date\":\"2026-01-02\"},"
+                    "\"extendedProperties\":{\"private\":{\"vestaType\":\"Bogus\"}}}");
+
+    (void)state;
+    memset(&a, 0, sizeof a);
+    assert_int_equal(gmap_from_event(ev, "UTC", &a), CS_OK);
+    assert_string_equal(a.title, "From Google");
+    assert_string_equal(a.start, "2026-03-08T08:00:00Z");
+    assert_string_equal(a.type, "Cierre");
+    assert_string_equal(a.status, "Completed");
+    assert_int_equal(a.contact_id, 9);
+    assert_int_equal(gmap_from_event(bad, "UTC", &a), CS_ERR_INVAL);
+    assert_int_equal(gmap_from_event(plain, "UTC", &a), CS_OK);
+    assert_int_equal(a.all_day, 1);
+    assert_string_equal(a.title, "(sin título)");
+    assert_string_equal(a.type, "Reunión"); /* unknown types fall back */
+    assert_string_equal(a.status, "Scheduled");
+    appt_free(&a);
+    cJSON_Delete(ev);
+    cJSON_Delete(bad);
+    cJSON_Delete(plain);
+}
+
+static void event_ids(void **state)
+{
+    unsigned char k1[32] = {1}, k2[32] = {2};
+    char a1[GMAP_IDLEN], a2[GMAP_IDLEN], b[GMAP_IDLEN];
+    struct appt a;
+
+    (void)state;
+    fill(&a, "t", "l");
+    gmap_event_id(k1, &a, a1);
+    gmap_event_id(k1, &a, a2);
+    gmap_event_id(k2, &a, b);
+    assert_string_equal(a1, a2); /* deterministic: a retried insert collides */
+    assert_string_not_equal(a1, b);
+    assert_int_equal(strlen(a1), 26);
+    assert_int_equal(strspn(a1, "0123456789abcdefghijklmnopqrstuv"), 26);
+    a.id = 13;
+    gmap_event_id(k1, &a, b);
+    assert_string_not_equal(a1, b);
+    appt_free(&a);
+}
+
+static void merge(void **state)
+{
+    struct appt base, local, remote;
+    char *snap;
+
+    (void)state;
+    fill(&base, "Title", "Here");
+    snap = gmap_snapshot(&base);
+    /* different fields changed: both changes kept, no conflict */
+    fill(&local, "Title (local)", "Here");
+    fill(&remote, "Title", "There");
+    assert_int_equal(gmap_merge(&local, &remote, snap, 0), 0);
+    assert_string_equal(local.title, "Title (local)");
+    assert_string_equal(local.location, "There");
+    appt_free(&local);
+    appt_free(&remote);
+    /* same field changed on both sides: the later one wins, counted */
+    fill(&local, "Local wins", "Here");
+    fill(&remote, "Remote wins", "Here");
+    assert_int_equal(gmap_merge(&local, &remote, snap, 0), 1);
+    assert_string_equal(local.title, "Local wins");
+    appt_free(&local);
+    fill(&local, "Local wins", "Here");
+    assert_int_equal(gmap_merge(&local, &remote, snap, 1), 1);
+    assert_string_equal(local.title, "Remote wins");
+    appt_free(&local);
+    appt_free(&remote);
+    /* times move together */
+    fill(&local, "Title", "Here");
+    fill(&remote, "Title", "Here");
+    snprintf(remote.start, sizeof remote.start, "2026-10-25T11:00:00Z");
+    snprintf(remote.end, sizeof remote.end, "2026-10-25T12:00:00Z");
+    assert_int_equal(gmap_merge(&local, &remote, snap, 0), 0);
+    assert_string_equal(local.start, "2026-10-25T11:00:00Z");
+    assert_string_equal(local.end, "2026-10-25T12:00:00Z");
+    assert_true(gmap_same(&local, &remote));
+    appt_free(&local);
+    appt_free(&remote);
+    appt_free(&base);
+    free(snap);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(to_event_timed_and_all_day),
+                                       cmocka_unit_test(from_event), cmocka_unit_test(event_ids),
+                                       cmocka_unit_test(merge)};
+    if (crypt_init() != CS_OK)
+        return 1;
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,57 @@
+/* test_http: query, cookie-free parsing helpers and URL encoding. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cs.h"
+#include "http.h"
+
+static void query_values(void **state)
+{
+    char v[32];
+
+    (void)state;
+    assert_int_equal(http_query_get("a=1&state=ab%2Fc+d&code=", "state", v, sizeof v), CS_OK);
+    assert_string_equal(v, "ab/c d");
+    assert_int_equal(http_query_get("a=1&code=", "code", v, sizeof v), CS_OK);
+    assert_string_equal(v, "");
+    assert_int_equal(http_query_get("a=1&cod=2", "code", v, sizeof v), CS_ERR_NOTFOUND);
+    assert_int_equal(http_query_get("xstate=1", "state", v, sizeof v), CS_ERR_NOTFOUND);
+    assert_int_equal(http_query_get("", "state", v, sizeof v), CS_ERR_NOTFOUND);
+    assert_int_equal(http_query_get("s=%00x", "s", v, sizeof v), CS_ERR_TOOBIG);
+    assert_int_equal(http_query_get("s=0123456789012345678901234567890123456789", "s", v, sizeof v),
+                     CS_ERR_TOOBIG);
+    assert_int_equal(http_query_get("s=%zz", "s", v, sizeof v), CS_OK);
+    assert_string_equal(v, "%zz");
+}
+
+static void urlencode(void **state)
+{
+    struct buf b;
+
+    (void)state;
+    buf_init(&b, 100);
+    assert_int_equal(http_urlencode(&b, "a b/c?d=é~"), CS_OK);
+    assert_string_equal(b.data, "a%20b%2Fc%3Fd%3D%C3%A9~");
+    buf_free(&b);
+}
+
+static void reasons(void **state)
+{
+    (void)state;
+    assert_string_equal(http_reason(201), "Created");
+    assert_string_equal(http_reason(413), "Payload Too Large");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(query_values), cmocka_unit_test(urlencode),
+                                       cmocka_unit_test(reasons)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
