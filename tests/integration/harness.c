@@ -290,9 +290,33 @@ int stack_start(struct stack *s, const struct stack_opts *o)
     return port_open(s->http_port) ? 0 : -1;
 }
 
-void stack_stop(struct stack *s)
+/* True when a sanitizer reported anything in the programs' logs. */
+static int sanitizer_reports(struct stack *s)
+{
+    const char *logs[] = {"logs/calsync.log", "logs/emulator.log"};
+    int bad = 0;
+
+    for (size_t i = 0; i < sizeof logs / sizeof logs[0]; i++) {
+        char path[512], *text;
+        stack_path(s, logs[i], path, sizeof path);
+        text = read_file(path);
+        const char *hit = text ? strstr(text, "Sanitizer") : NULL;
+        if (text && hit == NULL)
+            hit = strstr(text, "runtime error:");
+        if (hit != NULL) {
+            const char *from = hit - text > 200 ? hit - 200 : text;
+            fprintf(stderr, "sanitizer report in %s:\n%.3000s\n", path, from);
+            bad = 1;
+        }
+        free(text);
+    }
+    return bad;
+}
+
+int stack_stop(struct stack *s)
 {
     char cmd[600];
+    int bad;
 
     for (int i = s->npids - 1; i >= 0; i--)
         kill(s->pids[i], SIGTERM);
@@ -309,13 +333,15 @@ void stack_stop(struct stack *s)
         }
     }
     s->npids = 0;
-    if (getenv("CALSYNC_KEEP_TEST_DIR") == NULL && strncmp(s->dir, "/tmp/calsync-it-", 16) == 0) {
+    bad = sanitizer_reports(s);
+    if (!bad && getenv("CALSYNC_KEEP_TEST_DIR") == NULL && strncmp(s->dir, "/tmp/calsync-it-", 16) == 0) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
         if (system(cmd) != 0)
             fprintf(stderr, "could not remove %s\n", s->dir);
     } else {
         fprintf(stderr, "test directory kept: %s\n", s->dir);
     }
+    return bad ? -1 : 0;
 }
 
 int stack_run(struct stack *s, const char *prog, const char *const *args, const char *stdin_text,

@@ -26,7 +26,8 @@ struct stack {
 };
 
 int stack_start(struct stack *s, const struct stack_opts *o);
-void stack_stop(struct stack *s);
+/* Stops everything; -1 when a sanitizer reported in the logs (the directory is kept). */
+int stack_stop(struct stack *s);
 /* Creates a user (calsync-admin user-add); returns 0 on success. */
 int stack_user(struct stack *s, const char *email, const char *password, const char *tz);
 /* Runs a program of the build (e.g. "cgi/calsync-renew") with args; returns its exit code.

@@ -28,8 +28,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    stack_stop(&S);
-    return 0;
+    return stack_stop(&S);
 }
 
 static long long db_count(const char *sql)
