@@ -4,6 +4,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/time.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,9 +186,9 @@ static int write_nginx_conf(struct stack *s)
     return 0;
 }
 
-int stack_start(struct stack *s, const struct stack_opts *o)
+int stack_start_emulator(struct stack *s, const struct stack_opts *o)
 {
-    char buf[1024], portfile[512], webhook[256], cb[256];
+    char buf[1024], portfile[512], cb[256];
     const char *emu_argv[32];
     int n = 0;
 
@@ -223,7 +225,15 @@ int stack_start(struct stack *s, const struct stack_opts *o)
     if (s->emu_port <= 0)
         return -1;
     snprintf(s->emu, sizeof s->emu, "http://127.0.0.1:%d", s->emu_port);
+    return 0;
+}
 
+int stack_start(struct stack *s, const struct stack_opts *o)
+{
+    char buf[1024], webhook[256];
+
+    if (stack_start_emulator(s, o) != 0)
+        return -1;
     /* the programs read their configuration from the environment we give them */
     stack_path(s, "calsync.db", buf, sizeof buf);
     setenv("CALSYNC_DB", buf, 1);
@@ -631,4 +641,108 @@ double jnum(const cJSON *o, const char *key)
 int jbool(const cJSON *o, const char *key)
 {
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
+/* ---- notification receiver ---- */
+
+static void *receiver_main(void *arg)
+{
+    struct receiver *r = arg;
+
+    while (!r->stop) {
+        char buf[8192];
+        size_t used = 0;
+        int c = accept(r->fd, NULL, NULL);
+        if (c < 0)
+            continue;
+        while (used < sizeof buf - 1) {
+            ssize_t k = recv(c, buf + used, sizeof buf - 1 - used, 0);
+            if (k <= 0)
+                break;
+            used += (size_t)k;
+            buf[used] = '\0';
+            if (strstr(buf, "\r\n\r\n"))
+                break;
+        }
+        buf[used] = '\0';
+        if (used > 0) {
+            const char *ok = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            pthread_mutex_lock(&r->mu);
+            if (r->n < RECEIVER_MAX)
+                r->reqs[r->n++] = strdup(buf);
+            pthread_mutex_unlock(&r->mu);
+            if (send(c, ok, strlen(ok), MSG_NOSIGNAL) < 0)
+                perror("receiver send");
+        }
+        close(c);
+    }
+    return NULL;
+}
+
+int receiver_start(struct receiver *r)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof sa;
+    struct timeval tv = {0, 200000};
+
+    memset(r, 0, sizeof *r);
+    pthread_mutex_init(&r->mu, NULL);
+    r->fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(r->fd, 16) != 0 ||
+        getsockname(r->fd, (struct sockaddr *)&sa, &len) != 0)
+        return -1;
+    setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    r->port = ntohs(sa.sin_port);
+    return pthread_create(&r->th, NULL, receiver_main, r);
+}
+
+void receiver_stop(struct receiver *r)
+{
+    r->stop = 1;
+    shutdown(r->fd, SHUT_RDWR);
+    pthread_join(r->th, NULL);
+    close(r->fd);
+    for (int i = 0; i < r->n; i++)
+        free(r->reqs[i]);
+    r->n = 0;
+}
+
+int receiver_count(struct receiver *r)
+{
+    int n;
+
+    pthread_mutex_lock(&r->mu);
+    n = r->n;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+int receiver_header(struct receiver *r, int i, const char *name, char *out, size_t len)
+{
+    int rc = -1;
+    size_t nl = strlen(name);
+
+    pthread_mutex_lock(&r->mu);
+    if (i >= 0 && i < r->n) {
+        for (const char *p = r->reqs[i]; p && *p; p = strstr(p, "\r\n") ? strstr(p, "\r\n") + 2 : NULL) {
+            if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+                const char *v = p + nl + 1;
+                size_t vl;
+                while (*v == ' ')
+                    v++;
+                vl = strcspn(v, "\r\n");
+                if (vl >= len)
+                    vl = len - 1;
+                memcpy(out, v, vl);
+                out[vl] = '\0';
+                rc = 0;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    return rc;
 }

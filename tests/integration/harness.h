@@ -26,6 +26,8 @@ struct stack {
 };
 
 int stack_start(struct stack *s, const struct stack_opts *o);
+/* Only the emulator (s->emu); stop with stack_stop. */
+int stack_start_emulator(struct stack *s, const struct stack_opts *o);
 /* Stops everything; -1 when a sanitizer reported in the logs (the directory is kept). */
 int stack_stop(struct stack *s);
 /* Creates a user (calsync-admin user-add); returns 0 on success. */
@@ -81,5 +83,23 @@ void sleep_ms(int ms);
 const char *jstr(const cJSON *o, const char *key);
 double jnum(const cJSON *o, const char *key);
 int jbool(const cJSON *o, const char *key);
+
+
+/* A tiny HTTP receiver on 127.0.0.1 recording each request's headers (push notifications). */
+#include <pthread.h>
+#define RECEIVER_MAX 256
+struct receiver {
+    int fd, port;
+    pthread_t th;
+    pthread_mutex_t mu;
+    int n;
+    char *reqs[RECEIVER_MAX]; /* raw request heads */
+    volatile int stop;
+};
+int receiver_start(struct receiver *r);
+void receiver_stop(struct receiver *r);
+int receiver_count(struct receiver *r);
+/* Header value of request i (case-insensitive name) into out; 0 when found. */
+int receiver_header(struct receiver *r, int i, const char *name, char *out, size_t len);
 
 #endif
