@@ -344,7 +344,8 @@ int stack_stop(struct stack *s)
     }
     s->npids = 0;
     bad = sanitizer_reports(s);
-    if (!bad && getenv("CALSYNC_KEEP_TEST_DIR") == NULL && strncmp(s->dir, "/tmp/calsync-it-", 16) == 0) {
+    if (!bad && getenv("CALSYNC_KEEP_TEST_DIR") == NULL &&
+        strncmp(s->dir, "/tmp/calsync-it-", 16) == 0) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
         if (system(cmd) != 0)
             fprintf(stderr, "could not remove %s\n", s->dir);
@@ -691,8 +692,8 @@ int receiver_start(struct receiver *r)
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(r->fd, 16) != 0 ||
-        getsockname(r->fd, (struct sockaddr *)&sa, &len) != 0)
+    if (r->fd < 0 || bind(r->fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        listen(r->fd, 16) != 0 || getsockname(r->fd, (struct sockaddr *)&sa, &len) != 0)
         return -1;
     setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     r->port = ntohs(sa.sin_port);
@@ -727,7 +728,8 @@ int receiver_header(struct receiver *r, int i, const char *name, char *out, size
 
     pthread_mutex_lock(&r->mu);
     if (i >= 0 && i < r->n) {
-        for (const char *p = r->reqs[i]; p && *p; p = strstr(p, "\r\n") ? strstr(p, "\r\n") + 2 : NULL) {
+        for (const char *p = r->reqs[i]; p && *p;
+             p = strstr(p, "\r\n") ? strstr(p, "\r\n") + 2 : NULL) {
             if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
                 const char *v = p + nl + 1;
                 size_t vl;
@@ -745,4 +747,85 @@ int receiver_header(struct receiver *r, int i, const char *name, char *out, size
     }
     pthread_mutex_unlock(&r->mu);
     return rc;
+}
+
+/* ---- direct database access for assertions ---- */
+
+#include <sqlite3.h>
+
+long long stack_db_int(struct stack *s, const char *sql)
+{
+    char path[512];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    long long n = -1;
+
+    stack_path(s, "calsync.db", path, sizeof path);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+int stack_db_exec(struct stack *s, const char *sql)
+{
+    char path[512];
+    sqlite3 *db;
+    int rc;
+
+    stack_path(s, "calsync.db", path, sizeof path);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return -1;
+    sqlite3_busy_timeout(db, 5000);
+    rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+char *stack_db_text(struct stack *s, const char *sql)
+{
+    char path[512];
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    char *out = NULL;
+
+    stack_path(s, "calsync.db", path, sizeof path);
+    if (sqlite3_open(path, &db) != SQLITE_OK)
+        return NULL;
+    sqlite3_busy_timeout(db, 5000);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        sqlite3_column_text(st, 0) != NULL)
+        out = strdup((const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+int stack_file_contains(struct stack *s, const char *name, const char *needle)
+{
+    char path[512];
+    FILE *f;
+    char *buf;
+    long n;
+    int found = 0;
+    size_t nl = strlen(needle);
+
+    stack_path(s, name, path, sizeof path);
+    f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) == (size_t)n)
+        for (long i = 0; i + (long)nl <= n && !found; i++)
+            found = memcmp(buf + i, needle, nl) == 0;
+    free(buf);
+    fclose(f);
+    return found;
 }

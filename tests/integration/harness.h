@@ -84,7 +84,6 @@ const char *jstr(const cJSON *o, const char *key);
 double jnum(const cJSON *o, const char *key);
 int jbool(const cJSON *o, const char *key);
 
-
 /* A tiny HTTP receiver on 127.0.0.1 recording each request's headers (push notifications). */
 #include <pthread.h>
 #define RECEIVER_MAX 256
@@ -101,5 +100,12 @@ void receiver_stop(struct receiver *r);
 int receiver_count(struct receiver *r);
 /* Header value of request i (case-insensitive name) into out; 0 when found. */
 int receiver_header(struct receiver *r, int i, const char *name, char *out, size_t len);
+
+/* Direct database access for assertions (the stack's calsync.db). */
+long long stack_db_int(struct stack *s, const char *sql);
+int stack_db_exec(struct stack *s, const char *sql);
+char *stack_db_text(struct stack *s, const char *sql); /* malloc'd or NULL */
+/* True when the raw bytes of a file in the stack dir contain needle. */
+int stack_file_contains(struct stack *s, const char *name, const char *needle);
 
 #endif

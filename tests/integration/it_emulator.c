@@ -26,7 +26,9 @@ static int setup(void **state)
     FILE *p;
 
     (void)state;
-    p = popen("printf %s '" VERIFIER "' | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=\\n'", "r");
+    p = popen("printf %s '" VERIFIER
+              "' | openssl dgst -sha256 -binary | base64 | tr '+/' '-_' | tr -d '=\\n'",
+              "r");
     if (p == NULL || fgets(challenge, sizeof challenge, p) == NULL)
         return -1;
     pclose(p);
@@ -117,7 +119,8 @@ static long get_tokens(const char *verifier_for_exchange, int replay)
     resp_free(&r);
     if (replay) {
         /* replaying a code is refused, and what it produced is revoked */
-        assert_int_equal(req("POST", "/token", NULL, "application/x-www-form-urlencoded", body, NULL, &r), 400);
+        assert_int_equal(
+            req("POST", "/token", NULL, "application/x-www-form-urlencoded", body, NULL, &r), 400);
         assert_string_equal(jstr(r.json, "error"), "invalid_grant");
         resp_free(&r);
     }
@@ -131,16 +134,27 @@ static void oauth(void **state)
 
     (void)state;
     emu_ctl(&S, "POST", "reset", "{}", NULL);
-    snprintf(url, sizeof url, "/o/oauth2/v2/auth?client_id=nope&redirect_uri=%s/api/google/calendar/callback&response_type=code&scope=x&state=s", S.base);
+    snprintf(url, sizeof url,
+             "/o/oauth2/v2/auth?client_id=nope&redirect_uri=%s/api/google/calendar/"
+             "callback&response_type=code&scope=x&state=s",
+             S.base);
     assert_int_equal(req("GET", url, NULL, NULL, NULL, NULL, &r), 401);
     assert_string_equal(jstr(r.json, "error"), "invalid_client");
     resp_free(&r);
-    assert_int_equal(req("GET", "/o/oauth2/v2/auth?client_id=" CLIENT "&redirect_uri=https://evil.example/cb&response_type=code&scope=x&state=s", NULL, NULL, NULL, NULL, &r), 400);
+    assert_int_equal(req("GET",
+                         "/o/oauth2/v2/auth?client_id=" CLIENT
+                         "&redirect_uri=https://evil.example/cb&response_type=code&scope=x&state=s",
+                         NULL, NULL, NULL, NULL, &r),
+                     400);
     assert_string_equal(jstr(r.json, "error"), "redirect_uri_mismatch");
     resp_free(&r);
     /* denied consent goes back with error=access_denied and the state */
     assert_int_equal(emu_ctl(&S, "POST", "config", "{\"deny\":true}", NULL), 200);
-    snprintf(url, sizeof url, "/o/oauth2/v2/auth?client_id=" CLIENT "&redirect_uri=%s/api/google/calendar/callback&response_type=code&scope=https://www.googleapis.com/auth/calendar.events&state=st8", S.base);
+    snprintf(url, sizeof url,
+             "/o/oauth2/v2/auth?client_id=" CLIENT
+             "&redirect_uri=%s/api/google/calendar/callback&response_type=code&scope=https://"
+             "www.googleapis.com/auth/calendar.events&state=st8",
+             S.base);
     assert_int_equal(req("GET", url, NULL, NULL, NULL, NULL, &r), 302);
     assert_non_null(strstr(r.location, "error=access_denied"));
     assert_non_null(strstr(r.location, "state=st8"));
@@ -153,23 +167,35 @@ static void oauth(void **state)
     assert_int_equal(get_tokens(VERIFIER, 0), 200);
     assert_int_equal(api("GET", "/calendars/primary/events", NULL, NULL, NULL), 200);
     /* refresh: a new access token, no new refresh token */
-    snprintf(body, sizeof body, "grant_type=refresh_token&refresh_token=%s&client_id=" CLIENT "&client_secret=" SECRET, refresh_token);
-    assert_int_equal(req("POST", "/token", NULL, "application/x-www-form-urlencoded", body, NULL, &r), 200);
+    snprintf(body, sizeof body,
+             "grant_type=refresh_token&refresh_token=%s&client_id=" CLIENT "&client_secret=" SECRET,
+             refresh_token);
+    assert_int_equal(
+        req("POST", "/token", NULL, "application/x-www-form-urlencoded", body, NULL, &r), 200);
     assert_non_null(jstr(r.json, "access_token"));
     assert_null(jstr(r.json, "refresh_token"));
     resp_free(&r);
     /* wrong client secret */
-    assert_int_equal(req("POST", "/token", NULL, "application/x-www-form-urlencoded", "grant_type=refresh_token&refresh_token=x&client_id=" CLIENT "&client_secret=bad", NULL, &r), 401);
+    assert_int_equal(req("POST", "/token", NULL, "application/x-www-form-urlencoded",
+                         "grant_type=refresh_token&refresh_token=x&client_id=" CLIENT
+                         "&client_secret=bad",
+                         NULL, &r),
+                     401);
     assert_string_equal(jstr(r.json, "error"), "invalid_client");
     resp_free(&r);
     /* revoke: the grant is gone */
     snprintf(body, sizeof body, "token=%s", refresh_token);
-    assert_int_equal(req("POST", "/revoke", NULL, "application/x-www-form-urlencoded", body, NULL, NULL), 200);
-    assert_int_equal(req("POST", "/revoke", NULL, "application/x-www-form-urlencoded", body, NULL, &r), 400);
+    assert_int_equal(
+        req("POST", "/revoke", NULL, "application/x-www-form-urlencoded", body, NULL, NULL), 200);
+    assert_int_equal(
+        req("POST", "/revoke", NULL, "application/x-www-form-urlencoded", body, NULL, &r), 400);
     assert_string_equal(jstr(r.json, "error"), "invalid_token");
     resp_free(&r);
-    snprintf(body, sizeof body, "grant_type=refresh_token&refresh_token=%s&client_id=" CLIENT "&client_secret=" SECRET, refresh_token);
-    assert_int_equal(req("POST", "/token", NULL, "application/x-www-form-urlencoded", body, NULL, &r), 400);
+    snprintf(body, sizeof body,
+             "grant_type=refresh_token&refresh_token=%s&client_id=" CLIENT "&client_secret=" SECRET,
+             refresh_token);
+    assert_int_equal(
+        req("POST", "/token", NULL, "application/x-www-form-urlencoded", body, NULL, &r), 400);
     assert_string_equal(jstr(r.json, "error"), "invalid_grant");
     resp_free(&r);
     assert_int_equal(api("GET", "/calendars/primary/events", NULL, NULL, &r), 401);
@@ -184,10 +210,12 @@ static void calendar_auth(void **state)
     (void)state;
     emu_ctl(&S, "POST", "reset", "{}", NULL);
     assert_int_equal(get_tokens(VERIFIER, 0), 200);
-    assert_int_equal(req("GET", "/calendar/v3/calendars/primary/events", NULL, NULL, NULL, NULL, &r), 401);
+    assert_int_equal(
+        req("GET", "/calendar/v3/calendars/primary/events", NULL, NULL, NULL, NULL, &r), 401);
     assert_int_equal((int)jnum(cJSON_GetObjectItem(r.json, "error"), "code"), 401);
     resp_free(&r);
-    assert_int_equal(api("GET", "/calendars/someone-else@example.com/events", NULL, NULL, NULL), 404);
+    assert_int_equal(api("GET", "/calendars/someone-else@example.com/events", NULL, NULL, NULL),
+                     404);
     emu_ctl(&S, "POST", "tokens/expire", "{}", NULL);
     assert_int_equal(api("GET", "/calendars/primary/events", NULL, NULL, &r), 401);
     resp_free(&r);
@@ -201,35 +229,63 @@ static void events_crud(void **state)
     (void)state;
     emu_ctl(&S, "POST", "reset", "{}", NULL);
     assert_int_equal(get_tokens(VERIFIER, 0), 200);
-    assert_int_equal(api("POST", "/calendars/primary/events", "{\"id\":\"abcdef0123\",\"summary\":\"A\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"},\"extendedProperties\":{\"private\":{\"k\":\"v\"}}}", NULL, &r), 200);
+    assert_int_equal(api("POST", "/calendars/primary/events",
+                         "{\"id\":\"abcdef0123\",\"summary\":\"A\",\"start\":{\"dateTime\":\"2026-"
+                         "01-01T10:00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"},"
+                         "\"extendedProperties\":{\"private\":{\"k\":\"v\"}}}",
+                         NULL, &r),
+                     200);
     assert_string_equal(jstr(r.json, "id"), "abcdef0123");
     assert_string_equal(jstr(r.json, "status"), "confirmed");
     snprintf(etag, sizeof etag, "%s", jstr(r.json, "etag"));
     assert_non_null(jstr(r.json, "updated"));
     resp_free(&r);
-    assert_int_equal(api("POST", "/calendars/primary/events", "{\"id\":\"abcdef0123\",\"summary\":\"B\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}", NULL, &r), 409);
+    assert_int_equal(api("POST", "/calendars/primary/events",
+                         "{\"id\":\"abcdef0123\",\"summary\":\"B\",\"start\":{\"dateTime\":\"2026-"
+                         "01-01T10:00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}",
+                         NULL, &r),
+                     409);
     assert_string_equal(reason(&r), "duplicate");
     resp_free(&r);
-    assert_int_equal(api("POST", "/calendars/primary/events", "{\"id\":\"WXYZ-bad\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}", NULL, NULL), 400);
-    assert_int_equal(api("POST", "/calendars/primary/events", "{\"summary\":\"no times\"}", NULL, NULL), 400);
-    assert_int_equal(api("POST", "/calendars/primary/events", "{\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T09:00:00Z\"}}", NULL, NULL), 400);
+    assert_int_equal(api("POST", "/calendars/primary/events",
+                         "{\"id\":\"WXYZ-bad\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},"
+                         "\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}",
+                         NULL, NULL),
+                     400);
+    assert_int_equal(
+        api("POST", "/calendars/primary/events", "{\"summary\":\"no times\"}", NULL, NULL), 400);
+    assert_int_equal(api("POST", "/calendars/primary/events",
+                         "{\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},\"end\":{\"dateTime\":"
+                         "\"2026-01-01T09:00:00Z\"}}",
+                         NULL, NULL),
+                     400);
     /* patch merges, etag changes */
-    assert_int_equal(api("PATCH", "/calendars/primary/events/abcdef0123", "{\"summary\":\"A2\",\"extendedProperties\":{\"private\":{\"k2\":\"v2\"}}}", etag, &r), 200);
+    assert_int_equal(
+        api("PATCH", "/calendars/primary/events/abcdef0123",
+            "{\"summary\":\"A2\",\"extendedProperties\":{\"private\":{\"k2\":\"v2\"}}}", etag, &r),
+        200);
     assert_string_equal(jstr(r.json, "summary"), "A2");
     snprintf(etag2, sizeof etag2, "%s", jstr(r.json, "etag"));
     assert_string_not_equal(etag, etag2);
     {
-        const cJSON *priv = cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "extendedProperties"), "private");
+        const cJSON *priv =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "extendedProperties"), "private");
         assert_string_equal(jstr(priv, "k"), "v");
         assert_string_equal(jstr(priv, "k2"), "v2");
     }
     resp_free(&r);
     /* a stale etag: 412 */
-    assert_int_equal(api("PATCH", "/calendars/primary/events/abcdef0123", "{\"summary\":\"A3\"}", etag, &r), 412);
+    assert_int_equal(
+        api("PATCH", "/calendars/primary/events/abcdef0123", "{\"summary\":\"A3\"}", etag, &r),
+        412);
     assert_string_equal(reason(&r), "conditionNotMet");
     resp_free(&r);
     /* update replaces */
-    assert_int_equal(api("PUT", "/calendars/primary/events/abcdef0123", "{\"summary\":\"U\",\"start\":{\"date\":\"2026-01-02\"},\"end\":{\"date\":\"2026-01-03\"}}", etag2, &r), 200);
+    assert_int_equal(api("PUT", "/calendars/primary/events/abcdef0123",
+                         "{\"summary\":\"U\",\"start\":{\"date\":\"2026-01-02\"},\"end\":{\"date\":"
+                         "\"2026-01-03\"}}",
+                         etag2, &r),
+                     200);
     assert_null(cJSON_GetObjectItem(r.json, "extendedProperties"));
     assert_string_equal(jstr(cJSON_GetObjectItem(r.json, "start"), "date"), "2026-01-02");
     resp_free(&r);
@@ -244,7 +300,11 @@ static void events_crud(void **state)
     assert_string_equal(reason(&r), "notFound");
     resp_free(&r);
     /* the id stays taken after a delete */
-    assert_int_equal(api("POST", "/calendars/primary/events", "{\"id\":\"abcdef0123\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}", NULL, NULL), 409);
+    assert_int_equal(api("POST", "/calendars/primary/events",
+                         "{\"id\":\"abcdef0123\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},"
+                         "\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}",
+                         NULL, NULL),
+                     409);
 }
 
 static int list_page(const char *query, struct resp *r)
@@ -266,7 +326,10 @@ static void list_pages_and_sync_tokens(void **state)
     assert_int_equal(get_tokens(VERIFIER, 0), 200);
     for (int i = 0; i < 7; i++) {
         char body[256];
-        snprintf(body, sizeof body, "{\"summary\":\"E%d\",\"start\":{\"dateTime\":\"2026-02-0%dT10:00:00Z\"},\"end\":{\"dateTime\":\"2026-02-0%dT11:00:00Z\"}}", i, i + 1, i + 1);
+        snprintf(body, sizeof body,
+                 "{\"summary\":\"E%d\",\"start\":{\"dateTime\":\"2026-02-0%dT10:00:00Z\"},\"end\":{"
+                 "\"dateTime\":\"2026-02-0%dT11:00:00Z\"}}",
+                 i, i + 1, i + 1);
         assert_int_equal(api("POST", "/calendars/primary/events", body, NULL, &r), 200);
         if (i == 3)
             snprintf(id3, sizeof id3, "%s", jstr(r.json, "id"));
@@ -331,7 +394,8 @@ static void list_pages_and_sync_tokens(void **state)
     assert_int_equal(list_page("showDeleted=true", &r), 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "items")), 7);
     resp_free(&r);
-    assert_int_equal(list_page("timeMin=2026-02-03T00:00:00Z&timeMax=2026-02-05T00:00:00Z", &r), 200);
+    assert_int_equal(list_page("timeMin=2026-02-03T00:00:00Z&timeMax=2026-02-05T00:00:00Z", &r),
+                     200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "items")), 2);
     resp_free(&r);
     /* an invalidated token: 410 fullSyncRequired */
@@ -351,8 +415,21 @@ static void recurring_and_all_day(void **state)
     (void)state;
     emu_ctl(&S, "POST", "reset", "{}", NULL);
     assert_int_equal(get_tokens(VERIFIER, 0), 200);
-    assert_int_equal(emu_ctl(&S, "POST", "events", "{\"id\":\"rec0001\",\"summary\":\"Weekly\",\"recurrence\":[\"RRULE:FREQ=WEEKLY;COUNT=3\"],\"start\":{\"dateTime\":\"2026-10-20T10:00:00+02:00\",\"timeZone\":\"Europe/Madrid\"},\"end\":{\"dateTime\":\"2026-10-20T11:00:00+02:00\",\"timeZone\":\"Europe/Madrid\"}}", NULL), 200);
-    assert_int_equal(emu_ctl(&S, "POST", "events", "{\"id\":\"dai0001\",\"summary\":\"Daily all-day\",\"recurrence\":[\"RRULE:FREQ=DAILY;COUNT=2\"],\"start\":{\"date\":\"2026-12-24\"},\"end\":{\"date\":\"2026-12-25\"}}", NULL), 200);
+    assert_int_equal(
+        emu_ctl(
+            &S, "POST", "events",
+            "{\"id\":\"rec0001\",\"summary\":\"Weekly\",\"recurrence\":[\"RRULE:FREQ=WEEKLY;COUNT="
+            "3\"],\"start\":{\"dateTime\":\"2026-10-20T10:00:00+02:00\",\"timeZone\":\"Europe/"
+            "Madrid\"},\"end\":{\"dateTime\":\"2026-10-20T11:00:00+02:00\",\"timeZone\":\"Europe/"
+            "Madrid\"}}",
+            NULL),
+        200);
+    assert_int_equal(emu_ctl(&S, "POST", "events",
+                             "{\"id\":\"dai0001\",\"summary\":\"Daily "
+                             "all-day\",\"recurrence\":[\"RRULE:FREQ=DAILY;COUNT=2\"],\"start\":{"
+                             "\"date\":\"2026-12-24\"},\"end\":{\"date\":\"2026-12-25\"}}",
+                             NULL),
+                     200);
     assert_int_equal(list_page("singleEvents=true", &r), 200);
     items = cJSON_GetObjectItem(r.json, "items");
     assert_int_equal(cJSON_GetArraySize(items), 5);
@@ -361,7 +438,8 @@ static void recurring_and_all_day(void **state)
         const char *id = jstr(it, "id");
         if (strcmp(id, "rec0001_20261027T090000Z") == 0) {
             /* across the DST change the wall time stays 10:00 */
-            assert_string_equal(jstr(cJSON_GetObjectItem(it, "start"), "dateTime"), "2026-10-27T10:00:00+01:00");
+            assert_string_equal(jstr(cJSON_GetObjectItem(it, "start"), "dateTime"),
+                                "2026-10-27T10:00:00+01:00");
             assert_string_equal(jstr(it, "recurringEventId"), "rec0001");
             assert_non_null(cJSON_GetObjectItem(it, "originalStartTime"));
             n++;
@@ -390,7 +468,10 @@ static void push_notifications(void **state)
     emu_ctl(&S, "POST", "reset", "{}", NULL);
     assert_int_equal(get_tokens(VERIFIER, 0), 200);
     assert_int_equal(receiver_start(&rv), 0);
-    snprintf(body, sizeof body, "{\"id\":\"chan-1\",\"type\":\"web_hook\",\"address\":\"http://127.0.0.1:%d/hook\",\"token\":\"tok-1\",\"expiration\":%lld}", rv.port, 4102444800000LL);
+    snprintf(body, sizeof body,
+             "{\"id\":\"chan-1\",\"type\":\"web_hook\",\"address\":\"http://127.0.0.1:%d/"
+             "hook\",\"token\":\"tok-1\",\"expiration\":%lld}",
+             rv.port, 4102444800000LL);
     assert_int_equal(api("POST", "/calendars/primary/events/watch", body, NULL, &r), 200);
     assert_string_equal(jstr(r.json, "kind"), "api#channel");
     assert_string_equal(jstr(r.json, "id"), "chan-1");
@@ -399,7 +480,8 @@ static void push_notifications(void **state)
     assert_true(atoll(jstr(r.json, "expiration")) < 4102444800000LL);
     snprintf(chan_rid, sizeof chan_rid, "%s", jstr(r.json, "resourceId"));
     resp_free(&r);
-    assert_int_equal(api("POST", "/calendars/primary/events/watch", body, NULL, &r), 400); /* id reused */
+    assert_int_equal(api("POST", "/calendars/primary/events/watch", body, NULL, &r),
+                     400); /* id reused */
     resp_free(&r);
     for (int i = 0; i < 100 && receiver_count(&rv) < 1; i++)
         sleep_ms(20);
@@ -411,7 +493,11 @@ static void push_notifications(void **state)
     assert_int_equal(receiver_header(&rv, 0, "X-Goog-Resource-ID", v, sizeof v), 0);
     assert_string_equal(v, chan_rid);
     /* a change by the Google user: "exists", message number 2 */
-    assert_int_equal(emu_ctl(&S, "POST", "events", "{\"summary\":\"x\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}", NULL), 200);
+    assert_int_equal(emu_ctl(&S, "POST", "events",
+                             "{\"summary\":\"x\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},"
+                             "\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}",
+                             NULL),
+                     200);
     for (int i = 0; i < 100 && receiver_count(&rv) < 2; i++)
         sleep_ms(20);
     assert_int_equal(receiver_count(&rv), 2);
@@ -427,15 +513,25 @@ static void push_notifications(void **state)
     snprintf(body, sizeof body, "{\"id\":\"chan-1\",\"resourceId\":\"%s\"}", chan_rid);
     assert_int_equal(api("POST", "/channels/stop", body, NULL, NULL), 204);
     assert_int_equal(api("POST", "/channels/stop", body, NULL, NULL), 404);
-    assert_int_equal(emu_ctl(&S, "POST", "events", "{\"summary\":\"y\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}", NULL), 200);
+    assert_int_equal(emu_ctl(&S, "POST", "events",
+                             "{\"summary\":\"y\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},"
+                             "\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}",
+                             NULL),
+                     200);
     /* and so are expired ones */
-    snprintf(body, sizeof body, "{\"id\":\"chan-2\",\"type\":\"web_hook\",\"address\":\"http://127.0.0.1:%d/hook\"}", rv.port);
+    snprintf(body, sizeof body,
+             "{\"id\":\"chan-2\",\"type\":\"web_hook\",\"address\":\"http://127.0.0.1:%d/hook\"}",
+             rv.port);
     assert_int_equal(api("POST", "/calendars/primary/events/watch", body, NULL, NULL), 200);
     for (int i = 0; i < 100 && receiver_count(&rv) < 3; i++)
         sleep_ms(20);
     assert_int_equal(receiver_count(&rv), 3); /* chan-2's sync */
     emu_ctl(&S, "POST", "channels/expire", "{}", NULL);
-    assert_int_equal(emu_ctl(&S, "POST", "events", "{\"summary\":\"z\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}", NULL), 200);
+    assert_int_equal(emu_ctl(&S, "POST", "events",
+                             "{\"summary\":\"z\",\"start\":{\"dateTime\":\"2026-01-01T10:00:00Z\"},"
+                             "\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}",
+                             NULL),
+                     200);
     sleep_ms(300);
     assert_int_equal(receiver_count(&rv), 3);
     receiver_stop(&rv);
@@ -453,7 +549,9 @@ static void faults_and_log(void **state)
     emu_ctl(&S, "POST", "reset", "{}", NULL);
     assert_int_equal(get_tokens(VERIFIER, 0), 200);
     mark = emu_log_mark(&S);
-    assert_int_equal(emu_ctl(&S, "POST", "faults", "{\"status\":503,\"count\":2,\"path\":\"/events\"}", NULL), 200);
+    assert_int_equal(
+        emu_ctl(&S, "POST", "faults", "{\"status\":503,\"count\":2,\"path\":\"/events\"}", NULL),
+        200);
     assert_int_equal(api("GET", "/calendars/primary/events", NULL, NULL, &r), 503);
     assert_string_equal(reason(&r), "backendError");
     resp_free(&r);
@@ -467,7 +565,9 @@ static void faults_and_log(void **state)
     assert_int_equal(api("GET", "/calendars/primary/events", NULL, NULL, &r), 429);
     assert_string_equal(reason(&r), "rateLimitExceeded");
     resp_free(&r);
-    assert_int_equal(emu_ctl(&S, "POST", "faults", "{\"status\":403,\"reason\":\"userRateLimitExceeded\"}", NULL), 200);
+    assert_int_equal(emu_ctl(&S, "POST", "faults",
+                             "{\"status\":403,\"reason\":\"userRateLimitExceeded\"}", NULL),
+                     200);
     assert_int_equal(api("GET", "/calendars/primary/events", NULL, NULL, &r), 403);
     assert_string_equal(reason(&r), "userRateLimitExceeded");
     resp_free(&r);
@@ -506,9 +606,12 @@ static void faults_and_log(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(oauth),          cmocka_unit_test(calendar_auth),
-        cmocka_unit_test(events_crud),    cmocka_unit_test(list_pages_and_sync_tokens),
-        cmocka_unit_test(recurring_and_all_day), cmocka_unit_test(push_notifications),
+        cmocka_unit_test(oauth),
+        cmocka_unit_test(calendar_auth),
+        cmocka_unit_test(events_crud),
+        cmocka_unit_test(list_pages_and_sync_tokens),
+        cmocka_unit_test(recurring_and_all_day),
+        cmocka_unit_test(push_notifications),
         cmocka_unit_test(faults_and_log),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
