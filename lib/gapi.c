@@ -476,13 +476,12 @@ int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON 
             log_info("google %s %s -> %ld%s%s user=%s", method, qpath, out->status,
                      out->reason[0] ? " " : "", out->reason, g->user_id);
             if (out->status == 401 && !refreshed) {
+                /* the token is dead whatever its expiry said: the loop refreshes it,
+                 * retrying the refresh itself with backoff when Google is unwell */
                 refreshed = 1;
-                rc = gapi_refresh(g);
-                if (rc == CS_ERR_REAUTH)
-                    break;
-                if (rc == CS_OK)
-                    continue;
-                goto backoff;
+                crypt_free_secret(g->access);
+                g->access = NULL;
+                continue;
             }
             if (out->status == 401) {
                 rc = CS_ERR_AUTH;

@@ -18,9 +18,11 @@
 #define SYNC_OUTBOX_BATCH 200
 #define SYNC_MAX_PASSES 4
 #define SYNC_PAGE_SIZE "2500"
-#define SYNC_LEASE_SLACK_MS 60000
+#define SYNC_LEASE_SLACK_MS 15000
 
 struct sync_ctx {
+    char owner[CRYPT_TOKLEN]; /* our lease */
+    long long budget_ms;
     struct db *db;
     const struct cfg *cfg;
     struct gapi g;
@@ -32,6 +34,16 @@ struct sync_ctx {
 };
 
 /* ---- small helpers ---- */
+
+static int sync_lease(struct db *db, enum db_stmt_id id, const char *user_id, const char *owner,
+                      long long until);
+
+/* Keeps our lease alive while work goes on (a dead process's lease lapses soon after). */
+static void sync_keepalive(struct sync_ctx *c)
+{
+    sync_lease(c->db, DB_LEASE_EXTEND, c->user_id, c->owner,
+               db_now_ms() + c->budget_ms + SYNC_LEASE_SLACK_MS);
+}
 
 static long long sync_parse_ms(const char *rfc3339)
 {
@@ -424,6 +436,7 @@ static int sync_push(struct sync_ctx *c)
         int r;
         c->err[0] = '\0';
         memset(&a, 0, sizeof a);
+        sync_keepalive(c);
         r = sync_load(c, rows[i].appt_id, &a);
         if (r == CS_ERR_NOTFOUND) {
             r = CS_OK;
@@ -749,6 +762,7 @@ static int sync_pull(struct sync_ctx *c, const char *sync_token)
             buf_free(&path);
             break;
         }
+        sync_keepalive(c);
         rc = gapi_call(&c->g, "GET", path.data, NULL, NULL, &r);
         buf_free(&path);
         if (rc == CS_OK && r.status == 410 && !full && !restarted) {
@@ -944,6 +958,8 @@ int sync_run(struct db *db, const struct cfg *cfg, const char *user_id, const ch
     integ_free(&in);
 
     crypt_random_token(owner, 16);
+    snprintf(c.owner, sizeof c.owner, "%s", owner);
+    c.budget_ms = budget_ms;
     took = sync_lease(db, DB_LEASE_TAKE, user_id, owner,
                       db_now_ms() + budget_ms + SYNC_LEASE_SLACK_MS);
     if (took != 1) {

@@ -36,6 +36,11 @@ void emu_reply_error(struct emu_reply *r, int status, const char *reason, const 
     r->status = status;
 }
 
+static cJSON *emu_instance(const struct emu_event *ev, int k, char *iid, size_t iidlen);
+static int emu_is_recurring(const struct emu_event *ev);
+static void emu_fill_server_fields(struct emu_event *ev);
+static void emu_event_stamp(struct emu_event *ev);
+
 /* ---- authorisation ---- */
 
 /* The account a Bearer token belongs to, or NULL (and a 401 in r). */
@@ -177,6 +182,39 @@ static void emu_fill_server_fields(struct emu_event *ev)
     }
 }
 
+/* An instance of a recurring series, addressed by its instance id, becomes a stored
+ * exception event the first time it is read or written (as on Google). NULL when id names
+ * no instance. */
+static struct emu_event *emu_event_find_or_instance(const char *calendar, const char *id)
+{
+    struct emu_event *ev = emu_event_find(calendar, id), *m;
+    const char *us = strrchr(id, '_');
+    char master[1100], iid[1100];
+    cJSON *inst = NULL;
+
+    if (ev != NULL || us == NULL || (size_t)(us - id) >= sizeof master)
+        return ev;
+    memcpy(master, id, (size_t)(us - id));
+    master[us - id] = '\0';
+    m = emu_event_find(calendar, master);
+    if (m == NULL || m->deleted || !emu_is_recurring(m))
+        return NULL;
+    for (int k = 0; (inst = emu_instance(m, k, iid, sizeof iid)) != NULL; k++) {
+        if (strcmp(iid, id) == 0)
+            break;
+        cJSON_Delete(inst);
+    }
+    if (inst == NULL)
+        return NULL;
+    ev = emu_push((void **)&emu.events, &emu.nevents, &emu.capevents, sizeof *ev);
+    ev->id = emu_strdup(id);
+    ev->calendar = emu_strdup(calendar);
+    ev->body = inst;
+    emu_fill_server_fields(ev);
+    emu_event_stamp(ev);
+    return ev;
+}
+
 int emu_event_insert(const char *calendar, cJSON *body, struct emu_reply *r)
 {
     const cJSON *idj = cJSON_GetObjectItemCaseSensitive(body, "id");
@@ -242,7 +280,7 @@ static int emu_etag_matches(const struct emu_event *ev, const char *if_match)
 int emu_event_patch(const char *calendar, const char *id, cJSON *patch, int replace,
                     const char *if_match, struct emu_reply *r)
 {
-    struct emu_event *ev = emu_event_find(calendar, id);
+    struct emu_event *ev = emu_event_find_or_instance(calendar, id);
     cJSON *nb;
 
     if (ev == NULL) {
@@ -286,7 +324,7 @@ int emu_event_patch(const char *calendar, const char *id, cJSON *patch, int repl
 int emu_event_delete(const char *calendar, const char *id, const char *if_match,
                      struct emu_reply *r)
 {
-    struct emu_event *ev = emu_event_find(calendar, id);
+    struct emu_event *ev = emu_event_find_or_instance(calendar, id);
 
     if (ev == NULL) {
         emu_reply_error(r, 404, "notFound", "Not Found");
@@ -765,7 +803,7 @@ void emu_calendar_handle(const char *method, const char *path, const char *auth,
         snprintf(evid, sizeof evid, "%s", p + 8);
         emu_url_decode(evid);
         if (strcmp(method, "GET") == 0) {
-            ev = emu_event_find(cal, evid);
+            ev = emu_event_find_or_instance(cal, evid);
             if (ev == NULL) {
                 emu_reply_error(r, 404, "notFound", "Not Found");
                 return;

@@ -48,7 +48,7 @@ struct emu_code {
 };
 
 struct emu_fault {
-    int kind; /* 0 status, 1 delay, 2 drop */
+    int kind; /* 0 status, 1 delay, 2 drop, 3 drop after processing */
     int status;
     int retry_after;
     int delay_ms;

@@ -418,6 +418,10 @@ static int emu_fault(const char *path, struct emu_reply *r, int *delay_ms)
             *delay_ms = f.delay_ms;
             return 0;
         }
+        if (f.kind == 3) {
+            *delay_ms = -1;
+            return 0;
+        }
         if (f.kind == 2) {
             r->drop = 1;
             return 1;
@@ -493,6 +497,10 @@ static int emu_fault_parse(const cJSON *b, struct emu_fault *f)
     }
     if (cJSON_IsString(kind) && strcmp(kind->valuestring, "drop") == 0) {
         f->kind = 2;
+        return 0;
+    }
+    if (cJSON_IsString(kind) && strcmp(kind->valuestring, "drop_after") == 0) {
+        f->kind = 3; /* the call takes effect, then the answer is lost */
         return 0;
     }
     v = cJSON_GetObjectItemCaseSensitive(b, "status");
@@ -733,6 +741,7 @@ static enum MHD_Result emu_handler(void *cls, struct MHD_Connection *conn, const
     } else if (emu_fault(url, &r, &delay_ms)) {
         emu_log_add(method, url, q.data, r.drop ? 0 : r.status);
     } else {
+        int drop_after = delay_ms < 0;
         if (delay_ms > 0) {
             pthread_mutex_unlock(&emu.lock);
             usleep((useconds_t)delay_ms * 1000);
@@ -756,7 +765,8 @@ static enum MHD_Result emu_handler(void *cls, struct MHD_Connection *conn, const
         } else {
             emu_reply_error(&r, 404, "notFound", "Not Found");
         }
-        emu_log_add(method, url, q.data, r.status);
+        emu_log_add(method, url, q.data, drop_after ? 0 : r.status);
+        r.drop = drop_after;
     }
     pthread_mutex_unlock(&emu.lock);
     buf_free(&q);

@@ -829,3 +829,21 @@ int stack_file_contains(struct stack *s, const char *name, const char *needle)
     fclose(f);
     return found;
 }
+
+pid_t stack_spawn(struct stack *s, const char *prog, const char *const *args)
+{
+    const char *argv[16];
+    char path[512];
+    int n = 0;
+    pid_t pid;
+
+    snprintf(path, sizeof path, CALSYNC_BUILD_DIR "/%s", prog);
+    argv[n++] = path;
+    for (int i = 0; args && args[i] && n < 15; i++)
+        argv[n++] = args[i];
+    argv[n] = NULL;
+    pid = spawn(s, argv, "logs/calsync.log");
+    if (pid > 0)
+        s->npids--; /* the caller reaps it */
+    return pid;
+}

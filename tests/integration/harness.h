@@ -36,6 +36,8 @@ int stack_user(struct stack *s, const char *email, const char *password, const c
  * Its stdout is written to out (when not NULL). */
 int stack_run(struct stack *s, const char *prog, const char *const *args, const char *stdin_text,
               char *out, size_t outlen);
+/* Starts a program of the build in the background (the caller kills and reaps it). */
+pid_t stack_spawn(struct stack *s, const char *prog, const char *const *args);
 /* Path of a file in the stack's directory. */
 void stack_path(struct stack *s, const char *name, char *out, size_t outlen);
 
