@@ -109,8 +109,8 @@ static int route(struct http_req *req, void *ctx)
     }
     /* answered; now the work, in this worker, coalesced by the sync lease */
     http_finish(req);
-    sync_run(req->db, req->cfg, user_id, "webhook", SYNC_FULL, req->cfg->sync_budget_ms, NULL, err,
-             sizeof err);
+    sync_run(req->db, req->cfg, user_id, "webhook", SYNC_SETTLED, req->cfg->sync_budget_ms, NULL,
+             err, sizeof err);
     return 0;
 }
 

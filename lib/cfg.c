@@ -311,6 +311,10 @@ int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
     if ((rc = cfg_int(&c->renew_before_s, "CALSYNC_RENEW_BEFORE", get("CALSYNC_RENEW_BEFORE", ctx),
                       48 * 3600, 0, 30 * 86400, errbuf, errlen)) != CS_OK)
         goto out;
+    if ((rc = cfg_int(&c->webhook_settle_ms, "CALSYNC_WEBHOOK_SETTLE_MS",
+                      get("CALSYNC_WEBHOOK_SETTLE_MS", ctx), 500, 0, 10000, errbuf, errlen)) !=
+        CS_OK)
+        goto out;
 out:
     if (rc != CS_OK)
         cfg_free(c);

@@ -16,12 +16,13 @@ struct cfg {
     char *webhook_url; /* "" means polling only */
     char *webhook_secret;
     char *auth_url, *token_url, *revoke_url, *api_url, *batch_url;
-    int http_timeout_ms; /* per Google call */
-    int sync_budget_ms;  /* how long one sync may keep retrying */
-    int push_budget_ms;  /* how long a route waits for its after-commit push */
-    int poll_interval_s; /* polling sync period for integrations without a channel */
-    int channel_ttl_s;   /* requested push channel lifetime */
-    int renew_before_s;  /* renew channels expiring within this */
+    int http_timeout_ms;   /* per Google call */
+    int sync_budget_ms;    /* how long one sync may keep retrying */
+    int push_budget_ms;    /* how long a route waits for its after-commit push */
+    int poll_interval_s;   /* polling sync period for integrations without a channel */
+    int channel_ttl_s;     /* requested push channel lifetime */
+    int renew_before_s;    /* renew channels expiring within this */
+    int webhook_settle_ms; /* how long a notification's sync waits for the rest of a burst */
 };
 
 /* Looks a key up; NULL when unset. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SYNC_OUTBOX_BATCH 200
 #define SYNC_MAX_PASSES 4
@@ -968,6 +969,13 @@ int sync_run(struct db *db, const struct cfg *cfg, const char *user_id, const ch
         return cs_fail(errbuf, errlen, CS_ERR_BUSY, "a sync is already running");
     }
     sync_user_tz(&c);
+    if (mode == SYNC_SETTLED) {
+        if (cfg->webhook_settle_ms > 0)
+            usleep((useconds_t)cfg->webhook_settle_ms * 1000);
+        /* whatever arrived while we waited is covered by the pass about to start */
+        sync_lease(db, DB_LEASE_RERUN, user_id, owner, 0);
+        mode = SYNC_FULL;
+    }
     if ((st = db_stmt(db, DB_RUN_START)) != NULL) {
         db_bind_text(st, 1, user_id);
         db_bind_text(st, 2, trigger);

@@ -14,8 +14,10 @@ struct sync_stats {
 };
 
 enum sync_mode {
-    SYNC_PUSH, /* drain the outbox only */
-    SYNC_FULL, /* push, then pull */
+    SYNC_PUSH,    /* drain the outbox only */
+    SYNC_FULL,    /* push, then pull */
+    SYNC_SETTLED, /* a notification: hold the lease for cfg->webhook_settle_ms first, so a
+                     burst of notifications arriving meanwhile is served by one pass */
 };
 
 /* Runs one sync for user under the per-user lease. trigger names the cause in logs and the run

@@ -753,6 +753,7 @@ void emu_calendar_handle(const char *method, const char *path, const char *auth,
     account = emu_bearer(auth, r);
     if (account == NULL)
         return;
+    snprintf(r->account, sizeof r->account, "%s", account);
     (void)body_raw;
     if (write && strcmp(method, "DELETE") != 0 && !cJSON_IsObject(body)) {
         emu_reply_error(r, 400, "parseError", "Parse Error");

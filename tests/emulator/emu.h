@@ -59,7 +59,7 @@ struct emu_fault {
 
 struct emu_log {
     char method[8];
-    char *path, *query;
+    char *path, *query, *account;
     int status;
     long long ts_ms;
 };
@@ -114,6 +114,7 @@ struct emu_reply {
     char retry_after[16];
     char location[2048];
     int drop;
+    char account[256]; /* whose calendar a Calendar call touched, for the log */
 };
 void emu_reply_error(struct emu_reply *r, int status, const char *reason, const char *message);
 void emu_calendar_handle(const char *method, const char *path, const char *auth,

@@ -118,6 +118,7 @@ static void emu_reset_locked(void)
     for (size_t i = 0; i < emu.nlog; i++) {
         free(emu.log[i].path);
         free(emu.log[i].query);
+        free(emu.log[i].account);
     }
     emu.nevents = emu.nchannels = emu.ngrants = emu.ntokens = emu.ncodes = emu.nlog = 0;
     emu.nfaults = 0;
@@ -436,7 +437,8 @@ static int emu_fault(const char *path, struct emu_reply *r, int *delay_ms)
     return 0;
 }
 
-static void emu_log_add(const char *method, const char *path, const char *query, int status)
+static void emu_log_add(const char *method, const char *path, const char *query, int status,
+                        const char *account)
 {
     struct emu_log *l;
 
@@ -446,6 +448,7 @@ static void emu_log_add(const char *method, const char *path, const char *query,
     snprintf(l->method, sizeof l->method, "%s", method);
     l->path = emu_strdup(path);
     l->query = emu_strdup(query);
+    l->account = emu_strdup(account);
     l->status = status;
     l->ts_ms = emu_now_ms();
 }
@@ -615,6 +618,7 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
             for (size_t i = 0; i < emu.nlog; i++) {
                 free(emu.log[i].path);
                 free(emu.log[i].query);
+                free(emu.log[i].account);
             }
             emu.nlog = 0;
             emu_ok(r, NULL);
@@ -628,6 +632,7 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
             cJSON_AddStringToObject(e, "method", emu.log[i].method);
             cJSON_AddStringToObject(e, "path", emu.log[i].path);
             cJSON_AddStringToObject(e, "query", emu.log[i].query);
+            cJSON_AddStringToObject(e, "account", emu.log[i].account);
             cJSON_AddNumberToObject(e, "status", emu.log[i].status);
             cJSON_AddNumberToObject(e, "ts", (double)emu.log[i].ts_ms);
             cJSON_AddItemToArray(arr, e);
@@ -739,7 +744,7 @@ static enum MHD_Result emu_handler(void *cls, struct MHD_Connection *conn, const
     if (strncmp(url, "/_emulator/", 11) == 0) {
         emu_control(method, url, body, conn, &r);
     } else if (emu_fault(url, &r, &delay_ms)) {
-        emu_log_add(method, url, q.data, r.drop ? 0 : r.status);
+        emu_log_add(method, url, q.data, r.drop ? 0 : r.status, r.account);
     } else {
         int drop_after = delay_ms < 0;
         if (delay_ms > 0) {
@@ -765,7 +770,7 @@ static enum MHD_Result emu_handler(void *cls, struct MHD_Connection *conn, const
         } else {
             emu_reply_error(&r, 404, "notFound", "Not Found");
         }
-        emu_log_add(method, url, q.data, drop_after ? 0 : r.status);
+        emu_log_add(method, url, q.data, drop_after ? 0 : r.status, r.account);
         r.drop = drop_after;
     }
     pthread_mutex_unlock(&emu.lock);

@@ -607,6 +607,12 @@ size_t emu_log_mark(struct stack *s)
 
 int emu_count_calls(struct stack *s, const char *method, const char *path_part, size_t since)
 {
+    return emu_count_calls_for(s, NULL, method, path_part, since);
+}
+
+int emu_count_calls_for(struct stack *s, const char *account, const char *method,
+                        const char *path_part, size_t since)
+{
     struct resp r;
     char path[64];
     const cJSON *e;
@@ -616,7 +622,9 @@ int emu_count_calls(struct stack *s, const char *method, const char *path_part, 
     if (emu_ctl(s, "GET", path, NULL, &r) == 200) {
         cJSON_ArrayForEach(e, cJSON_GetObjectItem(r.json, "entries"))
         {
-            const char *m = jstr(e, "method"), *p = jstr(e, "path");
+            const char *m = jstr(e, "method"), *p = jstr(e, "path"), *a = jstr(e, "account");
+            if (account != NULL && (a == NULL || strcmp(a, account) != 0))
+                continue;
             if ((method == NULL || (m && strcmp(m, method) == 0)) && p && strstr(p, path_part))
                 n++;
         }

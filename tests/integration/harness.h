@@ -75,6 +75,9 @@ long emu_ctl(struct stack *s, const char *method, const char *path, const char *
 /* Counts log entries of the emulator whose "METHOD path" contains pattern, since index. */
 int emu_count_calls(struct stack *s, const char *method, const char *path_part, size_t since);
 size_t emu_log_mark(struct stack *s);
+/* Same, only the Calendar calls on one Google account's calendar. */
+int emu_count_calls_for(struct stack *s, const char *account, const char *method,
+                        const char *path_part, size_t since);
 
 /* Polls cond until it returns true or ms pass; returns the last cond value. */
 int wait_until(int (*cond)(void *), void *arg, int ms);

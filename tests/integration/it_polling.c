@@ -1,0 +1,149 @@
+/* it_polling: without webhooks, the renew cron polls and retries the outbox until both sides agree.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static struct stack S;
+
+static int setup(void **state)
+{
+    static const char *const env[] = {"CALSYNC_POLL_INTERVAL=1", "CALSYNC_PUSH_BUDGET_MS=500",
+                                      NULL};
+    static const struct stack_opts o = {.webhooks = 0, .env = env};
+
+    (void)state;
+    return stack_start(&S, &o);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return stack_stop(&S);
+}
+
+static int synced(void *arg)
+{
+    struct client *c = arg;
+    struct resp r;
+    int ok;
+
+    client_req(c, "GET", "/api/google/calendar/status", NULL, NULL, &r);
+    ok = jstr(r.json, "lastSync") != NULL && strcmp(jstr(r.json, "state"), "syncing") != 0;
+    resp_free(&r);
+    return ok;
+}
+
+static void connect_user(struct client *c, const char *who)
+{
+    char email[64], body[128], loc[4096];
+
+    snprintf(email, sizeof email, "%s@example.com", who);
+    assert_int_equal(stack_user(&S, email, "password-123", NULL), 0);
+    snprintf(body, sizeof body, "{\"account\":\"%s@gmail.test\",\"deny\":false}", who);
+    assert_int_equal(emu_ctl(&S, "POST", "config", body, NULL), 200);
+    client_init(c, &S);
+    assert_int_equal(client_login(c, email, "password-123"), 200);
+    assert_int_equal(client_connect(c, loc, sizeof loc), 302);
+    assert_true(wait_until(synced, c, 10000));
+}
+
+static int renew(char *out, size_t len)
+{
+    const char *none[] = {NULL};
+
+    return stack_run(&S, "cgi/calsync-renew", none, NULL, out, len);
+}
+
+static void polling_converges(void **state)
+{
+    struct client c;
+    struct resp r;
+    char out[512];
+
+    (void)state;
+    connect_user(&c, "uma");
+    assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", NULL, NULL, &r), 200);
+    assert_false(jbool(r.json, "realtime"));
+    assert_string_equal(jstr(r.json, "state"), "connected");
+    resp_free(&r);
+    assert_int_equal(
+        stack_db_int(&S, "SELECT count(*) FROM user_integrations WHERE channel_id IS NOT NULL"), 0);
+    assert_int_equal(emu_ctl(&S, "POST", "events?account=uma@gmail.test",
+                             "{\"summary\":\"Sondeo\",\"start\":{\"dateTime\":\"2026-07-01T10:00:"
+                             "00Z\"},\"end\":{\"dateTime\":\"2026-07-01T11:00:00Z\"}}",
+                             NULL),
+                     200);
+    sleep_ms(1100); /* the poll interval is 1 s here */
+    assert_int_equal(renew(out, sizeof out), 0);
+    assert_non_null(strstr(out, "polled=1"));
+    assert_int_equal(
+        client_req(&c, "GET", "/api/appointments?from=2026-06-01&to=2026-08-01", NULL, NULL, &r),
+        200);
+    assert_non_null(strstr(r.body, "Sondeo"));
+    resp_free(&r);
+    /* not due again yet: nothing to poll */
+    assert_int_equal(renew(out, sizeof out), 0);
+    assert_non_null(strstr(out, "polled=0"));
+    client_free(&c);
+}
+
+static void outbox_retried_by_cron(void **state)
+{
+    struct client c;
+    struct resp r;
+    char out[512], path[64];
+    long long id;
+
+    (void)state;
+    connect_user(&c, "vera");
+    assert_int_equal(
+        emu_ctl(&S, "POST", "faults", "{\"status\":503,\"count\":1000,\"path\":\"/events\"}", NULL),
+        200);
+    /* the local save succeeds although Google is down */
+    assert_int_equal(
+        client_json(&c, "POST", "/api/appointments",
+                    "{\"title\":\"Sin "
+                    "Google\",\"start\":\"2026-07-02T10:00:00Z\",\"end\":\"2026-07-02T11:00:00Z\"}",
+                    &r),
+        201);
+    id = (long long)jnum(r.json, "id");
+    resp_free(&r);
+    snprintf(path, sizeof path, "/api/appointments/%lld", id);
+    sleep_ms(800); /* the push after the save gives up within its budget */
+    assert_int_equal(client_req(&c, "GET", path, NULL, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "syncState"), "pending");
+    assert_non_null(jstr(r.json, "syncError"));
+    resp_free(&r);
+    assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", NULL, NULL, &r), 200);
+    assert_int_equal((int)jnum(r.json, "pending"), 1);
+    resp_free(&r);
+    emu_ctl(&S, "DELETE", "faults", NULL, NULL);
+    /* time passes until the row is due */
+    assert_int_equal(stack_db_exec(&S, "UPDATE outbox SET next_attempt_at = 0"), 0);
+    assert_int_equal(renew(out, sizeof out), 0);
+    assert_int_equal(client_req(&c, "GET", path, NULL, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "syncState"), "synced");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(r.json, "syncError")));
+    resp_free(&r);
+    assert_int_equal(emu_ctl(&S, "GET", "events?account=vera@gmail.test", NULL, &r), 200);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "items")), 1);
+    resp_free(&r);
+    client_free(&c);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {cmocka_unit_test(polling_converges),
+                                       cmocka_unit_test(outbox_retried_by_cron)};
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
