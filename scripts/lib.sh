@@ -5,7 +5,7 @@ CALSYNC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CALSYNC_BUILD_PACKAGES="build-essential cmake pkg-config libfcgi-dev libcurl4-openssl-dev \
 libcjson-dev libsqlite3-dev libsodium-dev libmicrohttpd-dev libcmocka-dev nginx-light tzdata \
 curl ca-certificates sqlite3"
-CALSYNC_TEST_PACKAGES="chromium nodejs npm"
+CALSYNC_TEST_PACKAGES="chromium nodejs openssl"
 
 log() { printf '[calsync] %s\n' "$*" >&2; }
 
@@ -32,6 +32,11 @@ build() {
     shift
     cmake -S "$CALSYNC_ROOT" -B "$dir" "$@" >/dev/null
     cmake --build "$dir" -j"$(nproc)" >/dev/null
+}
+
+# npm ships inside some nodejs packages (NodeSource); Debian splits it out.
+ensure_npm() {
+    command -v npm >/dev/null 2>&1 || ensure_packages npm
 }
 
 random_hex() { head -c "$1" /dev/urandom | od -An -tx1 -v | tr -d ' \n'; }

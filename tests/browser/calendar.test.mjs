@@ -1,0 +1,210 @@
+// Browser tests of /calendario: playwright-core driving Debian's chromium against the whole
+// stack (nginx, the route programs, the Google emulator) started by stackd.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { chromium } from 'playwright-core';
+
+const STACKD = process.env.CALSYNC_STACKD;
+const OUT = process.env.CALSYNC_BROWSER_OUT || join(process.cwd(), 'out');
+const TZ = 'Europe/Madrid';
+let stackd, stack, browser, page;
+
+function shot(name) {
+  return page.screenshot({ path: join(OUT, `${name}.png`), fullPage: false });
+}
+
+// today's date and UTC offset in the user's zone, as the page computes them
+function zoneNow() {
+  const f = new Intl.DateTimeFormat('en-CA', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', timeZoneName: 'longOffset' });
+  const p = Object.fromEntries(f.formatToParts(new Date()).map((x) => [x.type, x.value]));
+  const off = p.timeZoneName === 'GMT' ? '+00:00' : p.timeZoneName.replace('GMT', '');
+  return { day: `${p.year}-${p.month}-${p.day}`, off };
+}
+
+async function emu(method, path, body) {
+  const res = await fetch(`${stack.emu}/_emulator/${path}`, {
+    method, headers: { 'Content-Type': 'application/json' }, body: body ? JSON.stringify(body) : undefined,
+  });
+  return res.json();
+}
+
+async function until(what, fn, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function openPanel() {
+  if (await page.locator('#intpanel').isHidden()) await page.click('#intbtn');
+  await page.locator('#intpanel').waitFor({ state: 'visible' });
+}
+
+before(async () => {
+  assert.ok(STACKD, 'CALSYNC_STACKD must name the stackd program');
+  mkdirSync(OUT, { recursive: true });
+  stackd = spawn(STACKD, [], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve, reject) => {
+    const rl = createInterface({ input: stackd.stdout });
+    rl.once('line', resolve);
+    stackd.once('exit', (code) => reject(new Error(`stackd exited with ${code}`)));
+  });
+  stack = JSON.parse(line);
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, timezoneId: 'America/New_York' });
+  page = await ctx.newPage();
+  page.on('dialog', (d) => d.accept());
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (stackd) {
+    stackd.stdin.end();
+    await new Promise((r) => stackd.once('exit', r));
+  }
+});
+
+test('log in', async () => {
+  await page.goto(`${stack.base}/calendario`);
+  await page.locator('#loginform').waitFor({ state: 'visible' });
+  await shot('01-login');
+  await page.fill('#email', 'agente@vesta.test');
+  await page.fill('#password', 'wrong-password');
+  await page.click('#loginform button[type=submit]');
+  await page.locator('#loginerror').waitFor({ state: 'visible' });
+  assert.match(await page.textContent('#loginerror'), /incorrectos/);
+  await page.fill('#password', 'password-123');
+  await page.click('#loginform button[type=submit]');
+  await page.locator('#grid .daycol').first().waitFor();
+  assert.equal(await page.locator('#grid .daycol').count(), 7);
+  await until('status', async () => (await page.textContent('#intstate')) === 'No conectado');
+  await shot('02-week-not-connected');
+});
+
+test('the page holds no secrets', async () => {
+  const html = await page.content();
+  for (const s of ['calsync-emulator-secret', 'client_secret', 'integration-test-webhook-secret']) assert.ok(!html.includes(s), s);
+  const js = await (await fetch(`${stack.base}/calendario/app.js`)).text();
+  assert.ok(!js.includes('secret'), 'app.js mentions a secret');
+});
+
+test('connect Google Calendar through the consent page', async () => {
+  await openPanel();
+  await page.click('#connect');
+  await page.waitForURL(/\/calendario/);
+  await page.locator('#toast').waitFor({ state: 'visible' });
+  assert.match(await page.textContent('#toast'), /conectado/i);
+  assert.ok(!page.url().includes('google='), 'the query is cleaned up');
+  await until('connected', async () => (await page.textContent('#intstate')) === 'Conectado');
+  await openPanel();
+  assert.match(await page.textContent('#intdetail'), /última sincronización/);
+  assert.ok(await page.locator('#syncnow').isVisible());
+  assert.ok(await page.locator('#disconnect').isVisible());
+  await shot('03-connected');
+  await page.keyboard.press('Escape');
+});
+
+test('an appointment created here reaches Google', async () => {
+  const { day } = zoneNow();
+  await page.click(`.slot[data-day="${day}"][data-hour="10"]`);
+  await page.locator('#modal').waitFor({ state: 'visible' });
+  await page.fill('#f-title', 'Visita Calle Luna 3');
+  await page.selectOption('#f-type', 'Visita');
+  await page.fill('#f-location', 'Calle Luna 3');
+  await page.click('#save');
+  const appt = page.locator('.appt[data-title="Visita Calle Luna 3"]');
+  await appt.waitFor();
+  const ev = await until('the event in Google', async () => {
+    const r = await emu('GET', 'events');
+    return r.items.find((e) => e.summary === 'Visita Calle Luna 3');
+  });
+  assert.equal(ev.start.timeZone, TZ);
+  assert.match(ev.start.dateTime, new RegExp(`^${day}T10:00:00`));
+  await until('synced mark', async () => (await appt.getAttribute('data-sync')) === 'synced');
+  await shot('04-created-synced');
+  await appt.click();
+  await page.locator('#syncind').waitFor({ state: 'visible' });
+  assert.match(await page.textContent('#syncind'), /Sincronizada/);
+  await shot('05-modal');
+  await page.keyboard.press('Escape');
+  await page.locator('#modal').waitFor({ state: 'hidden' });
+});
+
+test('an event created in Google appears without reloading', async () => {
+  const { day, off } = zoneNow();
+  await emu('POST', 'events', {
+    summary: 'Firma en notaría (Google)',
+    start: { dateTime: `${day}T12:00:00${off}`, timeZone: TZ },
+    end: { dateTime: `${day}T13:00:00${off}`, timeZone: TZ },
+  });
+  await page.locator('.appt[data-title="Firma en notaría (Google)"]').waitFor({ timeout: 20000 });
+  await shot('06-from-google');
+});
+
+test('keyboard: a slot opens the modal with Enter', async () => {
+  const { day } = zoneNow();
+  await page.focus(`.slot[data-day="${day}"][data-hour="16"]`);
+  await page.keyboard.press('Enter');
+  await page.locator('#modal').waitFor({ state: 'visible' });
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'f-title');
+  await page.keyboard.press('Escape');
+  await page.locator('#modal').waitFor({ state: 'hidden' });
+});
+
+test('sync now', async () => {
+  await openPanel();
+  await page.click('#syncnow');
+  await until('sync toast', async () => /Sincronizado/.test((await page.textContent('#toast')) || ''));
+  await shot('07-sync-now');
+  await page.keyboard.press('Escape');
+});
+
+test('disconnect keeps the local appointments', async () => {
+  await openPanel();
+  await page.click('#disconnect');
+  await until('not connected', async () => (await page.textContent('#intstate')) === 'No conectado');
+  assert.match(await page.textContent('#toast'), /conservan|kept|desconect/i);
+  await page.locator('.appt[data-title="Visita Calle Luna 3"]').waitFor();
+  await page.locator('.appt[data-title="Firma en notaría (Google)"]').waitFor();
+  await shot('08-disconnected');
+  await page.keyboard.press('Escape');
+});
+
+test('a revoked grant asks to reconnect', async () => {
+  await openPanel();
+  await page.click('#connect');
+  await page.waitForURL(/\/calendario/);
+  await until('connected', async () => (await page.textContent('#intstate')) === 'Conectado');
+  await emu('POST', 'tokens/revoke', {});
+  await emu('POST', 'tokens/expire', {});
+  await openPanel();
+  await page.click('#syncnow');
+  await until('reauth', async () => (await page.textContent('#intstate')) === 'Reconexión necesaria');
+  await openPanel();
+  assert.ok(await page.locator('#reconnect').isVisible());
+  assert.ok(await page.locator('#interror').isVisible());
+  await shot('09-reauth-required');
+  await page.keyboard.press('Escape');
+});
+
+test('phone width', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.reload();
+  await page.locator('#grid .daycol').first().waitFor();
+  assert.ok(await page.locator('#intbtn').isVisible());
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+  await shot('10-phone');
+});
