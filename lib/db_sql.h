@@ -1,4 +1,7 @@
 /* db_sql.h: every SQL statement calsync runs, declared once (X-macro; included by db.h/db.c). */
+/* A sync that outlives a disconnect must not relink anything. */
+#define SYNC_ACTIVE                                                                                \
+    "AND EXISTS (SELECT 1 FROM user_integrations i WHERE i.user_id = ?2 AND i.is_active = 1)"
 #define APPT_COLS                                                                                  \
     "appointment_id, user_id, contact_id, title, description, location, start_utc, end_utc, "      \
     "all_day, type, status, is_active, google_event_id, google_etag, google_updated, "             \
@@ -45,7 +48,7 @@ DB_STMT(APPT_SET_SYNCED,
         "UPDATE appointments SET google_event_id = ?3, google_etag = ?4, google_updated = ?5, "
         "synced_snapshot = ?6, last_synced_at = ?7, sync_error = NULL, sync_state = CASE "
         "WHEN updated_at = ?8 THEN 'synced' ELSE 'pending' END "
-        "WHERE appointment_id = ?1 AND user_id = ?2")
+        "WHERE appointment_id = ?1 AND user_id = ?2 " SYNC_ACTIVE)
 DB_STMT(APPT_SET_SYNC_ERROR, "UPDATE appointments SET sync_state = ?3, sync_error = ?4 "
                              "WHERE appointment_id = ?1 AND user_id = ?2")
 DB_STMT(
@@ -53,13 +56,15 @@ DB_STMT(
     "INSERT INTO appointments(user_id, contact_id, title, description, location, start_utc, "
     "end_utc, all_day, type, status, google_event_id, google_etag, google_updated, "
     "synced_snapshot, last_synced_at, sync_state, created_at, updated_at) "
-    "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'synced', ?16, ?16)")
+    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'synced', ?16, ?16 "
+    "WHERE EXISTS (SELECT 1 FROM user_integrations i WHERE i.user_id = ?1 AND i.is_active = 1)")
 DB_STMT(APPT_PULL_UPDATE,
         "UPDATE appointments SET contact_id = ?3, title = ?4, description = ?5, location = ?6, "
         "start_utc = ?7, end_utc = ?8, all_day = ?9, type = ?10, status = ?11, "
         "google_event_id = ?12, google_etag = ?13, google_updated = ?14, synced_snapshot = ?15, "
         "last_synced_at = ?16, sync_state = 'synced', sync_error = NULL, is_active = 1, "
-        "updated_at = max(?17, updated_at + 1) WHERE appointment_id = ?1 AND user_id = ?2")
+        "updated_at = max(?17, updated_at + 1) WHERE appointment_id = ?1 AND user_id = ?2 "
+        SYNC_ACTIVE)
 DB_STMT(APPT_PULL_DELETE,
         "UPDATE appointments SET is_active = 0, sync_state = 'synced', sync_error = NULL, "
         "last_synced_at = ?3, updated_at = max(?4, updated_at + 1) "
@@ -83,7 +88,7 @@ DB_STMT(APPT_MERGE_SAVE,
         "start_utc = ?7, end_utc = ?8, all_day = ?9, type = ?10, status = ?11, "
         "google_event_id = ?12, google_etag = ?13, google_updated = ?14, synced_snapshot = ?15, "
         "sync_state = 'pending', updated_at = ?16 "
-        "WHERE appointment_id = ?1 AND user_id = ?2 AND updated_at = ?17")
+        "WHERE appointment_id = ?1 AND user_id = ?2 AND updated_at = ?17 " SYNC_ACTIVE)
 DB_STMT(SEEN_CREATE, "CREATE TEMP TABLE IF NOT EXISTS seen_events(id TEXT PRIMARY KEY)")
 DB_STMT(SEEN_CLEAR, "DELETE FROM temp.seen_events")
 DB_STMT(SEEN_ADD, "INSERT OR IGNORE INTO temp.seen_events(id) VALUES(?1)")

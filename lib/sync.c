@@ -509,6 +509,12 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
 
     if (gid == NULL)
         return CS_OK;
+    {
+        /* birthdays, working locations, focus time, out of office: not appointments */
+        const char *type = sync_str(ev, "eventType");
+        if (type != NULL && strcmp(type, "default") != 0 && strcmp(type, "fromGmail") != 0)
+            return CS_OK;
+    }
     memset(&local, 0, sizeof local);
     memset(&remote, 0, sizeof remote);
     have = sync_load_by_google(c, gid, &local) == CS_OK;

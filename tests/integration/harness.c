@@ -275,7 +275,9 @@ int stack_start(struct stack *s, const struct stack_opts *o)
         snprintf(prog, sizeof prog, CALSYNC_BUILD_DIR "/cgi/calsync-%s", routes[i]);
         snprintf(sock, sizeof sock, "%s/run/%s.sock", s->dir, routes[i]);
         const char *argv[] = {prog, "--listen", sock, "--workers", "2", NULL};
-        if (spawn(s, argv, "logs/calsync.log") < 0)
+        /* the auth program gets its socket on fd 0 from spawn-fcgi, as under systemd */
+        const char *fd0[] = {"/usr/bin/spawn-fcgi", "-n", "-s", sock, "--", prog, NULL};
+        if (spawn(s, strcmp(routes[i], "auth") == 0 ? fd0 : argv, "logs/calsync.log") < 0)
             return -1;
     }
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {

@@ -401,12 +401,42 @@ static void page_served(void **state)
     client_free(&c);
 }
 
+/* The same program answers one request as plain CGI. */
+static void plain_cgi(void **state)
+{
+    const char *none[] = {NULL};
+    char out[4096];
+
+    (void)state;
+    setenv("GATEWAY_INTERFACE", "CGI/1.1", 1);
+    setenv("REQUEST_METHOD", "POST", 1);
+    setenv("DOCUMENT_URI", "/api/auth/login", 1);
+    setenv("CONTENT_TYPE", "application/json", 1);
+    setenv("CONTENT_LENGTH", "57", 1);
+    assert_int_equal(stack_run(&S, "cgi/calsync-auth", none,
+                               "{\"email\":\"alice@example.com\",\"password\":\"alice-password\"}",
+                               out, sizeof out),
+                     0);
+    assert_non_null(strstr(out, "Status: 200 OK"));
+    assert_non_null(strstr(out, "Set-Cookie: calsync_session="));
+    assert_non_null(strstr(out, "\"email\":\"alice@example.com\""));
+    setenv("REQUEST_METHOD", "GET", 1);
+    setenv("DOCUMENT_URI", "/api/auth/me", 1);
+    unsetenv("CONTENT_TYPE");
+    unsetenv("CONTENT_LENGTH");
+    assert_int_equal(stack_run(&S, "cgi/calsync-auth", none, "", out, sizeof out), 0);
+    assert_non_null(strstr(out, "Status: 401 Unauthorized"));
+    unsetenv("GATEWAY_INTERFACE");
+    unsetenv("REQUEST_METHOD");
+    unsetenv("DOCUMENT_URI");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(login_and_me), cmocka_unit_test(login_refusals), cmocka_unit_test(crud),
         cmocka_unit_test(all_day),      cmocka_unit_test(isolation),      cmocka_unit_test(csrf),
-        cmocka_unit_test(bad_inputs),   cmocka_unit_test(page_served),
+        cmocka_unit_test(bad_inputs),   cmocka_unit_test(page_served), cmocka_unit_test(plain_cgi),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return cmocka_run_group_tests(tests, setup, teardown);
