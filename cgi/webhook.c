@@ -14,22 +14,9 @@
 
 #define HDR_MAX 256
 
-/* Copies a header; CS_ERR_NOTFOUND when absent, CS_ERR_INVAL when too long or not printable. */
 static int header(struct http_req *req, const char *name, char *out, size_t outlen)
 {
-    const char *v = http_param(req, name);
-    size_t n;
-
-    if (v == NULL || *v == '\0')
-        return CS_ERR_NOTFOUND;
-    n = strlen(v);
-    if (n >= outlen)
-        return CS_ERR_INVAL;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
-            return CS_ERR_INVAL;
-    memcpy(out, v, n + 1);
-    return CS_OK;
+    return http_header_token(http_param(req, name), out, outlen);
 }
 
 static void ok(struct http_req *req)

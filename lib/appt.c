@@ -254,7 +254,7 @@ cJSON *appt_to_json(const struct appt *a)
 {
     cJSON *o = cJSON_CreateObject();
     char d[CAL_STRLEN];
-    time_t t;
+    time_t t = 0;
     int ok;
 
     if (o == NULL)

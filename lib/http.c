@@ -533,3 +533,19 @@ void http_reply_405(struct http_req *req, const char *allow)
         cJSON_AddStringToObject(o, "error", "method not allowed");
     http_reply_json(req, 405, o, h);
 }
+
+int http_header_token(const char *v, char *out, size_t outlen)
+{
+    size_t n;
+
+    if (v == NULL || *v == '\0')
+        return CS_ERR_NOTFOUND;
+    n = strlen(v);
+    if (n >= outlen)
+        return CS_ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
+            return CS_ERR_INVAL;
+    memcpy(out, v, n + 1);
+    return CS_OK;
+}

@@ -68,6 +68,9 @@ void http_reply(struct http_req *req, int status, const char *ctype, const char 
 /* Ends the response so the client has it; the handler may keep working afterwards. */
 void http_finish(struct http_req *req);
 
+/* Copies a header value that must be a printable ASCII token (no spaces) of fewer than outlen
+ * bytes. CS_OK, CS_ERR_NOTFOUND (absent or empty) or CS_ERR_INVAL. */
+int http_header_token(const char *v, char *out, size_t outlen);
 /* Percent-encodes s for a URL query component into b. */
 int http_urlencode(struct buf *b, const char *s);
 /* Status reason text ("Created"). */

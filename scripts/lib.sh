@@ -5,7 +5,7 @@ CALSYNC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CALSYNC_BUILD_PACKAGES="build-essential cmake pkg-config libfcgi-dev libcurl4-openssl-dev \
 libcjson-dev libsqlite3-dev libsodium-dev libmicrohttpd-dev libcmocka-dev nginx-light tzdata \
 curl ca-certificates sqlite3"
-CALSYNC_TEST_PACKAGES="chromium nodejs openssl spawn-fcgi"
+CALSYNC_TEST_PACKAGES="chromium nodejs openssl spawn-fcgi clang libclang-rt-14-dev"
 
 log() { printf '[calsync] %s\n' "$*" >&2; }
 
