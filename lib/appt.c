@@ -199,7 +199,8 @@ int appt_apply_json(struct appt *a, const cJSON *obj, int partial, const char *t
         if (cJSON_IsNull(v)) {
             a->contact_id = 0;
         } else if (!cJSON_IsNumber(v) || v->valuedouble < 1 ||
-                   v->valuedouble > 9007199254740991.0 || floor(v->valuedouble) != v->valuedouble) {
+                   v->valuedouble > (double)APPT_CONTACT_MAX ||
+                   floor(v->valuedouble) != v->valuedouble) {
             return cs_fail(errbuf, errlen, CS_ERR_INVAL, "contactId must be a positive integer");
         } else {
             a->contact_id = (long long)v->valuedouble;

@@ -16,6 +16,7 @@ struct db;
 #define APPT_DESC_MAX 8000
 #define APPT_LIST_MAX 2000
 #define APPT_SPAN_MAX (366LL * 86400)
+#define APPT_CONTACT_MAX 9007199254740991LL /* 2^53 - 1: exact in JSON numbers */
 
 struct appt {
     long long id;

@@ -58,13 +58,13 @@ DB_STMT(
     "synced_snapshot, last_synced_at, sync_state, created_at, updated_at) "
     "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'synced', ?16, ?16 "
     "WHERE EXISTS (SELECT 1 FROM user_integrations i WHERE i.user_id = ?1 AND i.is_active = 1)")
-DB_STMT(APPT_PULL_UPDATE,
-        "UPDATE appointments SET contact_id = ?3, title = ?4, description = ?5, location = ?6, "
-        "start_utc = ?7, end_utc = ?8, all_day = ?9, type = ?10, status = ?11, "
-        "google_event_id = ?12, google_etag = ?13, google_updated = ?14, synced_snapshot = ?15, "
-        "last_synced_at = ?16, sync_state = 'synced', sync_error = NULL, is_active = 1, "
-        "updated_at = max(?17, updated_at + 1) WHERE appointment_id = ?1 AND user_id = ?2 "
-        SYNC_ACTIVE)
+DB_STMT(
+    APPT_PULL_UPDATE,
+    "UPDATE appointments SET contact_id = ?3, title = ?4, description = ?5, location = ?6, "
+    "start_utc = ?7, end_utc = ?8, all_day = ?9, type = ?10, status = ?11, "
+    "google_event_id = ?12, google_etag = ?13, google_updated = ?14, synced_snapshot = ?15, "
+    "last_synced_at = ?16, sync_state = 'synced', sync_error = NULL, is_active = 1, "
+    "updated_at = max(?17, updated_at + 1) WHERE appointment_id = ?1 AND user_id = ?2 " SYNC_ACTIVE)
 DB_STMT(APPT_PULL_DELETE,
         "UPDATE appointments SET is_active = 0, sync_state = 'synced', sync_error = NULL, "
         "last_synced_at = ?3, updated_at = max(?4, updated_at + 1) "

@@ -161,7 +161,7 @@ int gmap_from_event(const cJSON *ev, const char *tz, struct appt *out)
     if (contact != NULL) {
         char *end;
         long long v = strtoll(contact, &end, 10);
-        if (*end == '\0' && v > 0)
+        if (*end == '\0' && v > 0 && v <= APPT_CONTACT_MAX)
             out->contact_id = v;
     }
     return CS_OK;
@@ -272,7 +272,9 @@ int gmap_merge(struct appt *local, const struct appt *remote, const char *base_s
         conflicts += lchg;
     }
     v = b ? cJSON_GetObjectItemCaseSensitive(b, "contactId") : NULL;
-    bc = cJSON_IsNumber(v) ? (long long)v->valuedouble : -1;
+    bc = cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= (double)APPT_CONTACT_MAX
+             ? (long long)v->valuedouble
+             : -1;
     if (local->contact_id != remote->contact_id && remote->contact_id != bc) {
         lchg = local->contact_id != bc;
         if (!lchg || remote_newer)
