@@ -64,17 +64,19 @@ int main(int argc, char **argv)
         /* channels expiring soon (or already expired): open the new one, then stop the old */
         n = users(db, DB_INTEG_RENEW_DUE, db_now_ms() + (long long)cfg.renew_before_s * 1000, ids);
         for (size_t i = 0; i < n; i++) {
-            if (sync_channel_open(db, &cfg, ids[i]) == CS_OK)
+            int rc = sync_channel_open(db, &cfg, ids[i]);
+            if (rc == CS_OK)
                 renewed++;
-            else
+            else if (rc != CS_ERR_BUSY) /* BUSY: another renewer got there first */
                 failed++;
         }
         /* integrations that have no channel (opening failed earlier) */
         n = users(db, DB_INTEG_NO_CHANNEL, 0, ids);
         for (size_t i = 0; i < n; i++) {
-            if (sync_channel_open(db, &cfg, ids[i]) == CS_OK)
+            int rc = sync_channel_open(db, &cfg, ids[i]);
+            if (rc == CS_OK)
                 opened++;
-            else
+            else if (rc != CS_ERR_BUSY)
                 failed++;
         }
     }

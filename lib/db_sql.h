@@ -165,7 +165,8 @@ DB_STMT(INTEG_SET_SYNC_TOKEN, "UPDATE user_integrations SET sync_token = ?2 WHER
 DB_STMT(INTEG_SET_CHANNEL,
         "UPDATE user_integrations SET channel_id = ?2, resource_id = ?3, channel_token_hash = ?4, "
         "channel_expiration = ?5, updated_at = ?6 "
-        "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
+        "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
+        "AND channel_id IS ?7") /* compare-and-swap: concurrent renewals store one channel */
 DB_STMT(INTEG_BY_CHANNEL, "SELECT " INTEG_COLS " FROM user_integrations WHERE channel_id = ?1 "
                           "AND provider = 'google_calendar'")
 DB_STMT(INTEG_RENEW_DUE, "SELECT user_id FROM user_integrations WHERE is_active = 1 "

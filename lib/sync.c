@@ -1143,7 +1143,17 @@ int sync_channel_open(struct db *db, const struct cfg *cfg, const char *user_id)
     db_bind_text(st, 4, token_hash);
     sqlite3_bind_int64(st, 5, exp);
     sqlite3_bind_int64(st, 6, db_now());
+    db_bind_text(st, 7, in.channel_id);
     rc = db_exec(db, st);
+    if (rc == CS_OK && sqlite3_changes(db_handle(db)) != 1) {
+        /* another process replaced the channel first (or the user disconnected): ours is
+         * surplus */
+        log_info("channel renewed elsewhere meanwhile; stopping the surplus one user=%s", user_id);
+        sync_channel_stop(&g, id, rid);
+        gapi_resp_free(&r);
+        rc = CS_ERR_BUSY;
+        goto out;
+    }
     log_info("push channel opened (expires in %llds) user=%s", (exp - db_now_ms()) / 1000, user_id);
     gapi_resp_free(&r);
     if (rc == CS_OK && in.channel_id != NULL && in.resource_id != NULL)

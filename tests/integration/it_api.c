@@ -434,9 +434,11 @@ static void plain_cgi(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(login_and_me), cmocka_unit_test(login_refusals), cmocka_unit_test(crud),
-        cmocka_unit_test(all_day),      cmocka_unit_test(isolation),      cmocka_unit_test(csrf),
-        cmocka_unit_test(bad_inputs),   cmocka_unit_test(page_served), cmocka_unit_test(plain_cgi),
+        cmocka_unit_test(login_and_me), cmocka_unit_test(login_refusals),
+        cmocka_unit_test(crud),         cmocka_unit_test(all_day),
+        cmocka_unit_test(isolation),    cmocka_unit_test(csrf),
+        cmocka_unit_test(bad_inputs),   cmocka_unit_test(page_served),
+        cmocka_unit_test(plain_cgi),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return cmocka_run_group_tests(tests, setup, teardown);

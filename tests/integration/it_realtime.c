@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -373,6 +374,53 @@ static void renewal(void **state)
     client_free(&c);
 }
 
+static void concurrent_renewals(void **state)
+{
+    struct client c;
+    struct resp r;
+    const char *none[] = {NULL};
+    pid_t pids[4];
+    const cJSON *it;
+    int live = 0, st;
+
+    (void)state;
+    connect_user(&c, "ugo");
+    assert_int_equal(
+        stack_db_exec(&S, "UPDATE user_integrations SET channel_expiration = (strftime('%s','now') "
+                          "+ 60) * 1000 WHERE channel_id IS NOT NULL"),
+        0);
+    /* several cron hosts at once, all with a watch call in flight together */
+    assert_int_equal(emu_ctl(&S, "POST", "faults",
+                             "{\"kind\":\"delay\",\"ms\":700,\"count\":4,\"path\":\"/watch\"}",
+                             NULL),
+                     200);
+    for (int i = 0; i < 4; i++)
+        pids[i] = stack_spawn(&S, "cgi/calsync-renew", none);
+    for (int i = 0; i < 4; i++) {
+        assert_true(pids[i] > 0);
+        waitpid(pids[i], &st, 0);
+        assert_true(WIFEXITED(st));
+        assert_int_equal(WEXITSTATUS(st), 0);
+    }
+    emu_ctl(&S, "DELETE", "faults", NULL, NULL);
+    /* exactly one live channel for the calendar, and it is the stored one */
+    {
+        struct chan ch;
+        channel_of("ugo", &ch);
+        assert_int_equal(emu_ctl(&S, "GET", "channels", NULL, &r), 200);
+        cJSON_ArrayForEach(it, cJSON_GetObjectItem(r.json, "channels"))
+        {
+            if (strcmp(jstr(it, "calendar"), "ugo@gmail.test") == 0 && jbool(it, "live")) {
+                live++;
+                assert_string_equal(jstr(it, "id"), ch.id);
+            }
+        }
+        resp_free(&r);
+    }
+    assert_int_equal(live, 1);
+    client_free(&c);
+}
+
 static void expired_channel_recovered(void **state)
 {
     struct client c;
@@ -432,6 +480,7 @@ int main(void)
         cmocka_unit_test(answers_before_google),
         cmocka_unit_test(burst_coalesces),
         cmocka_unit_test(renewal),
+        cmocka_unit_test(concurrent_renewals),
         cmocka_unit_test(expired_channel_recovered),
         cmocka_unit_test(after_disconnect),
     };

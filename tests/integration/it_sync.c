@@ -271,7 +271,10 @@ static void google_to_vesta(void **state)
     assert_int_equal(cJSON_GetArraySize(l), 0);
     cJSON_Delete(l);
     /* special event types are not appointments */
-    free(google_post("ben", "{\"summary\":\"Oficina\",\"eventType\":\"workingLocation\",\"start\":{\"dateTime\":\"2026-03-31T09:00:00+02:00\"},\"end\":{\"dateTime\":\"2026-03-31T17:00:00+02:00\"}}"));
+    free(google_post(
+        "ben",
+        "{\"summary\":\"Oficina\",\"eventType\":\"workingLocation\",\"start\":{\"dateTime\":\"2026-"
+        "03-31T09:00:00+02:00\"},\"end\":{\"dateTime\":\"2026-03-31T17:00:00+02:00\"}}"));
     sync_ok(&c, NULL, &pulled, NULL, NULL);
     assert_int_equal(pulled, 0);
     l = local(&c, "2026-03-01", "2026-04-30");
