@@ -69,6 +69,7 @@ struct emu_state {
     char *client_id, *client_secret;
     char account[256]; /* account consenting next */
     int deny_next;
+    char grant_scope[256]; /* when set, the scope granted instead of the one asked for */
     int token_ttl;
     int max_channel_ttl;
     char base_url[128];

@@ -123,6 +123,7 @@ static void emu_reset_locked(void)
     emu.nevents = emu.nchannels = emu.ngrants = emu.ntokens = emu.ncodes = emu.nlog = 0;
     emu.nfaults = 0;
     emu.deny_next = 0;
+    emu.grant_scope[0] = '\0';
     emu.generation++;
     snprintf(emu.account, sizeof emu.account, "user@example.com");
     emu.notifications_sent = emu.notifications_failed = 0;
@@ -234,7 +235,7 @@ static void emu_consent(void *conn, struct emu_reply *r)
         free(c->challenge);
         c->challenge = emu_strdup(s256);
     }
-    c->scope = emu_strdup(scope);
+    c->scope = emu_strdup(emu.grant_scope[0] ? emu.grant_scope : scope);
     c->account = emu_strdup(hint && *hint ? hint : emu.account);
     c->offline = access != NULL && strcmp(access, "offline") == 0;
     c->expires_at = emu_now_ms() / 1000 + 600;
@@ -542,6 +543,8 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
                 emu.token_ttl = v->valueint;
             if ((v = cJSON_GetObjectItemCaseSensitive(body, "maxChannelTtl")) && cJSON_IsNumber(v))
                 emu.max_channel_ttl = v->valueint;
+            if ((v = cJSON_GetObjectItemCaseSensitive(body, "grantScope")) && cJSON_IsString(v))
+                snprintf(emu.grant_scope, sizeof emu.grant_scope, "%s", v->valuestring);
         }
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "account", emu.account);

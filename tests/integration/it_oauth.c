@@ -16,7 +16,8 @@ static struct stack S;
 static int setup(void **state)
 {
     static const struct stack_opts o = {.webhooks = 1};
-    const char *users[] = {"alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"};
+    const char *users[] = {"alice", "bob",   "carol", "dave", "erin",
+                           "frank", "grace", "heidi", "ivy",  "jack"};
     char email[64];
 
     (void)state;
@@ -244,6 +245,57 @@ static void bad_states(void **state)
     client_free(&anon);
 }
 
+static void scope_not_granted(void **state)
+{
+    struct client c;
+    char loc[4096];
+    size_t mark;
+
+    (void)state;
+    as_google_account("ivy@gmail.test");
+    /* the user unticked the calendar permission on the consent screen */
+    assert_int_equal(emu_ctl(&S, "POST", "config", "{\"grantScope\":\"openid email\"}", NULL), 200);
+    login(&c, "ivy");
+    mark = emu_log_mark(&S);
+    assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
+    assert_non_null(strstr(loc, "reason=insufficient_scope"));
+    assert_int_equal(emu_count_calls(&S, "POST", "/revoke", mark), 1); /* nothing kept */
+    assert_int_equal(emu_ctl(&S, "POST", "config", "{\"grantScope\":\"\"}", NULL), 200);
+    status_is(&c, "not_connected", 0);
+    client_free(&c);
+}
+
+static void refresh_before_expiry(void **state)
+{
+    struct client c;
+    struct resp r;
+    char loc[4096];
+    size_t mark;
+
+    (void)state;
+    as_google_account("jack@gmail.test");
+    /* tokens that live 60 s: inside calsync's refresh margin, so every call refreshes first */
+    assert_int_equal(emu_ctl(&S, "POST", "config", "{\"tokenTtl\":60}", NULL), 200);
+    login(&c, "jack");
+    assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
+    wait_synced(&c);
+    mark = emu_log_mark(&S);
+    assert_int_equal(client_json(&c, "POST", "/api/google/calendar/sync", "{}", &r), 200);
+    resp_free(&r);
+    assert_true(emu_count_calls(&S, "POST", "/token", mark) >= 1);
+    {
+        /* and never a 401 on the way */
+        struct resp lr;
+        char path[64];
+        snprintf(path, sizeof path, "log?since=%zu", mark);
+        assert_int_equal(emu_ctl(&S, "GET", path, NULL, &lr), 200);
+        assert_null(strstr(lr.body, "\"status\":401"));
+        resp_free(&lr);
+    }
+    assert_int_equal(emu_ctl(&S, "POST", "config", "{\"tokenTtl\":3599}", NULL), 200);
+    client_free(&c);
+}
+
 static void refresh_on_expiry(void **state)
 {
     struct client c;
@@ -391,6 +443,8 @@ int main(void)
         cmocka_unit_test(connect_flow),
         cmocka_unit_test(denied_consent),
         cmocka_unit_test(bad_states),
+        cmocka_unit_test(scope_not_granted),
+        cmocka_unit_test(refresh_before_expiry),
         cmocka_unit_test(refresh_on_expiry),
         cmocka_unit_test(revoked_grant),
         cmocka_unit_test(disconnect_google_up),
