@@ -1,4 +1,5 @@
 /* auth: POST /api/auth/login, POST /api/auth/logout, GET /api/auth/me. */
+#include <stdio.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -28,6 +29,7 @@ static void login(struct http_req *req)
     char token[CRYPT_TOKLEN], cookie[256];
     const cJSON *email, *pw;
     cJSON *body = NULL;
+    long retry = 0;
     int rc;
 
     if (auth_check_write(req) != CS_OK || http_json_body(req, 8192, &body) != CS_OK)
@@ -43,7 +45,17 @@ static void login(struct http_req *req)
         http_reply_error(req, 401, "invalid email or password");
         goto out;
     }
-    rc = auth_login(req->db, req->cfg, email->valuestring, pw->valuestring, &u, token);
+    rc = auth_login(req->db, req->cfg, email->valuestring, pw->valuestring, &u, token, &retry);
+    if (rc == CS_ERR_BUSY) {
+        char h[64];
+        cJSON *o = cJSON_CreateObject();
+        snprintf(h, sizeof h, "Retry-After: %ld\r\n", retry);
+        if (o != NULL)
+            cJSON_AddStringToObject(o, "error", "too many failed logins; try again later");
+        log_warn("login refused: address locked after repeated failures");
+        http_reply_json(req, 429, o, h);
+        goto out;
+    }
     if (rc == CS_ERR_AUTH) {
         log_warn("failed login");
         http_reply_error(req, 401, "invalid email or password");

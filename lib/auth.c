@@ -77,7 +77,7 @@ int auth_user_add(struct db *db, const char *email, const char *password, const 
 }
 
 int auth_login(struct db *db, const struct cfg *cfg, const char *email, const char *password,
-               struct auth_user *u, char token[CRYPT_TOKLEN])
+               struct auth_user *u, char token[CRYPT_TOKLEN], long *retry_after)
 {
     /* A fixed hash to verify against when the user is unknown, so timing does not tell. */
     static char dummy[CRYPT_PWLEN];
@@ -85,8 +85,18 @@ int auth_login(struct db *db, const struct cfg *cfg, const char *email, const ch
     sqlite3_stmt *st;
     int found = 0, ok;
 
+    *retry_after = 0;
     if (dummy[0] == '\0' && crypt_password_hash("calsync-dummy-password", dummy) != CS_OK)
         return CS_ERR_NOMEM;
+    st = db_stmt(db, DB_LOGIN_LOCKED);
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, email);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > db_now())
+        *retry_after = (long)(sqlite3_column_int64(st, 0) - db_now());
+    sqlite3_reset(st);
+    if (*retry_after > 0)
+        return CS_ERR_BUSY;
     st = db_stmt(db, DB_USER_BY_EMAIL);
     if (st == NULL)
         return CS_ERR_DB;
@@ -99,6 +109,19 @@ int auth_login(struct db *db, const struct cfg *cfg, const char *email, const ch
     sqlite3_reset(st);
     ok = crypt_password_verify(found ? hash : dummy, password) && found;
     sodium_memzero(hash, sizeof hash);
+    /* failures count per address, known or not, so locking tells nothing either */
+    st = db_stmt(db, ok ? DB_LOGIN_OK : DB_LOGIN_FAILED);
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, email);
+    if (!ok) {
+        sqlite3_bind_int64(st, 2, db_now());
+        sqlite3_bind_int(st, 3, AUTH_LOCK_AFTER);
+        sqlite3_bind_int(st, 4, AUTH_LOCK_BASE_S);
+        sqlite3_bind_int(st, 5, AUTH_LOCK_MAX_S);
+    }
+    if (db_exec(db, st) != CS_OK)
+        return CS_ERR_DB;
     if (!ok)
         return CS_ERR_AUTH;
     crypt_random_token(token, 32);

@@ -28,10 +28,15 @@ int auth_email_valid(const char *email);
  * (email taken) or CS_ERR_DB. */
 int auth_user_add(struct db *db, const char *email, const char *password, const char *tz,
                   struct auth_user *out, char *errbuf, size_t errlen);
+#define AUTH_LOCK_AFTER 5   /* failures in a row before an address is locked */
+#define AUTH_LOCK_BASE_S 30 /* first lock; doubles with every further failure */
+#define AUTH_LOCK_MAX_S 900
+
 /* Checks a password and opens a session: on CS_OK token holds the cookie value (only its hash
- * is stored). CS_ERR_AUTH on bad credentials. */
+ * is stored). CS_ERR_AUTH on bad credentials; CS_ERR_BUSY while the address is locked after
+ * repeated failures (*retry_after then says for how many seconds). */
 int auth_login(struct db *db, const struct cfg *cfg, const char *email, const char *password,
-               struct auth_user *u, char token[CRYPT_TOKLEN]);
+               struct auth_user *u, char token[CRYPT_TOKLEN], long *retry_after);
 /* Resolves a session cookie value to its user; CS_ERR_AUTH when unknown or expired. */
 int auth_session_user(struct db *db, const struct cfg *cfg, const char *token, struct auth_user *u);
 int auth_logout(struct db *db, const char *token);

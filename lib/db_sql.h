@@ -21,6 +21,15 @@ DB_STMT(SESSION_GET, "SELECT u.id, u.email, u.timezone FROM sessions s JOIN user
 DB_STMT(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")
 DB_STMT(SESSION_PURGE, "DELETE FROM sessions WHERE expires_at <= ?1")
 
+DB_STMT(LOGIN_LOCKED, "SELECT locked_until FROM login_failures WHERE email = ?1")
+DB_STMT(
+    LOGIN_FAILED,
+    "INSERT INTO login_failures(email, failures, locked_until, updated_at) VALUES(?1, 1, 0, ?2) "
+    "ON CONFLICT(email) DO UPDATE SET failures = failures + 1, updated_at = ?2, "
+    "locked_until = CASE WHEN failures + 1 >= ?3 "
+    "THEN ?2 + min(?4 << min(failures + 1 - ?3, 4), ?5) ELSE locked_until END")
+DB_STMT(LOGIN_OK, "DELETE FROM login_failures WHERE email = ?1")
+
 /* appointments */
 DB_STMT(APPT_INSERT,
         "INSERT INTO appointments(user_id, contact_id, title, description, location, start_utc, "

@@ -465,6 +465,8 @@ static size_t on_header(char *p, size_t sz, size_t n, void *ud)
         copy_str(r->set_cookie, sizeof r->set_cookie, line + 12);
     else if (strncasecmp(line, "Content-Type: ", 14) == 0)
         copy_str(r->content_type, sizeof r->content_type, line + 14);
+    else if (strncasecmp(line, "Retry-After: ", 13) == 0)
+        copy_str(r->retry_after, sizeof r->retry_after, line + 13);
     return len;
 }
 

@@ -48,6 +48,7 @@ struct resp {
     char location[4096];
     char set_cookie[1024];
     char content_type[128];
+    char retry_after[32];
 };
 void resp_free(struct resp *r);
 

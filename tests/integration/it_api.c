@@ -20,7 +20,8 @@ static int setup(void **state)
     if (stack_start(&S, NULL) != 0)
         return -1;
     if (stack_user(&S, "alice@example.com", "alice-password", "Europe/Madrid") != 0 ||
-        stack_user(&S, "bob@example.com", "bob-password-1", "America/Winnipeg") != 0)
+        stack_user(&S, "bob@example.com", "bob-password-1", "America/Winnipeg") != 0 ||
+        stack_user(&S, "carl@example.com", "carl-password", NULL) != 0)
         return -1;
     return 0;
 }
@@ -113,6 +114,28 @@ static void login_refusals(void **state)
         const char *h[] = {"Cookie: calsync_session=forged-token-value-123456", NULL};
         assert_int_equal(client_req(&c, "GET", "/api/auth/me", h, NULL, NULL), 401);
     }
+    client_free(&c);
+}
+
+static void login_lockout(void **state)
+{
+    struct client c;
+    struct resp r;
+
+    (void)state;
+    client_init(&c, &S);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(client_login(&c, "carl@example.com", "guess-guess"), 401);
+    /* the right password does not help while the address is locked */
+    assert_int_equal(client_json(&c, "POST", "/api/auth/login",
+                                 "{\"email\":\"carl@example.com\",\"password\":\"carl-password\"}",
+                                 &r),
+                     429);
+    assert_non_null(strstr(jstr(r.json, "error"), "too many"));
+    assert_true(atoi(r.retry_after) > 0 && atoi(r.retry_after) <= 30);
+    resp_free(&r);
+    assert_int_equal(stack_db_exec(&S, "UPDATE login_failures SET locked_until = 0"), 0);
+    assert_int_equal(client_login(&c, "carl@example.com", "carl-password"), 200);
     client_free(&c);
 }
 
@@ -434,11 +457,11 @@ static void plain_cgi(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(login_and_me), cmocka_unit_test(login_refusals),
-        cmocka_unit_test(crud),         cmocka_unit_test(all_day),
-        cmocka_unit_test(isolation),    cmocka_unit_test(csrf),
-        cmocka_unit_test(bad_inputs),   cmocka_unit_test(page_served),
-        cmocka_unit_test(plain_cgi),
+        cmocka_unit_test(login_and_me),  cmocka_unit_test(login_refusals),
+        cmocka_unit_test(login_lockout), cmocka_unit_test(crud),
+        cmocka_unit_test(all_day),       cmocka_unit_test(isolation),
+        cmocka_unit_test(csrf),          cmocka_unit_test(bad_inputs),
+        cmocka_unit_test(page_served),   cmocka_unit_test(plain_cgi),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return cmocka_run_group_tests(tests, setup, teardown);

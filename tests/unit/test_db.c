@@ -106,6 +106,7 @@ static void users_and_sessions(void **state)
     struct auth_user u, v;
     struct cfg cfg;
     char err[CS_ERRLEN], token[CRYPT_TOKLEN];
+    long retry;
 
     memset(&cfg, 0, sizeof cfg);
     cfg.default_tz = "Europe/Madrid";
@@ -122,9 +123,11 @@ static void users_and_sessions(void **state)
     assert_int_equal(
         auth_user_add(f->db, "b@example.com", "long-password", "Mars/Base", &v, err, sizeof err),
         CS_ERR_INVAL);
-    assert_int_equal(auth_login(f->db, &cfg, "ana@example.com", "wrong-password", &v, token),
-                     CS_ERR_AUTH);
-    assert_int_equal(auth_login(f->db, &cfg, "ana@example.com", "long-password", &v, token), CS_OK);
+    assert_int_equal(
+        auth_login(f->db, &cfg, "ana@example.com", "wrong-password", &v, token, &retry),
+        CS_ERR_AUTH);
+    assert_int_equal(auth_login(f->db, &cfg, "ana@example.com", "long-password", &v, token, &retry),
+                     CS_OK);
     assert_string_equal(v.id, u.id);
     assert_string_equal(v.tz, "Europe/Madrid"); /* default zone */
     assert_int_equal(count(f->db, "SELECT count(*) FROM sessions"), 1);
@@ -142,9 +145,49 @@ static void users_and_sessions(void **state)
     assert_int_equal(auth_logout(f->db, token), CS_OK);
     assert_int_equal(auth_session_user(f->db, &cfg, token, &v), CS_ERR_AUTH);
     /* expired sessions do not authenticate */
-    assert_int_equal(auth_login(f->db, &cfg, "ana@example.com", "long-password", &v, token), CS_OK);
+    assert_int_equal(auth_login(f->db, &cfg, "ana@example.com", "long-password", &v, token, &retry),
+                     CS_OK);
     sqlite3_exec(db_handle(f->db), "UPDATE sessions SET expires_at = 1", NULL, NULL, NULL);
     assert_int_equal(auth_session_user(f->db, &cfg, token, &v), CS_ERR_AUTH);
+}
+
+static void login_throttle(void **state)
+{
+    struct fx *f = *state;
+    struct auth_user u, v;
+    struct cfg cfg;
+    char err[CS_ERRLEN], token[CRYPT_TOKLEN];
+    long retry = 0;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.default_tz = "UTC";
+    assert_int_equal(
+        auth_user_add(f->db, "t@example.com", "long-password", NULL, &u, err, sizeof err), CS_OK);
+    for (int i = 0; i < AUTH_LOCK_AFTER; i++)
+        assert_int_equal(auth_login(f->db, &cfg, "t@example.com", "nope-nope", &v, token, &retry),
+                         CS_ERR_AUTH);
+    /* locked now, even with the right password, and for a while */
+    assert_int_equal(auth_login(f->db, &cfg, "T@example.com", "long-password", &v, token, &retry),
+                     CS_ERR_BUSY);
+    assert_true(retry > 0 && retry <= AUTH_LOCK_BASE_S);
+    /* another address is unaffected */
+    assert_int_equal(auth_login(f->db, &cfg, "other@example.com", "x-x-x-x-x", &v, token, &retry),
+                     CS_ERR_AUTH);
+    /* once the lock passes a good password works and clears the count */
+    sqlite3_exec(db_handle(f->db), "UPDATE login_failures SET locked_until = 0", NULL, NULL, NULL);
+    assert_int_equal(auth_login(f->db, &cfg, "t@example.com", "long-password", &v, token, &retry),
+                     CS_OK);
+    assert_int_equal(
+        count(f->db, "SELECT count(*) FROM login_failures WHERE email = 't@example.com'"), 0);
+    /* failures after a lock double it */
+    for (int i = 0; i < AUTH_LOCK_AFTER + 1; i++) {
+        sqlite3_exec(db_handle(f->db), "UPDATE login_failures SET locked_until = 0", NULL, NULL,
+                     NULL);
+        auth_login(f->db, &cfg, "t@example.com", "nope-nope", &v, token, &retry);
+    }
+    assert_int_equal(auth_login(f->db, &cfg, "t@example.com", "long-password", &v, token, &retry),
+                     CS_ERR_BUSY);
+    assert_true(retry > AUTH_LOCK_BASE_S && retry <= 2 * AUTH_LOCK_BASE_S);
 }
 
 static void outbox_with_change(void **state)
@@ -191,6 +234,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(migrated_and_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(every_statement_prepares, setup, teardown),
         cmocka_unit_test_setup_teardown(users_and_sessions, setup, teardown),
+        cmocka_unit_test_setup_teardown(login_throttle, setup, teardown),
         cmocka_unit_test_setup_teardown(outbox_with_change, setup, teardown),
     };
     if (crypt_init() != CS_OK)
