@@ -166,7 +166,8 @@ DB_STMT(INTEG_SET_STATE,
         "UPDATE user_integrations SET state = ?2, last_error = ?3, updated_at = ?4 "
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
 DB_STMT(INTEG_SYNC_DONE,
-        "UPDATE user_integrations SET state = ?2, last_error = ?3, last_sync_at = ?4, "
+        "UPDATE user_integrations SET state = ?2, last_error = ?3, "
+        "last_sync_at = CASE WHEN ?3 IS NULL THEN ?4 ELSE last_sync_at END, "
         "next_poll_at = ?5, updated_at = ?4 "
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
 DB_STMT(INTEG_SET_SYNC_TOKEN, "UPDATE user_integrations SET sync_token = ?2 WHERE user_id = ?1 "

@@ -163,11 +163,27 @@ test('keyboard: a slot opens the modal with Enter', async () => {
   await page.locator('#modal').waitFor({ state: 'hidden' });
 });
 
-test('sync now', async () => {
+test('sync now, syncing, error and retry', async () => {
+  // a slow Google: the spinner shows while the sync runs
+  await emu('POST', 'faults', { kind: 'delay', ms: 2500, count: 1, path: '/events' });
   await openPanel();
   await page.click('#syncnow');
+  await until('syncing', async () => (await page.textContent('#intstate')) === 'Sincronizando…');
+  assert.ok(await page.locator('#intbadge .spinner').isVisible());
+  await shot('07-syncing');
   await until('sync toast', async () => /Sincronizado/.test((await page.textContent('#toast')) || ''));
-  await shot('07-sync-now');
+  await shot('08-sync-now');
+  // Google refuses: the error and its reason show, with Retry
+  await emu('POST', 'faults', { status: 400, reason: 'badRequest', count: 1, path: '/events' });
+  await openPanel();
+  await page.click('#syncnow');
+  await until('error state', async () => (await page.textContent('#intstate')) === 'Error');
+  await openPanel();
+  assert.ok(await page.locator('#retry').isVisible());
+  assert.match(await page.textContent('#interror'), /400/);
+  await shot('09-error');
+  await page.click('#retry');
+  await until('connected again', async () => (await page.textContent('#intstate')) === 'Conectado');
   await page.keyboard.press('Escape');
 });
 
@@ -178,7 +194,7 @@ test('disconnect keeps the local appointments', async () => {
   assert.match(await page.textContent('#toast'), /conservan|kept|desconect/i);
   await page.locator('.appt[data-title="Visita Calle Luna 3"]').waitFor();
   await page.locator('.appt[data-title="Firma en notaría (Google)"]').waitFor();
-  await shot('08-disconnected');
+  await shot('10-disconnected');
   await page.keyboard.press('Escape');
 });
 
@@ -195,7 +211,7 @@ test('a revoked grant asks to reconnect', async () => {
   await openPanel();
   assert.ok(await page.locator('#reconnect').isVisible());
   assert.ok(await page.locator('#interror').isVisible());
-  await shot('09-reauth-required');
+  await shot('11-reauth-required');
   await page.keyboard.press('Escape');
 });
 
@@ -206,5 +222,5 @@ test('phone width', async () => {
   assert.ok(await page.locator('#intbtn').isVisible());
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
-  await shot('10-phone');
+  await shot('12-phone');
 });

@@ -430,7 +430,8 @@ static int emu_fault(const char *path, struct emu_reply *r, int *delay_ms)
         }
         emu_reply_error(r, f.status, f.reason,
                         f.status == 429 || f.status == 403 ? "Rate Limit Exceeded"
-                                                           : "Backend Error");
+                        : f.status >= 500                  ? "Backend Error"
+                                                           : "Bad Request");
         if (f.retry_after > 0)
             snprintf(r->retry_after, sizeof r->retry_after, "%d", f.retry_after);
         return 1;
