@@ -293,6 +293,22 @@ cJSON *appt_to_json(const struct appt *a)
     return o;
 }
 
+void appt_bind_content(sqlite3_stmt *st, int first, const struct appt *a)
+{
+    if (a->contact_id)
+        sqlite3_bind_int64(st, first, a->contact_id);
+    else
+        sqlite3_bind_null(st, first);
+    db_bind_text(st, first + 1, a->title);
+    db_bind_text(st, first + 2, a->description);
+    db_bind_text(st, first + 3, a->location);
+    db_bind_text(st, first + 4, a->start);
+    db_bind_text(st, first + 5, a->end);
+    sqlite3_bind_int(st, first + 6, a->all_day);
+    db_bind_text(st, first + 7, a->type);
+    db_bind_text(st, first + 8, a->status);
+}
+
 int appt_get(struct db *db, const char *user_id, long long id, struct appt *a)
 {
     sqlite3_stmt *st = db_stmt(db, DB_APPT_GET);
@@ -339,16 +355,7 @@ int appt_create(struct db *db, struct appt *a, int connected)
     a->created_at = a->updated_at = db_now_ms();
     snprintf(a->sync_state, sizeof a->sync_state, "%s", connected ? "pending" : "local");
     db_bind_text(st, 1, a->user_id);
-    if (a->contact_id)
-        sqlite3_bind_int64(st, 2, a->contact_id);
-    db_bind_text(st, 3, a->title);
-    db_bind_text(st, 4, a->description);
-    db_bind_text(st, 5, a->location);
-    db_bind_text(st, 6, a->start);
-    db_bind_text(st, 7, a->end);
-    sqlite3_bind_int(st, 8, a->all_day);
-    db_bind_text(st, 9, a->type);
-    db_bind_text(st, 10, a->status);
+    appt_bind_content(st, 2, a);
     db_bind_text(st, 11, a->sync_state);
     sqlite3_bind_int64(st, 12, a->created_at);
     if ((rc = db_exec(db, st)) != CS_OK)
@@ -379,16 +386,7 @@ int appt_update(struct db *db, struct appt *a, int connected)
     snprintf(a->sync_state, sizeof a->sync_state, "%s", connected ? "pending" : "local");
     sqlite3_bind_int64(st, 1, a->id);
     db_bind_text(st, 2, a->user_id);
-    if (a->contact_id)
-        sqlite3_bind_int64(st, 3, a->contact_id);
-    db_bind_text(st, 4, a->title);
-    db_bind_text(st, 5, a->description);
-    db_bind_text(st, 6, a->location);
-    db_bind_text(st, 7, a->start);
-    db_bind_text(st, 8, a->end);
-    sqlite3_bind_int(st, 9, a->all_day);
-    db_bind_text(st, 10, a->type);
-    db_bind_text(st, 11, a->status);
+    appt_bind_content(st, 3, a);
     db_bind_text(st, 12, a->sync_state);
     sqlite3_bind_int64(st, 13, db_now_ms());
     if ((rc = db_exec(db, st)) != CS_OK)

@@ -50,6 +50,10 @@ int appt_apply_json(struct appt *a, const cJSON *obj, int partial, const char *t
 /* The API form of an appointment; NULL on OOM. Caller frees with cJSON_Delete. */
 cJSON *appt_to_json(const struct appt *a);
 
+/* Binds the content fields of a (contact, title, description, location, start, end, all-day,
+ * type, status) to parameters first .. first + 8 of st, in that order. */
+void appt_bind_content(sqlite3_stmt *st, int first, const struct appt *a);
+
 /* Loads one active appointment of user; CS_ERR_NOTFOUND when absent or another user's. */
 int appt_get(struct db *db, const char *user_id, long long id, struct appt *a);
 /* Inserts a (setting a->id) and its outbox row in one transaction. */

@@ -190,6 +190,35 @@ static int sync_event_error(struct sync_ctx *c, const struct gapi_resp *r, const
     return CS_ERR_GOOGLE;
 }
 
+/* Saves a merged appointment together with the Google version it was merged against, unless
+ * it was edited meanwhile. CS_OK (a->updated_at advanced), CS_ERR_BUSY (edited meanwhile) or
+ * CS_ERR_DB. The appointment stays queued: what is ours still goes out. */
+static int sync_merge_save(struct sync_ctx *c, struct appt *a, const char *gid, const char *etag,
+                           const char *updated, const char *snap)
+{
+    sqlite3_stmt *st = db_stmt(c->db, DB_APPT_MERGE_SAVE);
+    long long now = db_now_ms(), next = now > a->updated_at ? now : a->updated_at + 1;
+    int rc;
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    sqlite3_bind_int64(st, 1, a->id);
+    db_bind_text(st, 2, c->user_id);
+    appt_bind_content(st, 3, a);
+    db_bind_text(st, 12, gid);
+    db_bind_text(st, 13, etag);
+    db_bind_text(st, 14, updated);
+    db_bind_text(st, 15, snap);
+    sqlite3_bind_int64(st, 16, next);
+    sqlite3_bind_int64(st, 17, a->updated_at);
+    if ((rc = db_exec(c->db, st)) != CS_OK)
+        return rc;
+    if (sqlite3_changes(db_handle(c->db)) != 1)
+        return CS_ERR_BUSY;
+    a->updated_at = next;
+    return CS_OK;
+}
+
 /* ---- push ---- */
 
 static int sync_push_upsert(struct sync_ctx *c, struct appt *a, int depth);
@@ -203,9 +232,7 @@ static int sync_resolve_412(struct sync_ctx *c, struct appt *a, int depth)
     struct appt remote;
     const char *etag, *updated;
     char *snap = NULL;
-    sqlite3_stmt *st;
     int rc, conflicts;
-    long long now = db_now_ms();
 
     memset(&remote, 0, sizeof remote);
     buf_init(&path, 4096);
@@ -240,36 +267,12 @@ static int sync_resolve_412(struct sync_ctx *c, struct appt *a, int depth)
                  a->id, conflicts, c->user_id);
     }
     snap = gmap_snapshot(&remote);
-    st = db_stmt(c->db, DB_APPT_MERGE_SAVE);
-    if (snap == NULL || st == NULL) {
-        rc = CS_ERR_DB;
+    if (snap == NULL) {
+        rc = CS_ERR_NOMEM;
         goto out_resp;
     }
-    sqlite3_bind_int64(st, 1, a->id);
-    db_bind_text(st, 2, c->user_id);
-    if (a->contact_id)
-        sqlite3_bind_int64(st, 3, a->contact_id);
-    db_bind_text(st, 4, a->title);
-    db_bind_text(st, 5, a->description);
-    db_bind_text(st, 6, a->location);
-    db_bind_text(st, 7, a->start);
-    db_bind_text(st, 8, a->end);
-    sqlite3_bind_int(st, 9, a->all_day);
-    db_bind_text(st, 10, a->type);
-    db_bind_text(st, 11, a->status);
-    db_bind_text(st, 12, sync_str(r.json, "id"));
-    db_bind_text(st, 13, etag);
-    db_bind_text(st, 14, updated);
-    db_bind_text(st, 15, snap);
-    sqlite3_bind_int64(st, 16, now > a->updated_at ? now : a->updated_at + 1);
-    sqlite3_bind_int64(st, 17, a->updated_at);
-    if ((rc = db_exec(c->db, st)) != CS_OK)
-        goto out_resp;
-    if (sqlite3_changes(db_handle(c->db)) != 1) {
-        rc = CS_ERR_BUSY; /* edited again meanwhile: the next pass handles it */
-        goto out_resp;
-    }
-    a->updated_at = now > a->updated_at ? now : a->updated_at + 1;
+    if ((rc = sync_merge_save(c, a, sync_str(r.json, "id"), etag, updated, snap)) != CS_OK)
+        goto out_resp; /* BUSY: edited again meanwhile; the next pass handles it */
     free(a->google_etag);
     free(a->synced_snapshot);
     a->google_etag = etag ? strdup(etag) : NULL;
@@ -578,33 +581,11 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
         /* both sides changed since the last sync: merge field by field */
         int conflicts = gmap_merge(&local, &remote, local.synced_snapshot,
                                    sync_parse_ms(updated) > local.updated_at);
-        long long now = db_now_ms();
         if (conflicts > 0)
             c->st->conflicts++;
-        st = db_stmt(c->db, DB_APPT_MERGE_SAVE);
-        if (st == NULL) {
-            rc = CS_ERR_DB;
-            goto out;
-        }
-        sqlite3_bind_int64(st, 1, local.id);
-        db_bind_text(st, 2, c->user_id);
-        if (local.contact_id)
-            sqlite3_bind_int64(st, 3, local.contact_id);
-        db_bind_text(st, 4, local.title);
-        db_bind_text(st, 5, local.description);
-        db_bind_text(st, 6, local.location);
-        db_bind_text(st, 7, local.start);
-        db_bind_text(st, 8, local.end);
-        sqlite3_bind_int(st, 9, local.all_day);
-        db_bind_text(st, 10, local.type);
-        db_bind_text(st, 11, local.status);
-        db_bind_text(st, 12, gid);
-        db_bind_text(st, 13, etag);
-        db_bind_text(st, 14, updated);
-        db_bind_text(st, 15, snap);
-        sqlite3_bind_int64(st, 16, now > local.updated_at ? now : local.updated_at + 1);
-        sqlite3_bind_int64(st, 17, local.updated_at);
-        rc = db_exec(c->db, st);
+        rc = sync_merge_save(c, &local, gid, etag, updated, snap);
+        if (rc == CS_ERR_BUSY)
+            rc = CS_OK; /* edited meanwhile: the next pass sees both again */
         c->st->pulled++;
         goto out;
     }
@@ -616,16 +597,7 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
     if (have) {
         sqlite3_bind_int64(st, 1, local.id);
         db_bind_text(st, 2, c->user_id);
-        if (remote.contact_id)
-            sqlite3_bind_int64(st, 3, remote.contact_id);
-        db_bind_text(st, 4, remote.title);
-        db_bind_text(st, 5, remote.description);
-        db_bind_text(st, 6, remote.location);
-        db_bind_text(st, 7, remote.start);
-        db_bind_text(st, 8, remote.end);
-        sqlite3_bind_int(st, 9, remote.all_day);
-        db_bind_text(st, 10, remote.type);
-        db_bind_text(st, 11, remote.status);
+        appt_bind_content(st, 3, &remote);
         db_bind_text(st, 12, gid);
         db_bind_text(st, 13, etag);
         db_bind_text(st, 14, updated);
@@ -634,16 +606,7 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
         sqlite3_bind_int64(st, 17, db_now_ms());
     } else {
         db_bind_text(st, 1, c->user_id);
-        if (remote.contact_id)
-            sqlite3_bind_int64(st, 2, remote.contact_id);
-        db_bind_text(st, 3, remote.title);
-        db_bind_text(st, 4, remote.description);
-        db_bind_text(st, 5, remote.location);
-        db_bind_text(st, 6, remote.start);
-        db_bind_text(st, 7, remote.end);
-        sqlite3_bind_int(st, 8, remote.all_day);
-        db_bind_text(st, 9, remote.type);
-        db_bind_text(st, 10, remote.status);
+        appt_bind_content(st, 2, &remote);
         db_bind_text(st, 11, gid);
         db_bind_text(st, 12, etag);
         db_bind_text(st, 13, updated);
