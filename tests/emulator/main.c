@@ -598,6 +598,15 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "pending", (double)emu.nfaults);
         emu_ok(r, o);
+    } else if (strcmp(path, "/_emulator/tokens") == 0 && strcmp(method, "GET") == 0) {
+        /* every token issued, so tests can look for them where they must not be */
+        cJSON *o = cJSON_CreateObject(), *arr = cJSON_AddArrayToObject(o, "tokens");
+        for (size_t i = 0; i < emu.ntokens; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString(emu.tokens[i].token));
+        for (size_t i = 0; i < emu.ngrants; i++)
+            if (emu.grants[i].refresh_token)
+                cJSON_AddItemToArray(arr, cJSON_CreateString(emu.grants[i].refresh_token));
+        emu_ok(r, o);
     } else if (strcmp(path, "/_emulator/tokens/expire") == 0 && post) {
         for (size_t i = 0; i < emu.ntokens; i++)
             emu.tokens[i].expires_at = 0;

@@ -859,3 +859,40 @@ pid_t stack_spawn(struct stack *s, const char *prog, const char *const *args)
         s->npids--; /* the caller reaps it */
     return pid;
 }
+
+/* ---- users connected to Google ---- */
+
+static int synced_cond(void *arg)
+{
+    struct client *c = arg;
+    struct resp r;
+    int ok;
+
+    client_req(c, "GET", "/api/google/calendar/status", NULL, NULL, &r);
+    ok = jstr(r.json, "lastSync") != NULL && jstr(r.json, "state") != NULL &&
+         strcmp(jstr(r.json, "state"), "syncing") != 0;
+    resp_free(&r);
+    return ok;
+}
+
+int client_wait_synced(struct client *c)
+{
+    return wait_until(synced_cond, c, 10000) ? 0 : -1;
+}
+
+int stack_connect_user(struct stack *s, struct client *c, const char *who, const char *tz)
+{
+    char email[64], body[128], loc[4096];
+
+    snprintf(email, sizeof email, "%s@example.com", who);
+    if (stack_user(s, email, "password-123", tz) != 0)
+        return -1;
+    snprintf(body, sizeof body, "{\"account\":\"%s@gmail.test\",\"deny\":false}", who);
+    if (emu_ctl(s, "POST", "config", body, NULL) != 200)
+        return -1;
+    client_init(c, s);
+    if (client_login(c, email, "password-123") != 200 ||
+        client_connect(c, loc, sizeof loc) != 302 || strstr(loc, "google=connected") == NULL)
+        return -1;
+    return client_wait_synced(c);
+}

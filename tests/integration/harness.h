@@ -70,6 +70,12 @@ long client_login(struct client *cl, const char *email, const char *password);
 /* Follows the connect flow through the emulator's consent. Returns the final Location. */
 long client_connect(struct client *cl, char *final_location, size_t len);
 
+/* Waits until the user's integration has synced and is not syncing; 0 or -1 (10 s). */
+int client_wait_synced(struct client *c);
+/* Creates WHO@example.com (password "password-123", zone tz or the default), logs c in as it
+ * and connects it to the Google account WHO@gmail.test; 0 once the initial sync is done. */
+int stack_connect_user(struct stack *s, struct client *c, const char *who, const char *tz);
+
 /* Emulator control: method on /_emulator/<path>; returns status. */
 long emu_ctl(struct stack *s, const char *method, const char *path, const char *body,
              struct resp *r);

@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <sqlite3.h>
 
 #include "harness.h"
 
@@ -30,24 +29,6 @@ static int teardown(void **state)
 {
     (void)state;
     return stack_stop(&S);
-}
-
-static long long db_count(const char *sql)
-{
-    char path[512];
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    long long n = -1;
-
-    stack_path(&S, "calsync.db", path, sizeof path);
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        return -1;
-    sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
 }
 
 static void login_and_me(void **state)
@@ -73,8 +54,9 @@ static void login_and_me(void **state)
     assert_non_null(strstr(r.content_type, "application/json"));
     resp_free(&r);
     /* only a hash of the cookie is stored */
-    assert_int_equal(db_count("SELECT count(*) FROM sessions WHERE length(token_hash) = 64"),
-                     db_count("SELECT count(*) FROM sessions"));
+    assert_int_equal(
+        stack_db_int(&S, "SELECT count(*) FROM sessions WHERE length(token_hash) = 64"),
+        stack_db_int(&S, "SELECT count(*) FROM sessions"));
     assert_int_equal(client_json(&c, "POST", "/api/auth/logout", "{}", NULL), 200);
     assert_int_equal(client_req(&c, "GET", "/api/auth/me", NULL, NULL, NULL), 401);
     client_free(&c);
@@ -163,7 +145,7 @@ static void crud(void **state)
     (void)state;
     client_init(&c, &S);
     assert_int_equal(client_login(&c, "alice@example.com", "alice-password"), 200);
-    outbox0 = db_count("SELECT count(*) FROM outbox");
+    outbox0 = stack_db_int(&S, "SELECT count(*) FROM outbox");
     id = create(&c,
                 "{\"title\":\"Visita Calle Mayor 5\",\"start\":\"2026-03-10T10:00:00+01:00\","
                 "\"end\":\"2026-03-10T11:30:00+01:00\",\"type\":\"Visita\",\"location\":\"Calle "
@@ -178,7 +160,7 @@ static void crud(void **state)
     assert_int_equal((int)jnum(r.json, "contactId"), 42);
     resp_free(&r);
     /* the change wrote its outbox row in the same transaction */
-    assert_int_equal(db_count("SELECT count(*) FROM outbox"), outbox0 + 1);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM outbox"), outbox0 + 1);
 
     snprintf(path, sizeof path, "/api/appointments/%lld", id);
     assert_int_equal(client_req(&c, "GET", path, NULL, NULL, &r), 200);
@@ -193,7 +175,7 @@ static void crud(void **state)
     assert_string_equal(jstr(r.json, "status"), "Completed");
     assert_string_equal(jstr(r.json, "location"), "Calle Mayor 5"); /* untouched */
     resp_free(&r);
-    assert_int_equal(db_count("SELECT count(*) FROM outbox"),
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM outbox"),
                      outbox0 + 1); /* one row per appointment */
 
     assert_int_equal(
@@ -211,7 +193,7 @@ static void crud(void **state)
     assert_int_equal(client_json(&c, "DELETE", path, NULL, &r), 200);
     assert_true(jbool(r.json, "success"));
     resp_free(&r);
-    assert_int_equal(db_count("SELECT count(*) FROM outbox WHERE op = 'delete'"), 1);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM outbox WHERE op = 'delete'"), 1);
     assert_int_equal(client_req(&c, "GET", path, NULL, NULL, NULL), 404);
     assert_int_equal(client_json(&c, "DELETE", path, NULL, NULL), 404);
     assert_int_equal(
@@ -317,7 +299,7 @@ static void csrf(void **state)
     assert_int_equal(client_req(&c, "POST", "/api/auth/logout", evil, "{}", NULL), 403);
     assert_int_equal(client_req(&c, "GET", "/api/auth/me", NULL, NULL, NULL),
                      200); /* still logged in */
-    assert_int_equal(db_count("SELECT count(*) FROM appointments WHERE title = 'x'"), 0);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM appointments WHERE title = 'x'"), 0);
     client_free(&c);
 }
 
@@ -367,7 +349,7 @@ static void bad_inputs(void **state)
     (void)state;
     client_init(&c, &S);
     assert_int_equal(client_login(&c, "alice@example.com", "alice-password"), 200);
-    before = db_count("SELECT count(*) FROM appointments");
+    before = stack_db_int(&S, "SELECT count(*) FROM appointments");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         long st = client_json(&c, "POST", "/api/appointments", cases[i].body, &r);
         if (st != 400 || jstr(r.json, "error") == NULL ||
@@ -389,7 +371,7 @@ static void bad_inputs(void **state)
     assert_non_null(jstr(r.json, "error"));
     resp_free(&r);
     free(big);
-    assert_int_equal(db_count("SELECT count(*) FROM appointments"), before);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM appointments"), before);
 
     assert_int_equal(client_req(&c, "GET", "/api/appointments/999999", NULL, NULL, NULL), 404);
     assert_int_equal(client_req(&c, "GET", "/api/appointments/abc", NULL, NULL, NULL), 404);

@@ -34,30 +34,9 @@ static int teardown(void **state)
     return stack_stop(&S);
 }
 
-static int synced(void *arg)
-{
-    struct client *c = arg;
-    struct resp r;
-    int ok;
-
-    client_req(c, "GET", "/api/google/calendar/status", NULL, NULL, &r);
-    ok = jstr(r.json, "lastSync") != NULL && strcmp(jstr(r.json, "state"), "syncing") != 0;
-    resp_free(&r);
-    return ok;
-}
-
 static void connect_user(struct client *c, const char *who)
 {
-    char email[64], body[128], loc[4096];
-
-    snprintf(email, sizeof email, "%s@example.com", who);
-    assert_int_equal(stack_user(&S, email, "password-123", NULL), 0);
-    snprintf(body, sizeof body, "{\"account\":\"%s@gmail.test\",\"deny\":false}", who);
-    assert_int_equal(emu_ctl(&S, "POST", "config", body, NULL), 200);
-    client_init(c, &S);
-    assert_int_equal(client_login(c, email, "password-123"), 200);
-    assert_int_equal(client_connect(c, loc, sizeof loc), 302);
-    assert_true(wait_until(synced, c, 10000));
+    assert_int_equal(stack_connect_user(&S, c, who, NULL), 0);
 }
 
 static size_t discard(char *p, size_t sz, size_t n, void *ud)
