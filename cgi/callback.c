@@ -157,6 +157,7 @@ static int route(struct http_req *req, void *ctx)
         goto out;
     }
     log_info("Google Calendar connected user=%s", u.id);
+    integ_set_state(req->db, u.id, "syncing", NULL); /* the page shows it from the first look */
     back(req, NULL);
     /* the browser has its answer; the channel and the initial sync follow */
     http_finish(req);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/time.h>
 
 #define DB_STMT(name, sql) [DB_##name] = sql,
@@ -37,13 +38,21 @@ int db_open(const char *path, struct db **out, char *errbuf, size_t errlen)
         goto fail;
     }
     sqlite3_busy_timeout(db->h, 10000);
-    if (sqlite3_exec(db->h,
-                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                     "PRAGMA foreign_keys=ON;",
-                     NULL, NULL, NULL) != SQLITE_OK) {
-        rc = cs_fail(errbuf, errlen, CS_ERR_DB, "cannot configure database %s: %s", path,
-                     sqlite3_errmsg(db->h));
-        goto fail;
+    /* Switching a new file to WAL takes a lock the busy handler does not wait for: when
+     * several workers start on a fresh database at once, retry for a while. */
+    for (int tries = 0;; tries++) {
+        int erc = sqlite3_exec(db->h,
+                               "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                               "PRAGMA foreign_keys=ON;",
+                               NULL, NULL, NULL);
+        if (erc == SQLITE_OK)
+            break;
+        if (((erc & 0xff) != SQLITE_BUSY && (erc & 0xff) != SQLITE_LOCKED) || tries >= 200) {
+            rc = cs_fail(errbuf, errlen, CS_ERR_DB, "cannot configure database %s: %s", path,
+                         sqlite3_errmsg(db->h));
+            goto fail;
+        }
+        usleep(50 * 1000);
     }
     rc = db_migrate(db, errbuf, errlen);
     if (rc != CS_OK)

@@ -133,7 +133,7 @@ DB_STMT(OUTBOX_USERS_DUE, "SELECT DISTINCT o.user_id FROM outbox o JOIN user_int
 #define INTEG_COLS                                                                                 \
     "integration_id, user_id, access_token, refresh_token, expiry_date, calendar_id, sync_token, " \
     "channel_id, resource_id, channel_token_hash, channel_expiration, is_active, state, "          \
-    "last_sync_at, last_error, next_poll_at"
+    "last_sync_at, last_error, next_poll_at, updated_at"
 DB_STMT(INTEG_GET, "SELECT " INTEG_COLS " FROM user_integrations WHERE user_id = ?1 "
                    "AND provider = 'google_calendar'")
 DB_STMT(
@@ -165,11 +165,10 @@ DB_STMT(
 DB_STMT(INTEG_SET_STATE,
         "UPDATE user_integrations SET state = ?2, last_error = ?3, updated_at = ?4 "
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
-DB_STMT(INTEG_SYNC_DONE,
-        "UPDATE user_integrations SET state = ?2, last_error = ?3, "
-        "last_sync_at = CASE WHEN ?3 IS NULL THEN ?4 ELSE last_sync_at END, "
-        "next_poll_at = ?5, updated_at = ?4 "
-        "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
+DB_STMT(INTEG_SYNC_DONE, "UPDATE user_integrations SET state = ?2, last_error = ?3, "
+                         "last_sync_at = CASE WHEN ?3 IS NULL THEN ?4 ELSE last_sync_at END, "
+                         "next_poll_at = ?5, updated_at = ?4 "
+                         "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
 DB_STMT(INTEG_SET_SYNC_TOKEN, "UPDATE user_integrations SET sync_token = ?2 WHERE user_id = ?1 "
                               "AND provider = 'google_calendar' AND is_active = 1")
 DB_STMT(INTEG_SET_CHANNEL,

@@ -452,7 +452,16 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
         return 0;
     }
 
-    /* Parent of several workers: fork them, forward termination, reap. */
+    /* The schema is brought up to date once, before any worker opens the file. */
+    if (db_open(cfg.db_path, &db, err, sizeof err) != CS_OK) {
+        log_error("%s", err);
+        cfg_free(&cfg);
+        return 1;
+    }
+    db_close(db);
+    db = NULL;
+
+    /* Parent of several workers: fork them, replace any that dies, forward termination. */
     if (workers > 1) {
         pid_t kids[64];
         long n = 0;
@@ -469,11 +478,30 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
         }
         while (!http_stop) {
             int st;
-            if (wait(&st) < 0 && errno == ECHILD)
-                break;
+            pid_t dead = wait(&st);
+            if (dead < 0) {
+                if (errno == ECHILD)
+                    break;
+                continue;
+            }
+            for (long i = 0; i < n && !http_stop; i++) {
+                pid_t pid;
+                if (kids[i] != dead)
+                    continue;
+                log_error("worker %ld exited (status %d); starting another", (long)dead, st);
+                sleep(1); /* a worker that keeps dying must not spin */
+                pid = fork();
+                if (pid == 0) {
+                    prctl(PR_SET_PDEATHSIG, SIGTERM);
+                    workers = 1;
+                    goto worker;
+                }
+                kids[i] = pid > 0 ? pid : -1;
+            }
         }
         for (long i = 0; i < n; i++)
-            kill(kids[i], SIGTERM);
+            if (kids[i] > 0)
+                kill(kids[i], SIGTERM);
         while (wait(NULL) > 0 || errno == EINTR)
             ;
         cfg_free(&cfg);

@@ -21,6 +21,7 @@ struct integ {
     long long last_sync_at;
     char *last_error;
     long long next_poll_at;
+    long long updated_at; /* epoch s */
 };
 
 /* Loads the user's row; CS_ERR_NOTFOUND when never connected. Free with integ_free. */

@@ -20,6 +20,7 @@
 #define SYNC_MAX_PASSES 4
 #define SYNC_PAGE_SIZE "2500"
 #define SYNC_LEASE_SLACK_MS 15000
+#define SYNC_ANNOUNCED_S 60
 
 struct sync_ctx {
     char owner[CRYPT_TOKLEN]; /* our lease */
@@ -1155,10 +1156,13 @@ cJSON *sync_status_json(struct db *db, const char *user_id)
                 held = sqlite3_column_int(st, 0);
             sqlite3_reset(st);
         }
-        if (held && connected)
+        /* "syncing" while a run holds the lease, or was announced moments ago (the connect
+         * callback says so before its sync starts); an old mark is a run that died */
+        if (connected && (held || (strcmp(state, "syncing") == 0 &&
+                                   db_now() - in.updated_at < SYNC_ANNOUNCED_S)))
             state = "syncing";
         else if (strcmp(state, "syncing") == 0)
-            state = "connected"; /* a run that died: its lease expired */
+            state = "connected";
     }
     st = db_stmt(db, DB_OUTBOX_COUNT);
     if (st != NULL && connected) {
