@@ -59,11 +59,18 @@ static void wait_synced(struct client *c)
     assert_int_equal(client_wait_synced(c), 0);
 }
 
+/* The status settles on state (a notification-driven sync may be finishing: up to 5 s). */
 static void status_is(struct client *c, const char *state, int connected)
 {
     struct resp r;
 
-    assert_int_equal(client_req(c, "GET", "/api/google/calendar/status", NULL, NULL, &r), 200);
+    for (int i = 0;; i++) {
+        assert_int_equal(client_req(c, "GET", "/api/google/calendar/status", NULL, NULL, &r), 200);
+        if (strcmp(jstr(r.json, "state"), state) == 0 || i == 100)
+            break;
+        resp_free(&r);
+        sleep_ms(50);
+    }
     assert_string_equal(jstr(r.json, "provider"), "google_calendar");
     if (strcmp(jstr(r.json, "state"), state) != 0)
         fail_msg("state %s, expected %s (%s)", jstr(r.json, "state"), state, r.body);
