@@ -65,8 +65,9 @@ DB_STMT(
     "INSERT INTO appointments(user_id, contact_id, title, description, location, start_utc, "
     "end_utc, all_day, type, status, google_event_id, google_etag, google_updated, "
     "synced_snapshot, last_synced_at, sync_state, created_at, updated_at) "
-    "SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'synced', ?16, ?16 "
-    "WHERE EXISTS (SELECT 1 FROM user_integrations i WHERE i.user_id = ?1 AND i.is_active = 1)")
+    /* numbered like APPT_PULL_UPDATE (?1, the row id, unused) so one binding serves both */
+    "SELECT ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 'synced', ?17, ?17 "
+    "WHERE EXISTS (SELECT 1 FROM user_integrations i WHERE i.user_id = ?2 AND i.is_active = 1)")
 DB_STMT(
     APPT_PULL_UPDATE,
     "UPDATE appointments SET contact_id = ?3, title = ?4, description = ?5, location = ?6, "

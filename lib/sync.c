@@ -595,26 +595,16 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
         rc = CS_ERR_DB;
         goto out;
     }
-    if (have) {
+    if (have)
         sqlite3_bind_int64(st, 1, local.id);
-        db_bind_text(st, 2, c->user_id);
-        appt_bind_content(st, 3, &remote);
-        db_bind_text(st, 12, gid);
-        db_bind_text(st, 13, etag);
-        db_bind_text(st, 14, updated);
-        db_bind_text(st, 15, snap);
-        sqlite3_bind_int64(st, 16, db_now());
-        sqlite3_bind_int64(st, 17, db_now_ms());
-    } else {
-        db_bind_text(st, 1, c->user_id);
-        appt_bind_content(st, 2, &remote);
-        db_bind_text(st, 11, gid);
-        db_bind_text(st, 12, etag);
-        db_bind_text(st, 13, updated);
-        db_bind_text(st, 14, snap);
-        sqlite3_bind_int64(st, 15, db_now());
-        sqlite3_bind_int64(st, 16, db_now_ms());
-    }
+    db_bind_text(st, 2, c->user_id);
+    appt_bind_content(st, 3, &remote);
+    db_bind_text(st, 12, gid);
+    db_bind_text(st, 13, etag);
+    db_bind_text(st, 14, updated);
+    db_bind_text(st, 15, snap);
+    sqlite3_bind_int64(st, 16, db_now());
+    sqlite3_bind_int64(st, 17, db_now_ms());
     rc = db_exec(c->db, st);
     c->st->pulled++;
 out:
