@@ -303,6 +303,51 @@ static void burst_coalesces(void **state)
     client_free(&c);
 }
 
+struct bg_sync {
+    struct client *c;
+    long status;
+};
+
+static void *bg_sync_main(void *arg)
+{
+    struct bg_sync *b = arg;
+
+    b->status = client_json(b->c, "POST", "/api/google/calendar/sync", "{}", NULL);
+    return NULL;
+}
+
+#undef ACCT
+#define ACCT "vito@gmail.test"
+static void one_more_pass(void **state)
+{
+    struct client c;
+    struct chan ch;
+    struct bg_sync b = {&c, 0};
+    pthread_t th;
+    size_t mark;
+
+    (void)state;
+    connect_user(&c, "vito");
+    channel_of("vito", &ch);
+    sleep_ms(800);
+    mark = emu_log_mark(&S);
+    /* a slow first listing keeps the manual sync running while notifications arrive */
+    assert_int_equal(emu_ctl(&S, "POST", "faults",
+                             "{\"kind\":\"delay\",\"ms\":1500,\"count\":1,\"path\":\"/events\"}",
+                             NULL),
+                     200);
+    assert_int_equal(pthread_create(&th, NULL, bg_sync_main, &b), 0);
+    sleep_ms(400);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(notify(ch.id, ch.rid, ch.token, "exists", NULL), 200);
+    pthread_join(th, NULL);
+    assert_int_equal(b.status, 200);
+    sleep_ms(1500);
+    /* the running sync made exactly one more pass for the three of them */
+    assert_int_equal(emu_count_calls_for(&S, ACCT, "GET", "/events", mark), 2);
+    client_free(&c);
+}
+
 static void renewal(void **state)
 {
     struct client c;
@@ -458,6 +503,7 @@ int main(void)
         cmocka_unit_test(forged_notifications),
         cmocka_unit_test(answers_before_google),
         cmocka_unit_test(burst_coalesces),
+        cmocka_unit_test(one_more_pass),
         cmocka_unit_test(renewal),
         cmocka_unit_test(concurrent_renewals),
         cmocka_unit_test(expired_channel_recovered),
