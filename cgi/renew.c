@@ -24,6 +24,8 @@ static size_t users(struct db *db, enum db_stmt_id id, long long when, char (*ou
         return 0;
     if (sqlite3_bind_parameter_count(st) > 0)
         sqlite3_bind_int64(st, 1, when);
+    if (sqlite3_bind_parameter_count(st) > 1)
+        sqlite3_bind_int64(st, 2, SYNC_SAFETY_POLL_S);
     while (n < MAX_USERS && sqlite3_step(st) == SQLITE_ROW)
         db_col_copy(st, 0, out[n++], CRYPT_UUIDLEN);
     sqlite3_reset(st);

@@ -168,7 +168,7 @@ DB_STMT(INTEG_SET_STATE,
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
 DB_STMT(INTEG_SYNC_DONE, "UPDATE user_integrations SET state = ?2, last_error = ?3, "
                          "last_sync_at = CASE WHEN ?3 IS NULL THEN ?4 ELSE last_sync_at END, "
-                         "next_poll_at = ?5, updated_at = ?4 "
+                         "next_poll_at = coalesce(?5, next_poll_at), updated_at = ?4 "
                          "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
 DB_STMT(INTEG_SET_SYNC_TOKEN, "UPDATE user_integrations SET sync_token = ?2 WHERE user_id = ?1 "
                               "AND provider = 'google_calendar' AND is_active = 1")
@@ -184,9 +184,12 @@ DB_STMT(INTEG_RENEW_DUE, "SELECT user_id FROM user_integrations WHERE is_active 
                          "AND channel_id IS NOT NULL AND channel_expiration < ?1")
 DB_STMT(INTEG_NO_CHANNEL, "SELECT user_id FROM user_integrations WHERE is_active = 1 "
                           "AND state IN ('connected', 'error', 'syncing') AND channel_id IS NULL")
+/* without a channel: every poll interval; with one: a safety-net pull when no full sync has
+ * happened for ?2 seconds more, in case Google lost notifications */
 DB_STMT(INTEG_POLL_DUE, "SELECT user_id FROM user_integrations WHERE is_active = 1 "
-                        "AND state IN ('connected', 'error', 'syncing') AND channel_id IS NULL "
-                        "AND coalesce(next_poll_at, 0) <= ?1")
+                        "AND state IN ('connected', 'error', 'syncing') "
+                        "AND coalesce(next_poll_at, 0) + CASE WHEN channel_id IS NULL THEN 0 "
+                        "ELSE ?2 END <= ?1")
 /* lease: one sync per user at a time */
 DB_STMT(LEASE_TAKE,
         "UPDATE user_integrations SET lease_owner = ?2, lease_until = ?3, sync_requested = 0 "

@@ -33,6 +33,7 @@ struct sync_ctx {
     char cal[600]; /* "/calendars/<encoded id>" */
     struct sync_stats *st;
     char err[CS_ERRLEN];
+    int pulled; /* a pull ran: the poll clock restarts */
 };
 
 /* ---- small helpers ---- */
@@ -838,8 +839,10 @@ static int sync_pass(struct sync_ctx *c, enum sync_mode mode)
         sync_enqueue_unlinked(c); /* first sync: everything local goes to Google */
     c->st->passes++;
     rc = sync_push(c);
-    if (rc == CS_OK && mode == SYNC_FULL)
+    if (rc == CS_OK && mode == SYNC_FULL) {
+        c->pulled = 1;
         rc = sync_pull(c, in.sync_token);
+    }
     integ_free(&in);
     return rc;
 }
@@ -876,7 +879,8 @@ static void sync_finish_state(struct sync_ctx *c, int rc)
     db_bind_text(st, 2, rc == CS_OK ? "connected" : "error");
     db_bind_text(st, 3, rc == CS_OK ? NULL : (c->err[0] ? c->err : cs_strerror(rc)));
     sqlite3_bind_int64(st, 4, db_now());
-    sqlite3_bind_int64(st, 5, db_now() + c->cfg->poll_interval_s);
+    if (c->pulled) /* a push alone must not postpone the next poll */
+        sqlite3_bind_int64(st, 5, db_now() + c->cfg->poll_interval_s);
     db_exec(c->db, st);
 }
 

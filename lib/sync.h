@@ -9,6 +9,9 @@ struct db;
 struct cfg;
 struct gapi;
 
+/* With a push channel, a full pull still happens when none did for this long. */
+#define SYNC_SAFETY_POLL_S (6 * 3600)
+
 struct sync_stats {
     int pushed, pulled, deleted, conflicts, errors, passes;
 };

@@ -72,6 +72,16 @@ static void polling_converges(void **state)
     /* not due again yet: nothing to poll */
     assert_int_equal(renew(out, sizeof out), 0);
     assert_non_null(strstr(out, "polled=0"));
+    /* local edits push at once, but do not postpone the next poll */
+    sleep_ms(1100);
+    assert_int_equal(client_json(&c, "POST", "/api/appointments",
+                                 "{\"title\":\"Empuje\",\"start\":\"2026-07-03T10:00:00Z\",\"end\":"
+                                 "\"2026-07-03T11:00:00Z\"}",
+                                 NULL),
+                     201);
+    sleep_ms(300);
+    assert_int_equal(renew(out, sizeof out), 0);
+    assert_non_null(strstr(out, "polled=1"));
     client_free(&c);
 }
 

@@ -445,6 +445,31 @@ static void concurrent_renewals(void **state)
     client_free(&c);
 }
 
+static void safety_net_poll(void **state)
+{
+    struct client c;
+    const char *none[] = {NULL};
+    char out[512];
+    size_t mark;
+
+    (void)state;
+    connect_user(&c, "wes");
+    /* a channel, but no full sync for hours: Google may have lost notifications */
+    assert_int_equal(
+        stack_db_exec(&S,
+                      "UPDATE user_integrations SET next_poll_at = strftime('%s','now') - 7 * 3600 "
+                      "WHERE user_id = (SELECT id FROM users WHERE email = 'wes@example.com')"),
+        0);
+    mark = emu_log_mark(&S);
+    assert_int_equal(stack_run(&S, "cgi/calsync-renew", none, NULL, out, sizeof out), 0);
+    assert_non_null(strstr(out, "polled=1"));
+    assert_int_equal(emu_count_calls_for(&S, "wes@gmail.test", "GET", "/events", mark), 1);
+    /* and then not again for a while */
+    assert_int_equal(stack_run(&S, "cgi/calsync-renew", none, NULL, out, sizeof out), 0);
+    assert_non_null(strstr(out, "polled=0"));
+    client_free(&c);
+}
+
 static void expired_channel_recovered(void **state)
 {
     struct client c;
@@ -506,6 +531,7 @@ int main(void)
         cmocka_unit_test(one_more_pass),
         cmocka_unit_test(renewal),
         cmocka_unit_test(concurrent_renewals),
+        cmocka_unit_test(safety_net_poll),
         cmocka_unit_test(expired_channel_recovered),
         cmocka_unit_test(after_disconnect),
     };
