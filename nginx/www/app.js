@@ -7,7 +7,7 @@ const STATE_TEXT = {
   error: 'Error', reauth_required: 'Reconexión necesaria',
 };
 const SYNC_TEXT = { synced: 'Sincronizada con Google', pending: 'Pendiente de sincronizar', error: 'Error de sincronización', local: 'Solo en Vesta' };
-const S = { user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null };
+const S = { user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '' };
 const $ = (id) => document.getElementById(id);
 
 async function api(method, path, body) {
@@ -118,12 +118,20 @@ $('prev').addEventListener('click', () => { S.monday = addDays(S.monday, -7); lo
 $('next').addEventListener('click', () => { S.monday = addDays(S.monday, 7); loadWeek(); });
 
 async function loadWeek() {
+  const seq = ++S.loadSeq;
+  const week = ymd(S.monday);
+  if (S.shownWeek !== week) { /* never show last week's appointments under this week's label */
+    S.shownWeek = week;
+    S.appts = [];
+    render();
+  }
   const from = zonedToUtc(S.monday.y, S.monday.m, S.monday.d, 0, 0, S.tz);
   const sun = addDays(S.monday, 7);
   const to = zonedToUtc(sun.y, sun.m, sun.d, 0, 0, S.tz);
   const end = addDays(S.monday, 6);
   $('weeklabel').textContent = `${S.monday.d}/${S.monday.m} – ${end.d}/${end.m}/${end.y}`;
   const r = await api('GET', `/api/appointments?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
+  if (seq !== S.loadSeq) return; /* a newer request (another week) answers for the page */
   if (!r.ok) { toast((r.data && r.data.error) || 'No se pudieron cargar las citas', true); return; }
   S.appts = r.data.appointments;
   render();

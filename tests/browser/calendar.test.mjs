@@ -153,6 +153,43 @@ test('an event created in Google appears without reloading', async () => {
   await shot('06-from-google');
 });
 
+test('an all-day appointment, then deleting it', async () => {
+  const { day } = zoneNow();
+  await page.click(`.slot[data-day="${day}"][data-hour="9"]`);
+  await page.locator('#modal').waitFor({ state: 'visible' });
+  await page.fill('#f-title', 'Feria inmobiliaria');
+  await page.check('#f-allday');
+  assert.equal(await page.getAttribute('#f-start', 'type'), 'date');
+  await page.selectOption('#f-type', 'Viaje');
+  await page.click('#save');
+  const appt = page.locator(`.allday[data-day="${day}"] .appt[data-title="Feria inmobiliaria"]`);
+  await appt.waitFor();
+  const ev = await until('the all-day event in Google', async () => {
+    const r = await emu('GET', 'events');
+    return r.items.find((e) => e.summary === 'Feria inmobiliaria' && e.status === 'confirmed');
+  });
+  assert.equal(ev.start.date, day);
+  assert.ok(!ev.start.dateTime);
+  await appt.click();
+  await page.locator('#delete').waitFor({ state: 'visible' });
+  await page.click('#delete'); // the confirmation dialog is accepted
+  await appt.waitFor({ state: 'detached' });
+  await until('the event cancelled in Google', async () => {
+    const r = await emu('GET', 'events');
+    return r.items.find((e) => e.summary === 'Feria inmobiliaria' && e.status === 'cancelled');
+  });
+});
+
+test('week navigation', async () => {
+  const label = await page.textContent('#weeklabel');
+  await page.click('#next');
+  await until('next week', async () => (await page.textContent('#weeklabel')) !== label);
+  assert.equal(await page.locator('.appt[data-title="Visita Calle Luna 3"]').count(), 0);
+  await page.click('#today');
+  await until('this week', async () => (await page.textContent('#weeklabel')) === label);
+  await page.locator('.appt[data-title="Visita Calle Luna 3"]').waitFor();
+});
+
 test('keyboard: a slot opens the modal with Enter', async () => {
   const { day } = zoneNow();
   await page.focus(`.slot[data-day="${day}"][data-hour="16"]`);
