@@ -38,6 +38,8 @@ void appt_free(struct appt *a)
     free(a->google_updated);
     free(a->synced_snapshot);
     free(a->sync_error);
+    free(a->former_event_id);
+    a->former_event_id = NULL;
     a->title = a->description = a->location = NULL;
     a->google_event_id = a->google_etag = a->google_updated = a->synced_snapshot = NULL;
     a->sync_error = NULL;
@@ -67,6 +69,7 @@ int appt_from_row(sqlite3_stmt *st, struct appt *a)
     a->sync_error = db_col_dup(st, 18);
     a->created_at = sqlite3_column_int64(st, 19);
     a->updated_at = sqlite3_column_int64(st, 20);
+    a->former_event_id = db_col_dup(st, 21);
     if (a->title == NULL || a->description == NULL || a->location == NULL) {
         appt_free(a);
         return CS_ERR_NOMEM;

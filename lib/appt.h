@@ -32,6 +32,7 @@ struct appt {
     char sync_state[12];
     char *sync_error;
     long long created_at, updated_at; /* ms */
+    char *former_event_id;            /* the event linked before a disconnect, or NULL */
 };
 
 /* Frees the strings of a (not a itself); safe on a zeroed struct. */

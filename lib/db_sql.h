@@ -5,7 +5,8 @@
 #define APPT_COLS                                                                                  \
     "appointment_id, user_id, contact_id, title, description, location, start_utc, end_utc, "      \
     "all_day, type, status, is_active, google_event_id, google_etag, google_updated, "             \
-    "synced_snapshot, last_synced_at, sync_state, sync_error, created_at, updated_at"
+    "synced_snapshot, last_synced_at, sync_state, sync_error, created_at, updated_at, "            \
+    "former_event_id"
 
 /* users and sessions */
 DB_STMT(USER_INSERT, "INSERT INTO users(id, email, password_hash, timezone, created_at) "
@@ -53,9 +54,12 @@ DB_STMT(
     "WHERE appointment_id = ?1 AND user_id = ?2 AND is_active = 1")
 DB_STMT(APPT_BY_GOOGLE_ID, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 "
                            "AND google_event_id = ?2 ORDER BY is_active DESC LIMIT 1")
+DB_STMT(APPT_BY_FORMER_ID, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 "
+                           "AND former_event_id = ?2 AND google_event_id IS NULL LIMIT 1")
 DB_STMT(APPT_SET_SYNCED,
         "UPDATE appointments SET google_event_id = ?3, google_etag = ?4, google_updated = ?5, "
-        "synced_snapshot = ?6, last_synced_at = ?7, sync_error = NULL, sync_state = CASE "
+        "synced_snapshot = ?6, last_synced_at = ?7, sync_error = NULL, former_event_id = NULL, "
+        "sync_state = CASE "
         "WHEN updated_at = ?8 THEN 'synced' ELSE 'pending' END "
         "WHERE appointment_id = ?1 AND user_id = ?2 " SYNC_ACTIVE)
 DB_STMT(APPT_SET_SYNC_ERROR, "UPDATE appointments SET sync_state = ?3, sync_error = ?4 "
@@ -85,11 +89,11 @@ DB_STMT(APPT_COUNT_LINKED, "SELECT count(*) FROM appointments WHERE user_id = ?1
                            "AND is_active = 1 AND google_event_id IS NOT NULL")
 DB_STMT(APPT_UNLINKED_ACTIVE, "SELECT appointment_id FROM appointments WHERE user_id = ?1 "
                               "AND is_active = 1 AND google_event_id IS NULL")
-DB_STMT(
-    APPT_CLEAR_GOOGLE,
-    "UPDATE appointments SET google_event_id = NULL, google_etag = NULL, google_updated = NULL, "
-    "synced_snapshot = NULL, last_synced_at = NULL, sync_state = 'local', sync_error = NULL "
-    "WHERE user_id = ?1")
+DB_STMT(APPT_CLEAR_GOOGLE,
+        "UPDATE appointments SET former_event_id = coalesce(google_event_id, former_event_id), "
+        "google_event_id = NULL, google_etag = NULL, google_updated = NULL, "
+        "synced_snapshot = NULL, last_synced_at = NULL, sync_state = 'local', sync_error = NULL "
+        "WHERE user_id = ?1")
 DB_STMT(APPT_COUNT_STATE, "SELECT count(*) FROM appointments WHERE user_id = ?1 AND is_active = 1 "
                           "AND sync_state IN ('pending', 'error')")
 

@@ -103,9 +103,9 @@ static int sync_load(struct sync_ctx *c, long long id, struct appt *a)
     return rc;
 }
 
-static int sync_load_by_google(struct sync_ctx *c, const char *gid, struct appt *a)
+static int sync_load_by(struct sync_ctx *c, enum db_stmt_id id, const char *gid, struct appt *a)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_APPT_BY_GOOGLE_ID);
+    sqlite3_stmt *st = db_stmt(c->db, id);
     int rc = CS_ERR_NOTFOUND;
 
     if (st == NULL)
@@ -293,6 +293,81 @@ out:
     return rc;
 }
 
+/* Moves the content fields of src into dst (src keeps none of its strings). */
+static void sync_take_content(struct appt *dst, struct appt *src)
+{
+    free(dst->title);
+    free(dst->description);
+    free(dst->location);
+    dst->title = src->title;
+    dst->description = src->description;
+    dst->location = src->location;
+    src->title = src->description = src->location = NULL;
+    memcpy(dst->start, src->start, sizeof dst->start);
+    memcpy(dst->end, src->end, sizeof dst->end);
+    memcpy(dst->type, src->type, sizeof dst->type);
+    memcpy(dst->status, src->status, sizeof dst->status);
+    dst->all_day = src->all_day;
+    dst->contact_id = src->contact_id;
+}
+
+/* An appointment that was linked before a disconnect: when its event still exists, link it
+ * again instead of creating a twin; whichever side changed last wins. CS_ERR_NOTFOUND when
+ * the event is gone (the caller creates a new one). */
+static int sync_adopt_former(struct sync_ctx *c, struct appt *a, int depth)
+{
+    struct gapi_resp r;
+    struct buf path;
+    struct appt remote;
+    const char *status, *updated;
+    char *snap = NULL;
+    int rc;
+
+    memset(&remote, 0, sizeof remote);
+    buf_init(&path, 4096);
+    if ((rc = sync_path(c, &path, a->former_event_id, NULL)) != CS_OK) {
+        buf_free(&path);
+        return rc;
+    }
+    rc = gapi_call(&c->g, "GET", path.data, NULL, NULL, &r);
+    buf_free(&path);
+    if (rc != CS_OK)
+        goto out;
+    status = sync_str(r.json, "status");
+    updated = sync_str(r.json, "updated");
+    if (r.status == 404 || r.status == 410 ||
+        (r.status == 200 && status != NULL && strcmp(status, "cancelled") == 0)) {
+        rc = CS_ERR_NOTFOUND;
+        goto out;
+    }
+    if (r.status != 200) {
+        rc = sync_event_error(c, &r, "reading a formerly linked event");
+        goto out;
+    }
+    if (sync_parse_ms(updated) > a->updated_at &&
+        gmap_from_event(r.json, c->tz, &remote) == CS_OK) {
+        /* changed on Google since the disconnect, after the last change here */
+        sync_take_content(a, &remote);
+        snap = gmap_snapshot(a);
+        rc = snap ? sync_merge_save(c, a, sync_str(r.json, "id"), sync_str(r.json, "etag"), updated,
+                                    snap)
+                  : CS_ERR_NOMEM;
+        if (rc == CS_OK)
+            rc = sync_link(c, a, r.json);
+    } else {
+        free(a->google_event_id);
+        free(a->google_etag);
+        a->google_etag = NULL;
+        a->google_event_id = strdup(a->former_event_id);
+        rc = a->google_event_id ? sync_push_upsert(c, a, depth + 1) : CS_ERR_NOMEM;
+    }
+out:
+    free(snap);
+    appt_free(&remote);
+    gapi_resp_free(&r);
+    return rc;
+}
+
 /* Inserts with our deterministic id; 409 means it exists already: adopt it if it is ours. */
 static int sync_push_insert(struct sync_ctx *c, struct appt *a, int depth)
 {
@@ -301,6 +376,12 @@ static int sync_push_insert(struct sync_ctx *c, struct appt *a, int depth)
     struct buf path;
     cJSON *body;
     int rc;
+
+    if (a->former_event_id != NULL && depth == 0) {
+        rc = sync_adopt_former(c, a, depth);
+        if (rc != CS_ERR_NOTFOUND)
+            return rc;
+    }
 
     gmap_event_id(c->cfg->secret_key, a, id);
     body = gmap_to_event(a, c->tz, id);
@@ -522,7 +603,9 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
     }
     memset(&local, 0, sizeof local);
     memset(&remote, 0, sizeof remote);
-    have = sync_load_by_google(c, gid, &local) == CS_OK;
+    /* linked now, or linked before a disconnect (reconnecting the same account) */
+    have = sync_load_by(c, DB_APPT_BY_GOOGLE_ID, gid, &local) == CS_OK ||
+           sync_load_by(c, DB_APPT_BY_FORMER_ID, gid, &local) == CS_OK;
     if (!have) {
         /* one of ours (created by us, link lost)? trust it only when the id is the one we
          * would have chosen for that appointment */

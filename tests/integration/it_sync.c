@@ -677,6 +677,48 @@ static void per_event_refusal(void **state)
     client_free(&c);
 }
 
+static void reconnect_without_twins(void **state)
+{
+    struct client c;
+    char loc[4096], path[64], *gid;
+    long long id;
+    cJSON *g, *l;
+
+    (void)state;
+    connect_user(&c, "rita", NULL);
+    id = create(&c, "{\"title\":\"Cita de "
+                    "Vesta\",\"start\":\"2026-10-01T10:00:00Z\",\"end\":\"2026-10-01T11:00:00Z\"}");
+    gid = google_post("rita", "{\"summary\":\"Cita de "
+                              "Google\",\"start\":{\"dateTime\":\"2026-10-02T10:00:00Z\"},\"end\":{"
+                              "\"dateTime\":\"2026-10-02T11:00:00Z\"}}");
+    sync_ok(&c, NULL, NULL, NULL, NULL);
+    assert_converged(&c, "rita", 2);
+    assert_int_equal(client_json(&c, "POST", "/api/google/calendar/disconnect", "{}", NULL), 200);
+    /* both sides change while disconnected */
+    google_edit("rita", gid, "PATCH", "{\"summary\":\"Cita de Google (editada allí)\"}");
+    snprintf(path, sizeof path, "/api/appointments/%lld", id);
+    assert_int_equal(
+        client_json(&c, "PATCH", path, "{\"title\":\"Cita de Vesta (editada aquí)\"}", NULL), 200);
+    /* the same Google account again: everything re-links, nothing is doubled */
+    assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
+    assert_non_null(strstr(loc, "google=connected"));
+    assert_int_equal(client_wait_synced(&c), 0);
+    sync_ok(&c, NULL, NULL, NULL, NULL);
+    assert_converged(&c, "rita", 2);
+    g = google_events("rita", 0);
+    l = local(&c, "2026-01-01", "2026-12-31");
+    assert_non_null(find_by(g, "summary", "Cita de Google (editada allí)"));
+    assert_non_null(find_by(g, "summary", "Cita de Vesta (editada aquí)"));
+    assert_non_null(find_by(l, "title", "Cita de Google (editada allí)"));
+    assert_non_null(find_by(l, "title", "Cita de Vesta (editada aquí)"));
+    assert_string_equal(jstr(find_by(l, "title", "Cita de Google (editada allí)"), "googleEventId"),
+                        gid);
+    cJSON_Delete(g);
+    cJSON_Delete(l);
+    free(gid);
+    client_free(&c);
+}
+
 static void killed_half_way(void **state)
 {
     struct client c;
@@ -721,12 +763,19 @@ static void killed_half_way(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(vesta_to_google),   cmocka_unit_test(google_to_vesta),
-        cmocka_unit_test(no_echo),           cmocka_unit_test(conflicts),
-        cmocka_unit_test(pagination),        cmocka_unit_test(full_sync_after_410),
-        cmocka_unit_test(mass_delete_guard), cmocka_unit_test(recurring_and_all_day),
-        cmocka_unit_test(winnipeg_user),     cmocka_unit_test(faults_everywhere),
-        cmocka_unit_test(per_event_refusal), cmocka_unit_test(killed_half_way),
+        cmocka_unit_test(vesta_to_google),
+        cmocka_unit_test(google_to_vesta),
+        cmocka_unit_test(no_echo),
+        cmocka_unit_test(conflicts),
+        cmocka_unit_test(pagination),
+        cmocka_unit_test(full_sync_after_410),
+        cmocka_unit_test(mass_delete_guard),
+        cmocka_unit_test(recurring_and_all_day),
+        cmocka_unit_test(winnipeg_user),
+        cmocka_unit_test(faults_everywhere),
+        cmocka_unit_test(per_event_refusal),
+        cmocka_unit_test(killed_half_way),
+        cmocka_unit_test(reconnect_without_twins),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return cmocka_run_group_tests(tests, setup, teardown);
