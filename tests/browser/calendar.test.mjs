@@ -240,6 +240,12 @@ test('a revoked grant asks to reconnect', async () => {
   await page.click('#connect');
   await page.waitForURL(/\/calendario/);
   await until('connected', async () => (await page.textContent('#intstate')) === 'Conectado');
+  // reconnecting re-linked everything: no twins on either side
+  await page.waitForTimeout(1500);
+  assert.equal(await page.locator('.appt[data-title="Firma en notaría (Google)"]').count(), 1);
+  const live = (await emu('GET', 'events')).items.filter((e) => e.status !== 'cancelled');
+  assert.equal(live.filter((e) => e.summary === 'Firma en notaría (Google)').length, 1);
+  assert.equal(live.filter((e) => e.summary === 'Visita Calle Luna 3').length, 1);
   await emu('POST', 'tokens/revoke', {});
   await emu('POST', 'tokens/expire', {});
   await openPanel();
