@@ -7,7 +7,7 @@ const STATE_TEXT = {
   error: 'Error', reauth_required: 'Reconexión necesaria',
 };
 const SYNC_TEXT = { synced: 'Sincronizada con Google', pending: 'Pendiente de sincronizar', error: 'Error de sincronización', local: 'Solo en Vesta' };
-const S = { user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '' };
+const S = { user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '', apptsJson: '' };
 const $ = (id) => document.getElementById(id);
 
 async function api(method, path, body) {
@@ -123,6 +123,7 @@ async function loadWeek() {
   if (S.shownWeek !== week) { /* never show last week's appointments under this week's label */
     S.shownWeek = week;
     S.appts = [];
+    S.apptsJson = '';
     render();
   }
   const from = zonedToUtc(S.monday.y, S.monday.m, S.monday.d, 0, 0, S.tz);
@@ -133,6 +134,9 @@ async function loadWeek() {
   const r = await api('GET', `/api/appointments?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
   if (seq !== S.loadSeq) return; /* a newer request (another week) answers for the page */
   if (!r.ok) { toast((r.data && r.data.error) || 'No se pudieron cargar las citas', true); return; }
+  const fresh = JSON.stringify(r.data.appointments);
+  if (fresh === S.apptsJson) return; /* nothing changed: leave the page (and its focus) alone */
+  S.apptsJson = fresh;
   S.appts = r.data.appointments;
   render();
 }
@@ -164,8 +168,18 @@ function apptButton(a, label) {
   return b;
 }
 
+/* Where keyboard focus is, in terms that survive a re-render. */
+function focusKey() {
+  const el = document.activeElement;
+  if (!el || !$('grid').contains(el)) return null;
+  if (el.classList.contains('slot')) return `.slot[data-day="${el.dataset.day}"][data-hour="${el.dataset.hour}"]`;
+  if (el.classList.contains('appt')) return `.appt[data-id="${el.dataset.id}"]`;
+  return null;
+}
+
 function render() {
   const g = $('grid');
+  const keep = focusKey();
   g.replaceChildren();
   const todayP = parts(new Date(), S.tz);
   const todayStr = ymd(todayP);
@@ -250,6 +264,7 @@ function render() {
       cols[i].append(b);
     }
   });
+  if (keep) { const el = g.querySelector(keep); if (el) el.focus({ preventScroll: true }); }
 }
 
 /* ---- appointment modal ---- */
