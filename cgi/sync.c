@@ -24,6 +24,10 @@ static void sync_now(struct http_req *req, const struct auth_user *u)
         http_reply_error(req, 413, "request body too large");
         return;
     }
+    if (!cfg_google_enabled(req->cfg)) {
+        http_reply_error(req, 503, "Google Calendar is not configured on this server");
+        return;
+    }
     /* a running sync was asked for one more pass; wait a little for it, so the
      * answer reflects a completed sync */
     while ((rc = sync_run(req->db, req->cfg, u->id, "manual", SYNC_FULL, req->cfg->sync_budget_ms,
@@ -32,7 +36,7 @@ static void sync_now(struct http_req *req, const struct auth_user *u)
         usleep(200 * 1000);
         waited += 200;
     }
-    if (rc == CS_ERR_NOTFOUND || rc == CS_ERR_CONFIG) {
+    if (rc == CS_ERR_NOTFOUND) {
         http_reply_error(req, 409, err);
         return;
     }

@@ -397,9 +397,15 @@ static int gapi_refresh(struct gapi *g)
         return CS_ERR_REAUTH;
     rc = gapi_token_refresh(g->cfg, g->refresh, &t, err, sizeof err);
     g->calls++;
-    if (rc == CS_ERR_REAUTH || rc == CS_ERR_AUTH) {
+    if (rc == CS_ERR_REAUTH) { /* invalid_grant: the user's grant is gone */
         gapi_reauth(g);
         return CS_ERR_REAUTH;
+    }
+    if (rc == CS_ERR_AUTH) {
+        /* Google refused our client (invalid_client...): a server configuration problem, so
+         * the user's grant is kept and the error shows until it is fixed */
+        log_error("token endpoint refused calsync's client credentials (%s)", err);
+        return CS_ERR_CONFIG;
     }
     if (rc != CS_OK)
         return rc;
@@ -461,7 +467,7 @@ int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON 
         long long wait_ms, now;
         if (g->access == NULL || g->expiry - GAPI_REFRESH_MARGIN_S < db_now()) {
             rc = gapi_refresh(g);
-            if (rc == CS_ERR_REAUTH)
+            if (rc == CS_ERR_REAUTH || rc == CS_ERR_CONFIG)
                 break;
             if (rc != CS_OK)
                 goto backoff;

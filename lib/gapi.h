@@ -65,7 +65,8 @@ void gapi_close(struct gapi *g);
  * token when near expiry and once on 401; retries 429, rate-limit 403s, 5xx and transport
  * errors with exponential backoff and jitter (honouring Retry-After) within the budget.
  * CS_OK: out holds a final answer (2xx or a non-retryable error: the caller judges).
- * CS_ERR_REAUTH: grant revoked (tokens wiped, state reauth_required). CS_ERR_RATELIMIT /
+ * CS_ERR_REAUTH: grant revoked (tokens wiped, state reauth_required). CS_ERR_CONFIG: Google
+ * refused calsync's own client credentials (tokens kept). CS_ERR_RATELIMIT /
  * CS_ERR_NET: gave up within the budget (out holds the last answer). Free out either way. */
 int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON *body,
               const char *if_match, struct gapi_resp *out);

@@ -547,7 +547,7 @@ static int sync_push(struct sync_ctx *c)
             /* per-event refusal: visible on the appointment, retried rarely; transient
              * trouble: retried with backoff, and the pass stops here */
             int fatal = r == CS_ERR_REAUTH || r == CS_ERR_RATELIMIT || r == CS_ERR_NET ||
-                        r == CS_ERR_AUTH || r == CS_ERR_DB;
+                        r == CS_ERR_AUTH || r == CS_ERR_DB || r == CS_ERR_CONFIG;
             long long delay =
                 fatal ? 5000LL << (rows[i].attempts < 10 ? rows[i].attempts : 10) : 3600000LL;
             const char *msg = c->err[0] ? c->err : cs_strerror(r);

@@ -67,7 +67,8 @@ struct emu_log {
 struct emu_state {
     pthread_mutex_t lock;
     char *client_id, *client_secret;
-    char account[256]; /* account consenting next */
+    char secret_buf[256]; /* a client secret set through the control API */
+    char account[256];    /* account consenting next */
     int deny_next;
     char grant_scope[256]; /* when set, the scope granted instead of the one asked for */
     int token_ttl;

@@ -544,6 +544,9 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
                 emu.token_ttl = v->valueint;
             if ((v = cJSON_GetObjectItemCaseSensitive(body, "maxChannelTtl")) && cJSON_IsNumber(v))
                 emu.max_channel_ttl = v->valueint;
+            if ((v = cJSON_GetObjectItemCaseSensitive(body, "clientSecret")) && cJSON_IsString(v))
+                snprintf(emu.secret_buf, sizeof emu.secret_buf, "%s", v->valuestring),
+                    emu.client_secret = emu.secret_buf;
             if ((v = cJSON_GetObjectItemCaseSensitive(body, "grantScope")) && cJSON_IsString(v))
                 snprintf(emu.grant_scope, sizeof emu.grant_scope, "%s", v->valuestring);
         }

@@ -16,8 +16,8 @@ static struct stack S;
 static int setup(void **state)
 {
     static const struct stack_opts o = {.webhooks = 1};
-    const char *users[] = {"alice", "bob",   "carol", "dave", "erin",
-                           "frank", "grace", "heidi", "ivy",  "jack"};
+    const char *users[] = {"alice", "bob",   "carol", "dave", "erin", "frank",
+                           "grace", "heidi", "ivy",   "jack", "kim"};
     char email[64];
 
     (void)state;
@@ -318,6 +318,37 @@ static void refresh_on_expiry(void **state)
     client_free(&c);
 }
 
+static void client_credentials_refused(void **state)
+{
+    struct client c;
+    struct resp r;
+    char loc[4096];
+
+    (void)state;
+    as_google_account("kim@gmail.test");
+    login(&c, "kim");
+    assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
+    wait_synced(&c);
+    /* Google stops accepting calsync's client secret (rotated in the console, say) */
+    assert_int_equal(emu_ctl(&S, "POST", "config", "{\"clientSecret\":\"rotated-secret\"}", NULL),
+                     200);
+    emu_ctl(&S, "POST", "tokens/expire", "{}", NULL);
+    assert_int_equal(client_json(&c, "POST", "/api/google/calendar/sync", "{}", &r), 502);
+    resp_free(&r);
+    status_is(&c, "error", 1);
+    /* the user's grant is not thrown away for a server-side problem */
+    assert_int_equal(
+        stack_db_int(
+            &S, "SELECT count(*) FROM user_integrations i JOIN users u ON u.id = i.user_id WHERE "
+                "u.email = 'kim@example.com' AND refresh_token IS NOT NULL AND is_active = 1"),
+        1);
+    assert_int_equal(
+        emu_ctl(&S, "POST", "config", "{\"clientSecret\":\"calsync-emulator-secret\"}", NULL), 200);
+    assert_int_equal(client_json(&c, "POST", "/api/google/calendar/sync", "{}", NULL), 200);
+    status_is(&c, "connected", 1);
+    client_free(&c);
+}
+
 static void revoked_grant(void **state)
 {
     struct client c;
@@ -445,6 +476,7 @@ int main(void)
         cmocka_unit_test(scope_not_granted),
         cmocka_unit_test(refresh_before_expiry),
         cmocka_unit_test(refresh_on_expiry),
+        cmocka_unit_test(client_credentials_refused),
         cmocka_unit_test(revoked_grant),
         cmocka_unit_test(disconnect_google_up),
         cmocka_unit_test(disconnect_google_down),
