@@ -139,6 +139,9 @@ static void connect_flow(void **state)
     }
     resp_free(&r);
     assert_false(stack_file_contains(&S, "logs/calsync.log", "code=4/0A"));
+    assert_true(stack_file_contains(&S, "logs/access.log", "GET /api/google/calendar/callback"));
+    assert_false(stack_file_contains(&S, "logs/access.log", "code="));
+    assert_false(stack_file_contains(&S, "logs/access.log", "state="));
     /* a push channel was opened */
     assert_int_equal(
         stack_db_int(
