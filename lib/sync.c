@@ -1057,7 +1057,8 @@ int sync_run(struct db *db, const struct cfg *cfg, const char *user_id, const ch
     if (rc != CS_OK || owner[0] != '\0')
         sync_finish_state(&c, rc);
     if (owner[0] != '\0') {
-        /* forced release (error or pass limit): a pending request goes to the next trigger */
+        /* forced release (error or pass limit): a request still pending is dropped here; the
+         * next notification, poll or Sync now serves it */
         sync_lease(db, DB_LEASE_RERUN, user_id, owner, 0);
         sync_lease(db, DB_LEASE_RELEASE, user_id, owner, 0);
     }

@@ -690,6 +690,37 @@ static enum MHD_Result emu_query_iter(void *cls, enum MHD_ValueKind kind, const 
     return MHD_YES;
 }
 
+/* A small page to act as the Google user by hand (scripts/run's demo). */
+static const char emu_ui_html[] =
+    "<!doctype html><html><head><meta charset=utf-8><title>Google emulator</title>"
+    "<style>body{font:14px system-ui;margin:24px;max-width:860px}input,button{font:inherit;"
+    "margin:2px}table{border-collapse:collapse;width:100%;margin-top:12px}td,th{border-bottom:"
+    "1px solid #ddd;padding:4px;text-align:left}.c{color:#999;text-decoration:line-through}"
+    "</style></head><body><h1>Google Calendar emulator</h1>"
+    "<p>Act as the Google user: changes here reach calsync through push notifications.</p>"
+    "<form id=f><input id=acct size=24 value=user@example.com title=account> "
+    "<input id=sum placeholder=Title required> <input id=st type=datetime-local required> "
+    "<input id=en type=datetime-local required> <label><input id=ad type=checkbox> all day"
+    "</label> <button>Create event</button></form>"
+    "<table><thead><tr><th>Title<th>Start<th>End<th>Status<th></tr></thead><tbody id=t>"
+    "</tbody></table><script>"
+    "const $=i=>document.getElementById(i),q=()=>'?account='+encodeURIComponent($('acct').value);"
+    "const w=o=>o?(o.date||o.dateTime||''):'';"
+    "async function load(){const r=await(await fetch('/_emulator/events'+q())).json();"
+    "$('t').replaceChildren(...r.items.map(e=>{const tr=document.createElement('tr');"
+    "if(e.status==='cancelled')tr.className='c';"
+    "for(const v of[e.summary||'',w(e.start),w(e.end),e.status]){const td=document.createElement"
+    "('td');td.textContent=v;tr.append(td)}const td=document.createElement('td');"
+    "if(e.status!=='cancelled'){const b=document.createElement('button');b.textContent='Delete';"
+    "b.onclick=async()=>{await fetch('/_emulator/events/'+encodeURIComponent(e.id)+q(),"
+    "{method:'DELETE'});load()};td.append(b)}tr.append(td);return tr}))}"
+    "$('f').onsubmit=async ev=>{ev.preventDefault();const ad=$('ad').checked,s=$('st').value,"
+    "n=$('en').value;const t=v=>ad?{date:v.slice(0,10)}:{dateTime:new Date(v).toISOString()};"
+    "const r=await fetch('/_emulator/events'+q(),{method:'POST',headers:{'Content-Type':"
+    "'application/json'},body:JSON.stringify({summary:$('sum').value,start:t(s),end:t(n)})});"
+    "if(!r.ok)alert((await r.json()).error.message);load()};load();setInterval(load,3000);"
+    "</script></body></html>";
+
 static enum MHD_Result emu_send(struct MHD_Connection *conn, struct emu_reply *r)
 {
     char *text = r->json ? cJSON_PrintUnformatted(r->json) : NULL;
@@ -756,6 +787,17 @@ static enum MHD_Result emu_handler(void *cls, struct MHD_Connection *conn, const
     buf_add(&q, "", 0);
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, emu_query_iter, &q);
 
+    if (strcmp(method, "GET") == 0 &&
+        (strcmp(url, "/_emulator/") == 0 || strcmp(url, "/_emulator/ui") == 0)) {
+        struct MHD_Response *page = MHD_create_response_from_buffer(
+            sizeof emu_ui_html - 1, (void *)emu_ui_html, MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(page, "Content-Type", "text/html; charset=utf-8");
+        ret = MHD_queue_response(conn, 200, page);
+        MHD_destroy_response(page);
+        buf_free(&q);
+        cJSON_Delete(body);
+        return ret;
+    }
     pthread_mutex_lock(&emu.lock);
     if (strncmp(url, "/_emulator/", 11) == 0) {
         emu_control(method, url, body, conn, &r);

@@ -603,6 +603,22 @@ static void faults_and_log(void **state)
     client_free(&c);
 }
 
+static void control_page(void **state)
+{
+    struct resp r;
+    struct client c;
+    char url[256];
+
+    (void)state;
+    client_init(&c, &S);
+    snprintf(url, sizeof url, "%s/_emulator/", S.emu);
+    assert_int_equal(client_req(&c, "GET", url, NULL, NULL, &r), 200);
+    assert_non_null(strstr(r.content_type, "text/html"));
+    assert_non_null(strstr(r.body, "Create event"));
+    resp_free(&r);
+    client_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -613,6 +629,7 @@ int main(void)
         cmocka_unit_test(recurring_and_all_day),
         cmocka_unit_test(push_notifications),
         cmocka_unit_test(faults_and_log),
+        cmocka_unit_test(control_page),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return cmocka_run_group_tests(tests, setup, teardown);
