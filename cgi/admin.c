@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include "auth.h"
+#include "cal.h"
 #include "cfg.h"
 #include "crypt.h"
 #include "cs.h"
@@ -83,6 +84,23 @@ static int status(struct db *db, const struct cfg *cfg)
            cfg->db_path, db_version(db), db_migrations_count, users,
            cfg_google_enabled(cfg) ? cfg->api_url : "not configured",
            *cfg->webhook_url ? cfg->webhook_url : "off (polling)");
+    /* one line per connected user: what an operator looks at first */
+    st = db_stmt(db, DB_INTEG_OVERVIEW);
+    if (st == NULL)
+        return 1;
+    printf("connected:\n");
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        char when[CAL_STRLEN] = "never", chan[CAL_STRLEN] = "none";
+        const unsigned char *err = sqlite3_column_text(st, 4);
+        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+            cal_format_utc((time_t)sqlite3_column_int64(st, 2), when);
+        if (sqlite3_column_type(st, 3) != SQLITE_NULL)
+            cal_format_utc((time_t)(sqlite3_column_int64(st, 3) / 1000), chan);
+        printf("  %s\t%s\tlast sync %s\tchannel until %s\tpending %lld%s%s\n",
+               sqlite3_column_text(st, 0), sqlite3_column_text(st, 1), when, chan,
+               sqlite3_column_int64(st, 5), err ? "\terror: " : "", err ? (const char *)err : "");
+    }
+    sqlite3_reset(st);
     return 0;
 }
 

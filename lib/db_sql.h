@@ -212,6 +212,12 @@ DB_STMT(LEASE_RERUN, "UPDATE user_integrations SET sync_requested = 0 WHERE user
 DB_STMT(LEASE_HELD, "SELECT lease_owner IS NOT NULL AND lease_until >= ?2 FROM user_integrations "
                     "WHERE user_id = ?1 AND provider = 'google_calendar'")
 
+DB_STMT(INTEG_OVERVIEW,
+        "SELECT u.email, i.state, i.last_sync_at, i.channel_expiration, i.last_error, "
+        "(SELECT count(*) FROM outbox o WHERE o.user_id = i.user_id) "
+        "FROM user_integrations i JOIN users u ON u.id = i.user_id WHERE i.is_active = 1 "
+        "ORDER BY u.email")
+
 /* sync log */
 DB_STMT(RUN_START, "INSERT INTO sync_runs(user_id, trigger, started_at) VALUES(?1, ?2, ?3)")
 DB_STMT(RUN_FINISH, "UPDATE sync_runs SET finished_at = ?2, pushed = ?3, pulled = ?4, "

@@ -129,10 +129,38 @@ static void outbox_retried_by_cron(void **state)
     client_free(&c);
 }
 
+static void admin_cli(void **state)
+{
+    const char *list[] = {"user-list", NULL}, *status[] = {"status", NULL};
+    const char *bad[] = {"user-add", "not-an-email", NULL},
+               *dup[] = {"user-add", "uma@example.com", NULL};
+    char out[4096];
+
+    (void)state;
+    assert_int_equal(stack_run(&S, "cgi/calsync-admin", list, NULL, out, sizeof out), 0);
+    assert_non_null(strstr(out, "uma@example.com"));
+    assert_int_equal(stack_run(&S, "cgi/calsync-admin", status, NULL, out, sizeof out), 0);
+    {
+        int have = -1, all = -2;
+        const char *v = strstr(out, "schema version: ");
+        assert_non_null(v);
+        assert_int_equal(sscanf(v, "schema version: %d of %d", &have, &all), 2);
+        assert_int_equal(have, all); /* every migration applied */
+        assert_true(all >= 3);
+    }
+    assert_non_null(strstr(out, "webhooks: off (polling)"));
+    assert_non_null(strstr(out, "uma@example.com\tconnected\tlast sync 20"));
+    assert_int_not_equal(
+        stack_run(&S, "cgi/calsync-admin", bad, "long-password\n", out, sizeof out), 0);
+    assert_int_equal(stack_run(&S, "cgi/calsync-admin", dup, "long-password\n", out, sizeof out),
+                     3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(polling_converges),
-                                       cmocka_unit_test(outbox_retried_by_cron)};
+                                       cmocka_unit_test(outbox_retried_by_cron),
+                                       cmocka_unit_test(admin_cli)};
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return cmocka_run_group_tests(tests, setup, teardown);
 }
