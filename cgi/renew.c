@@ -14,8 +14,9 @@
 
 #define MAX_USERS 10000
 
-/* Collects the user ids a statement (bound with ?1 = when, if used) selects. */
-static size_t users(struct db *db, enum db_stmt_id id, long long when, char (*out)[CRYPT_UUIDLEN])
+/* Collects the user ids a statement selects, binding ?1 and ?2 where it has them. */
+static size_t users(struct db *db, enum db_stmt_id id, long long p1, long long p2,
+                    char (*out)[CRYPT_UUIDLEN])
 {
     sqlite3_stmt *st = db_stmt(db, id);
     size_t n = 0;
@@ -23,9 +24,9 @@ static size_t users(struct db *db, enum db_stmt_id id, long long when, char (*ou
     if (st == NULL)
         return 0;
     if (sqlite3_bind_parameter_count(st) > 0)
-        sqlite3_bind_int64(st, 1, when);
+        sqlite3_bind_int64(st, 1, p1);
     if (sqlite3_bind_parameter_count(st) > 1)
-        sqlite3_bind_int64(st, 2, SYNC_SAFETY_POLL_S);
+        sqlite3_bind_int64(st, 2, p2);
     while (n < MAX_USERS && sqlite3_step(st) == SQLITE_ROW)
         db_col_copy(st, 0, out[n++], CRYPT_UUIDLEN);
     sqlite3_reset(st);
@@ -64,7 +65,8 @@ int main(int argc, char **argv)
 
     if (*cfg.webhook_url != '\0') {
         /* channels expiring soon (or already expired): open the new one, then stop the old */
-        n = users(db, DB_INTEG_RENEW_DUE, db_now_ms() + (long long)cfg.renew_before_s * 1000, ids);
+        n = users(db, DB_INTEG_RENEW_DUE, db_now_ms() + (long long)cfg.renew_before_s * 1000, 0,
+                  ids);
         for (size_t i = 0; i < n; i++) {
             int rc = sync_channel_open(db, &cfg, ids[i]);
             if (rc == CS_OK)
@@ -73,7 +75,7 @@ int main(int argc, char **argv)
                 failed++;
         }
         /* integrations that have no channel (opening failed earlier) */
-        n = users(db, DB_INTEG_NO_CHANNEL, 0, ids);
+        n = users(db, DB_INTEG_NO_CHANNEL, 0, 0, ids);
         for (size_t i = 0; i < n; i++) {
             int rc = sync_channel_open(db, &cfg, ids[i]);
             if (rc == CS_OK)
@@ -83,7 +85,7 @@ int main(int argc, char **argv)
         }
     }
     /* outbox rows whose retry time has come */
-    n = users(db, DB_OUTBOX_USERS_DUE, db_now_ms(), ids);
+    n = users(db, DB_OUTBOX_USERS_DUE, db_now_ms(), 0, ids);
     for (size_t i = 0; i < n; i++) {
         int rc = sync_run(db, &cfg, ids[i], "cron", SYNC_PUSH, cfg.sync_budget_ms, NULL, err,
                           sizeof err);
@@ -92,8 +94,8 @@ int main(int argc, char **argv)
         else if (rc != CS_ERR_BUSY)
             errors++;
     }
-    /* polling for integrations without push notifications */
-    n = users(db, DB_INTEG_POLL_DUE, db_now(), ids);
+    /* polling: integrations without push, and a safety net for those with it */
+    n = users(db, DB_INTEG_POLL_DUE, db_now(), SYNC_SAFETY_POLL_S, ids);
     for (size_t i = 0; i < n; i++) {
         int rc = sync_run(db, &cfg, ids[i], "poll", SYNC_FULL, cfg.sync_budget_ms, NULL, err,
                           sizeof err);
