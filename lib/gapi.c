@@ -45,6 +45,19 @@ static size_t gapi_header(char *p, size_t size, size_t n, void *ud)
     struct gapi_resp *r = ud;
     size_t len = size * n;
 
+    if (len > 13 && strncasecmp(p, "Content-Type:", 13) == 0) {
+        size_t vl = len - 13;
+        const char *v = p + 13;
+        while (vl > 0 && *v == ' ')
+            v++, vl--;
+        while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n'))
+            vl--;
+        if (vl >= sizeof r->ctype)
+            vl = sizeof r->ctype - 1;
+        memcpy(r->ctype, v, vl);
+        r->ctype[vl] = '\0';
+    }
+
     if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
         char v[32];
         size_t vl = len - 12 < sizeof v - 1 ? len - 12 : sizeof v - 1;
@@ -443,26 +456,17 @@ int gapi_path_segment(struct buf *b, const char *s)
     return http_urlencode(b, s);
 }
 
-int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON *body,
-              const char *if_match, struct gapi_resp *out)
+/* The retrying, refreshing core of every Calendar call: text (may be NULL) goes as ctype. */
+static int gapi_call_url(struct gapi *g, const char *method, const char *url, const char *ctype,
+                         const char *text, const char *if_match, const char *what,
+                         struct gapi_resp *out)
 {
-    struct buf url;
-    char *text = NULL;
     int rc, attempt = 0, refreshed = 0;
     char qpath[256];
 
     memset(out, 0, sizeof *out);
     out->retry_after = -1;
-    buf_init(&url, 16384);
-    if (buf_printf(&url, "%s%s", g->cfg->api_url, path) != CS_OK) {
-        buf_free(&url);
-        return CS_ERR_INVAL;
-    }
-    snprintf(qpath, sizeof qpath, "%.*s", (int)strcspn(path, "?"), path);
-    if (body != NULL && (text = cJSON_PrintUnformatted(body)) == NULL) {
-        buf_free(&url);
-        return CS_ERR_NOMEM;
-    }
+    snprintf(qpath, sizeof qpath, "%s", what);
     for (;;) {
         long long wait_ms, now;
         if (g->access == NULL || g->expiry - GAPI_REFRESH_MARGIN_S < db_now()) {
@@ -473,8 +477,7 @@ int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON 
                 goto backoff;
         }
         gapi_resp_free(out);
-        rc =
-            gapi_http(g->cfg, method, url.data, g->access, "application/json", text, if_match, out);
+        rc = gapi_http(g->cfg, method, url, g->access, ctype, text, if_match, out);
         g->calls++;
         if (rc == CS_ERR_TOOBIG)
             break;
@@ -515,7 +518,147 @@ int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON 
         attempt++;
         usleep((useconds_t)(wait_ms * 1000));
     }
+    return rc;
+}
+
+int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON *body,
+              const char *if_match, struct gapi_resp *out)
+{
+    struct buf url;
+    char *text = NULL, what[256];
+    int rc;
+
+    memset(out, 0, sizeof *out);
+    out->retry_after = -1;
+    buf_init(&url, 16384);
+    if (buf_printf(&url, "%s%s", g->cfg->api_url, path) != CS_OK) {
+        buf_free(&url);
+        return CS_ERR_INVAL;
+    }
+    snprintf(what, sizeof what, "%.*s", (int)strcspn(path, "?"), path);
+    if (body != NULL && (text = cJSON_PrintUnformatted(body)) == NULL) {
+        buf_free(&url);
+        return CS_ERR_NOMEM;
+    }
+    rc = gapi_call_url(g, method, url.data, "application/json", text, if_match, what, out);
     free(text);
     buf_free(&url);
+    return rc;
+}
+
+/* The path part of GOOGLE_CALENDAR_API_URL ("/calendar/v3"): inner batch requests carry paths. */
+static const char *gapi_api_path(const struct cfg *cfg)
+{
+    const char *p = strstr(cfg->api_url, "://");
+
+    p = p ? strchr(p + 3, '/') : NULL;
+    return p ? p : "";
+}
+
+/* Start of the line after the first blank line at or after p (before end), or NULL. */
+static const char *gapi_after_blank(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        if (p + 3 < end && memcmp(p, "\r\n\r\n", 4) == 0)
+            return p + 4;
+        if (p + 1 < end && memcmp(p, "\n\n", 2) == 0)
+            return p + 2;
+    }
+    return NULL;
+}
+
+int gapi_batch(struct gapi *g, size_t n, const char *const *methods, const char *const *paths,
+               cJSON *const *bodies, struct gapi_resp *outs)
+{
+    char boundary[CRYPT_TOKLEN + 16], delim[72], tok[CRYPT_TOKLEN], ctype[160];
+    struct gapi_resp outer;
+    struct buf body;
+    const char *p, *end, *rb;
+    size_t got = 0;
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        memset(&outs[i], 0, sizeof outs[i]);
+        outs[i].retry_after = -1;
+    }
+    if (n == 0 || n > GAPI_BATCH_MAX)
+        return CS_ERR_INVAL;
+    crypt_random_token(tok, 12);
+    snprintf(boundary, sizeof boundary, "calsync_%s", tok);
+    buf_init(&body, GAPI_REPLY_MAX);
+    rc = CS_OK;
+    for (size_t i = 0; i < n && rc == CS_OK; i++) {
+        char *text = bodies[i] ? cJSON_PrintUnformatted(bodies[i]) : NULL;
+        if (bodies[i] != NULL && text == NULL) {
+            rc = CS_ERR_NOMEM;
+            break;
+        }
+        rc = buf_printf(&body,
+                        "--%s\r\nContent-Type: application/http\r\nContent-ID: <item%zu>\r\n\r\n"
+                        "%s %s%s HTTP/1.1\r\n%s\r\n%s\r\n",
+                        boundary, i, methods[i], gapi_api_path(g->cfg), paths[i],
+                        text ? "Content-Type: application/json\r\n" : "", text ? text : "");
+        free(text);
+    }
+    if (rc == CS_OK)
+        rc = buf_printf(&body, "--%s--\r\n", boundary);
+    if (rc != CS_OK) {
+        buf_free(&body);
+        return rc;
+    }
+    snprintf(ctype, sizeof ctype, "multipart/mixed; boundary=%s", boundary);
+    rc = gapi_call_url(g, "POST", g->cfg->batch_url, ctype, body.data, NULL, "/batch", &outer);
+    buf_free(&body);
+    if (rc == CS_OK && outer.status != 200)
+        rc = CS_ERR_GOOGLE;
+    /* the answer: one application/http part per request, in order */
+    if (rc == CS_OK) {
+        char *b = strstr(outer.ctype, "boundary=");
+        size_t bl;
+        if (b == NULL || outer.body.data == NULL) {
+            rc = CS_ERR_GOOGLE;
+            goto out;
+        }
+        b += 9;
+        if (*b == '"')
+            b++;
+        bl = strcspn(b, "\";, ");
+        snprintf(delim, sizeof delim, "--%.*s", (int)(bl < 60 ? bl : 60), b);
+        end = outer.body.data + outer.body.len;
+        p = strstr(outer.body.data, delim);
+        while (p != NULL && got < n) {
+            const char *next, *part_end, *status_line, *json;
+            size_t jl;
+            p += strlen(delim);
+            if (strncmp(p, "--", 2) == 0)
+                break;
+            next = strstr(p, delim);
+            part_end = next ? next : end;
+            status_line = strstr(p, "HTTP/1.1 ");
+            if (status_line == NULL || status_line > part_end)
+                break;
+            outs[got].status = strtol(status_line + 9, NULL, 10);
+            rb = gapi_after_blank(status_line, part_end);
+            json = rb ? rb : part_end;
+            jl = (size_t)(part_end - json);
+            while (jl > 0 && (json[jl - 1] == '\r' || json[jl - 1] == '\n'))
+                jl--;
+            buf_init(&outs[got].body, GAPI_REPLY_MAX);
+            if (jl > 0 && buf_add(&outs[got].body, json, jl) == CS_OK)
+                outs[got].json = cJSON_ParseWithLength(json, jl);
+            if (outs[got].status >= 400)
+                gapi_parse_error(&outs[got]);
+            got++;
+            p = next;
+        }
+        if (got != n) {
+            log_warn("batch answer had %zu parts for %zu requests", got, n);
+            rc = CS_ERR_GOOGLE;
+        }
+    }
+out:
+    log_info("google batch of %zu -> %s (status %ld) user=%s", n, cs_strerror(rc), outer.status,
+             g->user_id);
+    gapi_resp_free(&outer);
     return rc;
 }

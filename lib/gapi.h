@@ -20,6 +20,7 @@ struct gapi_resp {
     char message[256];
     long retry_after; /* seconds, -1 when absent */
     int truncated;    /* the reply went over the cap and was cut off */
+    char ctype[160];  /* the reply's Content-Type */
 };
 
 /* Frees what a response holds; safe on a zeroed struct. */
@@ -70,6 +71,13 @@ void gapi_close(struct gapi *g);
  * CS_ERR_NET: gave up within the budget (out holds the last answer). Free out either way. */
 int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON *body,
               const char *if_match, struct gapi_resp *out);
+#define GAPI_BATCH_MAX 50
+/* Sends n (<= GAPI_BATCH_MAX) Calendar requests in one batch call to GOOGLE_BATCH_URL; paths are
+ * relative to GOOGLE_CALENDAR_API_URL, bodies may be NULL. On CS_OK outs[i] holds the answer
+ * to request i (free each with gapi_resp_free, whatever the result); otherwise the caller
+ * falls back to single calls. */
+int gapi_batch(struct gapi *g, size_t n, const char *const *methods, const char *const *paths,
+               cJSON *const *bodies, struct gapi_resp *outs);
 /* Percent-encodes a path segment into b. */
 int gapi_path_segment(struct buf *b, const char *s);
 

@@ -493,7 +493,128 @@ struct sync_row {
     long long outbox_id, appt_id, version;
     int attempts;
     char op[8];
+    int done; /* settled by a batch */
 };
+
+static void sync_outbox_done(struct sync_ctx *c, const struct sync_row *row)
+{
+    sqlite3_stmt *st = db_stmt(c->db, DB_OUTBOX_DONE);
+
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, row->outbox_id);
+        sqlite3_bind_int64(st, 2, row->version);
+        db_exec(c->db, st);
+    }
+}
+
+/* Records a failed push of a row. A refusal of this one event shows on the appointment and is
+ * retried rarely; transient trouble is retried with backoff. Returns 1 when the trouble
+ * concerns Google as a whole and the pass should stop (c->err says why). */
+static int sync_row_failed(struct sync_ctx *c, const struct sync_row *row, int r)
+{
+    int fatal = r == CS_ERR_REAUTH || r == CS_ERR_RATELIMIT || r == CS_ERR_NET ||
+                r == CS_ERR_AUTH || r == CS_ERR_DB || r == CS_ERR_CONFIG;
+    long long delay = fatal ? 5000LL << (row->attempts < 10 ? row->attempts : 10) : 3600000LL;
+    const char *msg = c->err[0] ? c->err : cs_strerror(r);
+    sqlite3_stmt *st;
+
+    if (delay > 3600000LL)
+        delay = 3600000LL;
+    st = db_stmt(c->db, DB_OUTBOX_RETRY);
+    if (st != NULL) {
+        sqlite3_bind_int64(st, 1, row->outbox_id);
+        sqlite3_bind_int64(st, 2, db_now_ms() + delay);
+        db_bind_text(st, 3, msg);
+        sqlite3_bind_int64(st, 4, row->version);
+        db_exec(c->db, st);
+    }
+    if (r != CS_ERR_REAUTH)
+        sync_set_error(c, row->appt_id, fatal ? "pending" : "error", msg);
+    c->st->errors++;
+    log_warn("push of appointment %lld failed: %s user=%s", row->appt_id, msg, c->user_id);
+    if (fatal && c->err[0] == '\0')
+        snprintf(c->err, sizeof c->err, "%s", msg);
+    return fatal;
+}
+
+/* True for an answer that refuses this one event for good (not a conflict, not a limit). */
+static int sync_final_refusal(const struct gapi_resp *r)
+{
+    if (r->status < 400 || r->status >= 500 || r->status == 401 || r->status == 409 ||
+        r->status == 429)
+        return 0;
+    return !(r->status == 403 && (strcmp(r->reason, "rateLimitExceeded") == 0 ||
+                                  strcmp(r->reason, "userRateLimitExceeded") == 0 ||
+                                  strcmp(r->reason, "quotaExceeded") == 0));
+}
+
+/* Sends k new appointments as one batch of inserts with our ids; links each one Google
+ * created. What the batch does not settle stays for the one-by-one path. */
+static void sync_insert_batch(struct sync_ctx *c, struct sync_row *rows, const int *idx,
+                              struct appt *appts, int k)
+{
+    char ids[GAPI_BATCH_MAX][GMAP_IDLEN], path[700];
+    cJSON *bodies[GAPI_BATCH_MAX];
+    const char *methods[GAPI_BATCH_MAX], *paths[GAPI_BATCH_MAX];
+    struct gapi_resp outs[GAPI_BATCH_MAX];
+    int rc = CS_OK;
+
+    snprintf(path, sizeof path, "%s/events?sendUpdates=none", c->cal);
+    for (int j = 0; j < k; j++) {
+        gmap_event_id(c->cfg->secret_key, &appts[j], ids[j]);
+        bodies[j] = gmap_to_event(&appts[j], c->tz, ids[j]);
+        methods[j] = "POST";
+        paths[j] = path;
+        if (bodies[j] == NULL)
+            rc = CS_ERR_NOMEM;
+    }
+    sync_keepalive(c);
+    if (rc == CS_OK)
+        rc = gapi_batch(&c->g, (size_t)k, methods, paths, bodies, outs);
+    for (int j = 0; j < k; j++) {
+        if (rc == CS_OK && outs[j].status == 200 && sync_link(c, &appts[j], outs[j].json) == CS_OK) {
+            sync_outbox_done(c, &rows[idx[j]]);
+            rows[idx[j]].done = 1;
+            c->st->pushed++;
+        } else if (rc == CS_OK && sync_final_refusal(&outs[j])) {
+            sync_event_error(c, &outs[j], "the new event");
+            sync_row_failed(c, &rows[idx[j]], CS_ERR_GOOGLE);
+            c->err[0] = '\0';
+            rows[idx[j]].done = 1;
+        }
+        if (rc == CS_OK)
+            gapi_resp_free(&outs[j]);
+        cJSON_Delete(bodies[j]);
+    }
+}
+
+/* First pushes of several new appointments (an initial sync, a reconnect) go out in batches. */
+static void sync_push_batched(struct sync_ctx *c, struct sync_row *rows, int n)
+{
+    struct appt appts[GAPI_BATCH_MAX];
+    int idx[GAPI_BATCH_MAX], k = 0;
+
+    for (int i = 0; i <= n; i++) {
+        if (i < n && strcmp(rows[i].op, "upsert") == 0) {
+            struct appt a;
+            memset(&a, 0, sizeof a);
+            if (sync_load(c, rows[i].appt_id, &a) == CS_OK && a.is_active &&
+                a.google_event_id == NULL && a.former_event_id == NULL) {
+                appts[k] = a;
+                idx[k++] = i;
+            } else {
+                appt_free(&a);
+            }
+        }
+        if (k == GAPI_BATCH_MAX || (i == n && k > 0)) {
+            if (k >= 2) /* a single one goes the usual way */
+                sync_insert_batch(c, rows, idx, appts, k);
+            for (int j = 0; j < k; j++)
+                appt_free(&appts[j]);
+            k = 0;
+        }
+    }
+}
 
 /* Drains the due outbox rows. Stops at the first failure that concerns Google as a whole. */
 static int sync_push(struct sync_ctx *c)
@@ -514,13 +635,18 @@ static int sync_push(struct sync_ctx *c)
         db_col_copy(st, 2, rows[n].op, sizeof rows[n].op);
         rows[n].attempts = sqlite3_column_int(st, 3);
         rows[n].version = sqlite3_column_int64(st, 4);
+        rows[n].done = 0;
         n++;
     }
     sqlite3_reset(st);
 
+    if (n >= 2)
+        sync_push_batched(c, rows, n);
     for (int i = 0; i < n; i++) {
         struct appt a;
         int r;
+        if (rows[i].done)
+            continue;
         c->err[0] = '\0';
         memset(&a, 0, sizeof a);
         sync_keepalive(c);
@@ -534,47 +660,14 @@ static int sync_push(struct sync_ctx *c)
                 r = sync_push_upsert(c, &a, 0);
         }
         if (r == CS_OK) {
-            st = db_stmt(c->db, DB_OUTBOX_DONE);
-            if (st != NULL) {
-                sqlite3_bind_int64(st, 1, rows[i].outbox_id);
-                sqlite3_bind_int64(st, 2, rows[i].version);
-                db_exec(c->db, st);
-            }
+            sync_outbox_done(c, &rows[i]);
             c->st->pushed++;
         } else if (r == CS_ERR_BUSY) {
             /* changed locally meanwhile; the row stays for the next pass */
-        } else {
-            /* per-event refusal: visible on the appointment, retried rarely; transient
-             * trouble: retried with backoff, and the pass stops here */
-            int fatal = r == CS_ERR_REAUTH || r == CS_ERR_RATELIMIT || r == CS_ERR_NET ||
-                        r == CS_ERR_AUTH || r == CS_ERR_DB || r == CS_ERR_CONFIG;
-            long long delay =
-                fatal ? 5000LL << (rows[i].attempts < 10 ? rows[i].attempts : 10) : 3600000LL;
-            const char *msg = c->err[0] ? c->err : cs_strerror(r);
-            if (delay > 3600000LL)
-                delay = 3600000LL;
-            st = db_stmt(c->db, DB_OUTBOX_RETRY);
-            if (st != NULL) {
-                sqlite3_bind_int64(st, 1, rows[i].outbox_id);
-                sqlite3_bind_int64(st, 2, db_now_ms() + delay);
-                db_bind_text(st, 3, msg);
-                sqlite3_bind_int64(st, 4, rows[i].version);
-                db_exec(c->db, st);
-            }
-            if (r != CS_ERR_REAUTH)
-                sync_set_error(c, rows[i].appt_id, fatal ? "pending" : "error", msg);
-            c->st->errors++;
-            log_warn("push of appointment %lld failed: %s user=%s", rows[i].appt_id, msg,
-                     c->user_id);
-            if (r == CS_OK)
-                r = CS_ERR_GOOGLE;
-            if (fatal) {
-                rc = r;
-                if (c->err[0] == '\0')
-                    snprintf(c->err, sizeof c->err, "%s", msg);
-                appt_free(&a);
-                break;
-            }
+        } else if (sync_row_failed(c, &rows[i], r)) {
+            rc = r;
+            appt_free(&a);
+            break;
         }
         appt_free(&a);
     }

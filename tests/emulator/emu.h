@@ -117,6 +117,8 @@ struct emu_reply {
     char location[2048];
     int drop;
     char account[256]; /* whose calendar a Calendar call touched, for the log */
+    char *raw;         /* a non-JSON body (batch answers), malloc'd */
+    char raw_ctype[160];
 };
 void emu_reply_error(struct emu_reply *r, int status, const char *reason, const char *message);
 void emu_calendar_handle(const char *method, const char *path, const char *auth,

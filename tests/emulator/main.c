@@ -81,6 +81,8 @@ void emu_rand_id(char *out, size_t len, const char *alphabet)
 
 const char *emu_arg(void *conn, const char *key)
 {
+    if (conn == NULL) /* a request inside a batch: its query is not parsed */
+        return NULL;
     return MHD_lookup_connection_value((struct MHD_Connection *)conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
@@ -455,6 +457,182 @@ static void emu_log_add(const char *method, const char *path, const char *query,
     l->ts_ms = emu_now_ms();
 }
 
+
+/* ---- batch: multipart/mixed of application/http parts, answered in order ---- */
+
+#define EMU_BATCH_MAX 50
+
+static const char *emu_status_text(int st)
+{
+    switch (st) {
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
+    default: return "Error";
+    }
+}
+
+/* Finds "boundary=" in a Content-Type value; 0 on success. */
+static int emu_boundary(const char *ctype, char *out, size_t len)
+{
+    const char *b = ctype ? strstr(ctype, "boundary=") : NULL;
+    size_t n;
+
+    if (b == NULL || strncasecmp(ctype, "multipart/mixed", 15) != 0)
+        return -1;
+    b += 9;
+    if (*b == '"')
+        b++;
+    n = strcspn(b, "\";, \r\n");
+    if (n == 0 || n >= len)
+        return -1;
+    memcpy(out, b, n);
+    out[n] = '\0';
+    return 0;
+}
+
+/* One header value of a header block (case-insensitive), copied into out; 0 when found. */
+static int emu_block_header(const char *block, const char *end, const char *name, char *out,
+                            size_t len)
+{
+    size_t nl = strlen(name);
+
+    for (const char *p = block; p && p < end;) {
+        const char *eol = strstr(p, "\n");
+        if (eol == NULL || eol > end)
+            eol = end;
+        if ((size_t)(eol - p) > nl && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            size_t vl;
+            while (*v == ' ')
+                v++;
+            vl = (size_t)(eol - v);
+            while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == ' '))
+                vl--;
+            if (vl >= len)
+                vl = len - 1;
+            memcpy(out, v, vl);
+            out[vl] = '\0';
+            return 0;
+        }
+        p = eol + 1;
+    }
+    return -1;
+}
+
+/* Start of the line after the first blank line at or after p, or NULL. */
+static const char *emu_after_blank(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        if (p + 3 < end && memcmp(p, "\r\n\r\n", 4) == 0)
+            return p + 4;
+        if (p + 1 < end && memcmp(p, "\n\n", 2) == 0)
+            return p + 2;
+    }
+    return NULL;
+}
+
+static void emu_batch(const char *ctype, const char *body, const char *auth, struct emu_reply *r)
+{
+    char boundary[128], delim[136], out_b[40];
+    const char *p, *next, *end = body + strlen(body);
+    struct buf out;
+    int parts = 0;
+
+    if (emu_boundary(ctype, boundary, sizeof boundary) != 0) {
+        emu_reply_error(r, 400, "badContent", "Batch requests must be multipart/mixed with a boundary.");
+        return;
+    }
+    snprintf(delim, sizeof delim, "--%s", boundary);
+    snprintf(out_b, sizeof out_b, "batch_emu_%lld", emu_now_ms());
+    buf_init(&out, 64 << 20);
+    p = strstr(body, delim);
+    while (p != NULL) {
+        const char *hdr_end, *req, *req_body, *part_end;
+        char cid[128] = "", line[2048], method[16], path[1800], if_match[128] = "",
+                            inner_auth[512] = "";
+        struct emu_reply sub;
+        cJSON *json = NULL;
+        char *raw;
+        size_t blen;
+
+        p += strlen(delim);
+        if (strncmp(p, "--", 2) == 0)
+            break; /* closing delimiter */
+        next = strstr(p, delim);
+        part_end = next ? next : end;
+        if (++parts > EMU_BATCH_MAX) {
+            buf_free(&out);
+            emu_reply_error(r, 400, "tooManyRequests", "Too many requests in one batch.");
+            return;
+        }
+        hdr_end = emu_after_blank(p, part_end);
+        if (hdr_end == NULL)
+            break;
+        emu_block_header(p, hdr_end, "Content-ID", cid, sizeof cid);
+        req = hdr_end;
+        {
+            size_t ll = strcspn(req, "\r\n");
+            snprintf(line, sizeof line, "%.*s", (int)(ll < sizeof line - 1 ? ll : sizeof line - 1), req);
+        }
+        req_body = emu_after_blank(req, part_end);
+        if (req_body == NULL)
+            req_body = part_end;
+        emu_block_header(req, req_body, "If-Match", if_match, sizeof if_match);
+        emu_block_header(req, req_body, "Authorization", inner_auth, sizeof inner_auth);
+        blen = (size_t)(part_end - req_body);
+        while (blen > 0 && (req_body[blen - 1] == '\n' || req_body[blen - 1] == '\r'))
+            blen--;
+        raw = strndup(req_body, blen);
+        if (blen > 0)
+            json = cJSON_ParseWithLength(req_body, blen);
+        memset(&sub, 0, sizeof sub);
+        if (sscanf(line, "%15s %1799s", method, path) != 2 || path[0] != '/') {
+            emu_reply_error(&sub, 400, "badRequest", "Bad inner request line.");
+        } else {
+            char *q = strchr(path, '?');
+            int delay = 0;
+            if (q)
+                *q = '\0';
+            /* faults apply to each call inside a batch too (each counts against quota) */
+            if (emu_fault(path, &sub, &delay)) {
+                if (sub.drop)
+                    emu_reply_error(&sub, 503, "backendError", "Backend Error");
+            } else {
+                emu_calendar_handle(method, path, inner_auth[0] ? inner_auth : auth,
+                                    if_match[0] ? if_match : NULL, json, raw, NULL, &sub);
+            }
+            emu_log_add(method, path, "batch=1", sub.status, sub.account);
+        }
+        {
+            char *text = sub.json ? cJSON_PrintUnformatted(sub.json) : NULL;
+            size_t cl = strlen(cid);
+            const char *id = cid;
+            if (cl >= 2 && cid[0] == '<' && cid[cl - 1] == '>') { /* <item> -> <response-item> */
+                cid[cl - 1] = '\0';
+                id = cid + 1;
+            }
+            buf_printf(&out, "--%s\r\nContent-Type: application/http\r\nContent-ID: <response-%s>\r\n\r\n"
+                             "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n%s\r\n",
+                       out_b, id, sub.status, emu_status_text(sub.status), text ? text : "");
+            free(text);
+        }
+        cJSON_Delete(sub.json);
+        cJSON_Delete(json);
+        free(raw);
+        p = next;
+    }
+    buf_printf(&out, "--%s--\r\n", out_b);
+    r->status = 200;
+    r->raw = buf_steal(&out);
+    snprintf(r->raw_ctype, sizeof r->raw_ctype, "multipart/mixed; boundary=%s", out_b);
+}
+
 /* ---- control API ---- */
 
 static cJSON *emu_channels_json(void)
@@ -727,13 +905,17 @@ static enum MHD_Result emu_send(struct MHD_Connection *conn, struct emu_reply *r
     struct MHD_Response *resp;
     enum MHD_Result ret;
 
-    if (r->status == 204)
+    if (r->raw != NULL)
+        resp = MHD_create_response_from_buffer(strlen(r->raw), r->raw, MHD_RESPMEM_MUST_COPY);
+    else if (r->status == 204)
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     else
         resp =
             MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (void *)"",
                                             text ? MHD_RESPMEM_MUST_COPY : MHD_RESPMEM_PERSISTENT);
-    if (r->status != 204 && r->status != 302)
+    if (r->raw != NULL)
+        MHD_add_response_header(resp, "Content-Type", r->raw_ctype);
+    else if (r->status != 204 && r->status != 302)
         MHD_add_response_header(resp, "Content-Type", "application/json; charset=UTF-8");
     if (r->retry_after[0])
         MHD_add_response_header(resp, "Retry-After", r->retry_after);
@@ -742,6 +924,8 @@ static enum MHD_Result emu_send(struct MHD_Connection *conn, struct emu_reply *r
     ret = MHD_queue_response(conn, (unsigned int)r->status, resp);
     MHD_destroy_response(resp);
     free(text);
+    free(r->raw);
+    r->raw = NULL;
     return ret;
 }
 
@@ -820,6 +1004,10 @@ static enum MHD_Result emu_handler(void *cls, struct MHD_Connection *conn, const
             MHD_free(pass);
         } else if (strcmp(url, "/revoke") == 0 && strcmp(method, "POST") == 0) {
             emu_revoke(ec->body.data, conn, &r);
+        } else if (strcmp(url, "/batch/calendar/v3") == 0 && strcmp(method, "POST") == 0) {
+            emu_batch(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"),
+                      ec->body.data,
+                      MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"), &r);
         } else if (strncmp(url, "/calendar/v3/", 13) == 0) {
             emu_calendar_handle(method, url,
                                 MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization"),
