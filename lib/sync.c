@@ -572,7 +572,8 @@ static void sync_insert_batch(struct sync_ctx *c, struct sync_row *rows, const i
     if (rc == CS_OK)
         rc = gapi_batch(&c->g, (size_t)k, methods, paths, bodies, outs);
     for (int j = 0; j < k; j++) {
-        if (rc == CS_OK && outs[j].status == 200 && sync_link(c, &appts[j], outs[j].json) == CS_OK) {
+        if (rc == CS_OK && outs[j].status == 200 &&
+            sync_link(c, &appts[j], outs[j].json) == CS_OK) {
             sync_outbox_done(c, &rows[idx[j]]);
             rows[idx[j]].done = 1;
             c->st->pushed++;

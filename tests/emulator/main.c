@@ -457,7 +457,6 @@ static void emu_log_add(const char *method, const char *path, const char *query,
     l->ts_ms = emu_now_ms();
 }
 
-
 /* ---- batch: multipart/mixed of application/http parts, answered in order ---- */
 
 #define EMU_BATCH_MAX 50
@@ -465,15 +464,24 @@ static void emu_log_add(const char *method, const char *path, const char *query,
 static const char *emu_status_text(int st)
 {
     switch (st) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 404: return "Not Found";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 412: return "Precondition Failed";
-    default: return "Error";
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 404:
+        return "Not Found";
+    case 409:
+        return "Conflict";
+    case 410:
+        return "Gone";
+    case 412:
+        return "Precondition Failed";
+    default:
+        return "Error";
     }
 }
 
@@ -545,7 +553,8 @@ static void emu_batch(const char *ctype, const char *body, const char *auth, str
     int parts = 0;
 
     if (emu_boundary(ctype, boundary, sizeof boundary) != 0) {
-        emu_reply_error(r, 400, "badContent", "Batch requests must be multipart/mixed with a boundary.");
+        emu_reply_error(r, 400, "badContent",
+                        "Batch requests must be multipart/mixed with a boundary.");
         return;
     }
     snprintf(delim, sizeof delim, "--%s", boundary);
@@ -555,7 +564,7 @@ static void emu_batch(const char *ctype, const char *body, const char *auth, str
     while (p != NULL) {
         const char *hdr_end, *req, *req_body, *part_end;
         char cid[128] = "", line[2048], method[16], path[1800], if_match[128] = "",
-                            inner_auth[512] = "";
+             inner_auth[512] = "";
         struct emu_reply sub;
         cJSON *json = NULL;
         char *raw;
@@ -578,7 +587,8 @@ static void emu_batch(const char *ctype, const char *body, const char *auth, str
         req = hdr_end;
         {
             size_t ll = strcspn(req, "\r\n");
-            snprintf(line, sizeof line, "%.*s", (int)(ll < sizeof line - 1 ? ll : sizeof line - 1), req);
+            snprintf(line, sizeof line, "%.*s", (int)(ll < sizeof line - 1 ? ll : sizeof line - 1),
+                     req);
         }
         req_body = emu_after_blank(req, part_end);
         if (req_body == NULL)
@@ -617,9 +627,11 @@ static void emu_batch(const char *ctype, const char *body, const char *auth, str
                 cid[cl - 1] = '\0';
                 id = cid + 1;
             }
-            buf_printf(&out, "--%s\r\nContent-Type: application/http\r\nContent-ID: <response-%s>\r\n\r\n"
-                             "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n%s\r\n",
-                       out_b, id, sub.status, emu_status_text(sub.status), text ? text : "");
+            buf_printf(
+                &out,
+                "--%s\r\nContent-Type: application/http\r\nContent-ID: <response-%s>\r\n\r\n"
+                "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n%s\r\n",
+                out_b, id, sub.status, emu_status_text(sub.status), text ? text : "");
             free(text);
         }
         cJSON_Delete(sub.json);

@@ -728,17 +728,19 @@ static void killed_half_way(void **state)
 
     (void)state;
     connect_user(&c, "luis", NULL);
-    for (int i = 0; i < 30; i++) {
+    for (int i = 0; i < 120; i++) {
         char body[200];
-        snprintf(body, sizeof body,
-                 "{\"title\":\"Lote "
-                 "%d\",\"start\":\"2026-02-%02dT10:00:00Z\",\"end\":\"2026-02-%02dT11:00:00Z\"}",
-                 i, 1 + i % 28, 1 + i % 28);
+        snprintf(
+            body, sizeof body,
+            "{\"title\":\"Lote "
+            "%d\",\"start\":\"2026-02-%02dT%02d:00:00Z\",\"end\":\"2026-02-%02dT%02d:30:00Z\"}",
+            i, 1 + i % 28, i % 24, 1 + i % 28, i % 24);
         create(&c, body);
     }
-    /* slow Google, and the syncing process is killed in the middle of it */
+    /* slow batches, and the syncing process is killed while one is on its way: Google goes on
+     * to create those events, whose answers nobody reads */
     assert_int_equal(emu_ctl(&S, "POST", "faults",
-                             "{\"kind\":\"delay\",\"ms\":100,\"count\":1000,\"path\":\"/events\"}",
+                             "{\"kind\":\"delay\",\"ms\":800,\"count\":1000,\"path\":\"/batch\"}",
                              NULL),
                      200);
     assert_int_equal(stack_db_exec(&S, "UPDATE user_integrations SET next_poll_at = 0"), 0);
@@ -746,17 +748,59 @@ static void killed_half_way(void **state)
         size_t mark = emu_log_mark(&S);
         pid = stack_spawn(&S, "cgi/calsync-renew", none);
         assert_true(pid > 0);
-        for (int i = 0; i < 200 && emu_count_calls(&S, "POST", "/events", mark) < 8; i++)
+        for (int i = 0;
+             i < 400 && emu_count_calls_for(&S, "luis@gmail.test", "POST", "/events", mark) < 50;
+             i++)
             sleep_ms(25);
-        assert_true(emu_count_calls(&S, "POST", "/events", mark) >= 8);
+        assert_true(emu_count_calls_for(&S, "luis@gmail.test", "POST", "/events", mark) >= 50);
+        sleep_ms(300); /* the second batch is in flight */
     }
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
+    sleep_ms(1000); /* Google finishes what it was sent */
     emu_ctl(&S, "DELETE", "faults", NULL, NULL);
     /* its lease lapses (time passes), then a new sync picks up where it stopped */
     assert_int_equal(stack_db_exec(&S, "UPDATE user_integrations SET lease_until = 0"), 0);
     sync_ok(&c, NULL, NULL, NULL, NULL);
-    assert_converged(&c, "luis", 30);
+    sync_ok(&c, NULL, NULL, NULL, NULL);
+    assert_converged(&c, "luis", 120);
+    client_free(&c);
+}
+
+static void initial_push_in_batches(void **state)
+{
+    struct client c;
+    char email[64], loc[4096];
+    size_t mark;
+
+    (void)state;
+    /* a user with 120 appointments connects for the first time */
+    snprintf(email, sizeof email, "mara@example.com");
+    assert_int_equal(stack_user(&S, email, "password-123", NULL), 0);
+    assert_int_equal(
+        emu_ctl(&S, "POST", "config", "{\"account\":\"mara@gmail.test\",\"deny\":false}", NULL),
+        200);
+    client_init(&c, &S);
+    assert_int_equal(client_login(&c, email, "password-123"), 200);
+    for (int i = 0; i < 120; i++) {
+        char body[200];
+        snprintf(
+            body, sizeof body,
+            "{\"title\":\"Cartera "
+            "%d\",\"start\":\"2026-03-%02dT%02d:00:00Z\",\"end\":\"2026-03-%02dT%02d:30:00Z\"}",
+            i, 1 + i % 28, i % 24, 1 + i % 28, i % 24);
+        assert_int_equal(client_json(&c, "POST", "/api/appointments", body, NULL), 201);
+    }
+    /* and the first batch fails as a whole: its events go one by one */
+    assert_int_equal(
+        emu_ctl(&S, "POST", "faults", "{\"status\":503,\"count\":1,\"path\":\"/batch\"}", NULL),
+        200);
+    mark = emu_log_mark(&S);
+    assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
+    assert_int_equal(client_wait_synced(&c), 0);
+    assert_converged(&c, "mara", 120);
+    /* 120 rows: a first batch of 50 refused (those went one by one), then 50 and 20 */
+    assert_int_equal(emu_count_calls(&S, "POST", "/batch/", mark), 4);
     client_free(&c);
 }
 
@@ -776,6 +820,7 @@ int main(void)
         cmocka_unit_test(per_event_refusal),
         cmocka_unit_test(killed_half_way),
         cmocka_unit_test(reconnect_without_twins),
+        cmocka_unit_test(initial_push_in_batches),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return cmocka_run_group_tests(tests, setup, teardown);
