@@ -603,6 +603,54 @@ static void faults_and_log(void **state)
     client_free(&c);
 }
 
+static void batch(void **state)
+{
+    struct resp r;
+    char auth[400], url[256], body[2048];
+    const char *h[] = {auth, "Content-Type: multipart/mixed; boundary=XyZ", NULL};
+    struct client c;
+    const char *p1, *p2, *p3;
+
+    (void)state;
+    emu_ctl(&S, "POST", "reset", "{}", NULL);
+    assert_int_equal(get_tokens(VERIFIER, 0), 200);
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", access_token);
+    snprintf(body, sizeof body,
+             "--XyZ\r\nContent-Type: application/http\r\nContent-ID: <a1>\r\n\r\n"
+             "POST /calendar/v3/calendars/primary/events HTTP/1.1\r\nContent-Type: "
+             "application/json\r\n\r\n"
+             "{\"id\":\"batch00001\",\"summary\":\"B1\",\"start\":{\"dateTime\":\"2026-01-01T10:00:"
+             "00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}\r\n"
+             "--XyZ\r\nContent-Type: application/http\r\nContent-ID: <a2>\r\n\r\n"
+             "POST /calendar/v3/calendars/primary/events HTTP/1.1\r\nContent-Type: "
+             "application/json\r\n\r\n"
+             "{\"id\":\"batch00001\",\"summary\":\"twin\",\"start\":{\"dateTime\":\"2026-01-01T10:"
+             "00:00Z\"},\"end\":{\"dateTime\":\"2026-01-01T11:00:00Z\"}}\r\n"
+             "--XyZ\r\nContent-Type: application/http\r\nContent-ID: <a3>\r\n\r\n"
+             "GET /calendar/v3/calendars/primary/events/batch00001 HTTP/1.1\r\n\r\n\r\n"
+             "--XyZ--\r\n");
+    client_init(&c, &S);
+    snprintf(url, sizeof url, "%s/batch/calendar/v3", S.emu);
+    assert_int_equal(client_req(&c, "POST", url, h, body, &r), 200);
+    assert_non_null(strstr(r.content_type, "multipart/mixed; boundary="));
+    /* the answers, in order: created, duplicate, read back */
+    p1 = strstr(r.body, "HTTP/1.1 200");
+    p2 = p1 ? strstr(p1 + 1, "HTTP/1.1 409") : NULL;
+    p3 = p2 ? strstr(p2 + 1, "HTTP/1.1 200") : NULL;
+    assert_non_null(p1);
+    assert_non_null(p2);
+    assert_non_null(p3);
+    assert_non_null(strstr(r.body, "Content-ID: <response-a1>"));
+    assert_non_null(strstr(p3, "\"summary\":\"B1\""));
+    resp_free(&r);
+    /* no boundary: refused */
+    {
+        const char *bad[] = {auth, "Content-Type: application/json", NULL};
+        assert_int_equal(client_req(&c, "POST", url, bad, "{}", NULL), 400);
+    }
+    client_free(&c);
+}
+
 static void control_page(void **state)
 {
     struct resp r;
@@ -629,6 +677,7 @@ int main(void)
         cmocka_unit_test(recurring_and_all_day),
         cmocka_unit_test(push_notifications),
         cmocka_unit_test(faults_and_log),
+        cmocka_unit_test(batch),
         cmocka_unit_test(control_page),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
