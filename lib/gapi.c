@@ -555,18 +555,6 @@ static const char *gapi_api_path(const struct cfg *cfg)
     return p ? p : "";
 }
 
-/* Start of the line after the first blank line at or after p (before end), or NULL. */
-static const char *gapi_after_blank(const char *p, const char *end)
-{
-    for (; p < end; p++) {
-        if (p + 3 < end && memcmp(p, "\r\n\r\n", 4) == 0)
-            return p + 4;
-        if (p + 1 < end && memcmp(p, "\n\n", 2) == 0)
-            return p + 2;
-    }
-    return NULL;
-}
-
 int gapi_batch(struct gapi *g, size_t n, const char *const *methods, const char *const *paths,
                cJSON *const *bodies, struct gapi_resp *outs)
 {
@@ -638,7 +626,7 @@ int gapi_batch(struct gapi *g, size_t n, const char *const *methods, const char 
             if (status_line == NULL || status_line > part_end)
                 break;
             outs[got].status = strtol(status_line + 9, NULL, 10);
-            rb = gapi_after_blank(status_line, part_end);
+            rb = http_after_blank(status_line, part_end);
             json = rb ? rb : part_end;
             jl = (size_t)(part_end - json);
             while (jl > 0 && (json[jl - 1] == '\r' || json[jl - 1] == '\n'))

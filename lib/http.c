@@ -577,3 +577,14 @@ int http_header_token(const char *v, char *out, size_t outlen)
     memcpy(out, v, n + 1);
     return CS_OK;
 }
+
+const char *http_after_blank(const char *p, const char *end)
+{
+    for (; p < end; p++) {
+        if (p + 3 < end && memcmp(p, "\r\n\r\n", 4) == 0)
+            return p + 4;
+        if (p + 1 < end && memcmp(p, "\n\n", 2) == 0)
+            return p + 2;
+    }
+    return NULL;
+}

@@ -71,6 +71,9 @@ void http_finish(struct http_req *req);
 /* Copies a header value that must be a printable ASCII token (no spaces) of fewer than outlen
  * bytes. CS_OK, CS_ERR_NOTFOUND (absent or empty) or CS_ERR_INVAL. */
 int http_header_token(const char *v, char *out, size_t outlen);
+/* In an HTTP message held in [p, end): the start of what follows the first blank line (CRLF
+ * or LF endings), or NULL when there is none. */
+const char *http_after_blank(const char *p, const char *end);
 /* Percent-encodes s for a URL query component into b. */
 int http_urlencode(struct buf *b, const char *s);
 /* Status reason text ("Created"). */

@@ -533,18 +533,6 @@ static int emu_block_header(const char *block, const char *end, const char *name
     return -1;
 }
 
-/* Start of the line after the first blank line at or after p, or NULL. */
-static const char *emu_after_blank(const char *p, const char *end)
-{
-    for (; p < end; p++) {
-        if (p + 3 < end && memcmp(p, "\r\n\r\n", 4) == 0)
-            return p + 4;
-        if (p + 1 < end && memcmp(p, "\n\n", 2) == 0)
-            return p + 2;
-    }
-    return NULL;
-}
-
 static void emu_batch(const char *ctype, const char *body, const char *auth, struct emu_reply *r)
 {
     char boundary[128], delim[136], out_b[40];
@@ -580,7 +568,7 @@ static void emu_batch(const char *ctype, const char *body, const char *auth, str
             emu_reply_error(r, 400, "tooManyRequests", "Too many requests in one batch.");
             return;
         }
-        hdr_end = emu_after_blank(p, part_end);
+        hdr_end = http_after_blank(p, part_end);
         if (hdr_end == NULL)
             break;
         emu_block_header(p, hdr_end, "Content-ID", cid, sizeof cid);
@@ -590,7 +578,7 @@ static void emu_batch(const char *ctype, const char *body, const char *auth, str
             snprintf(line, sizeof line, "%.*s", (int)(ll < sizeof line - 1 ? ll : sizeof line - 1),
                      req);
         }
-        req_body = emu_after_blank(req, part_end);
+        req_body = http_after_blank(req, part_end);
         if (req_body == NULL)
             req_body = part_end;
         emu_block_header(req, req_body, "If-Match", if_match, sizeof if_match);
