@@ -78,6 +78,10 @@ int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON 
  * falls back to single calls. */
 int gapi_batch(struct gapi *g, size_t n, const char *const *methods, const char *const *paths,
                cJSON *const *bodies, struct gapi_resp *outs);
+/* Reads a multipart/mixed batch answer (ctype names its boundary; body NUL-terminated at len)
+ * into outs[0..n): returns how many parts were read. Free each read out with gapi_resp_free. */
+size_t gapi_batch_parse(const char *ctype, const char *body, size_t len, struct gapi_resp *outs,
+                        size_t n);
 /* Percent-encodes a path segment into b. */
 int gapi_path_segment(struct buf *b, const char *s);
 
