@@ -639,6 +639,33 @@ static void faults_everywhere(void **state)
         assert_string_equal(jstr(find_by(g, "summary", "Local 0"), "description"), "round 6");
         cJSON_Delete(g);
     }
+    /* a delete, and a conflict (412: re-read, merge, write again), each under faults */
+    {
+        cJSON *l = local(&c, "2026-01-01", "2026-12-31"), *g;
+        char gid[64];
+        snprintf(path, sizeof path, "/api/appointments/%d",
+                 (int)jnum(find_by(l, "title", "Local 1"), "id"));
+        assert_int_equal(client_json(&c, "DELETE", path, NULL, NULL), 200);
+        n--;
+        snprintf(path, sizeof path, "/api/appointments/%lld", first);
+        assert_int_equal(
+            client_json(&c, "PATCH", path, "{\"title\":\"Local 0, both sides\"}", NULL), 200);
+        snprintf(gid, sizeof gid, "%s", jstr(find_by(l, "title", "Local 0"), "googleEventId"));
+        cJSON_Delete(l);
+        google_edit("juan", gid, "PATCH", "{\"location\":\"moved on Google\"}");
+        assert_int_equal(emu_ctl(&S, "POST", "faults",
+                                 "{\"status\":503,\"count\":3,\"path\":\"/events/\"}", NULL),
+                         200);
+        sync_ok(&c, NULL, NULL, NULL, NULL);
+        emu_ctl(&S, "DELETE", "faults", NULL, NULL);
+        sync_ok(&c, NULL, NULL, NULL, NULL);
+        assert_converged(&c, "juan", n);
+        g = google_events("juan", 0);
+        assert_null(find_by(g, "summary", "Local 1"));
+        assert_string_equal(jstr(find_by(g, "summary", "Local 0, both sides"), "location"),
+                            "moved on Google");
+        cJSON_Delete(g);
+    }
     client_free(&c);
 }
 
