@@ -5,6 +5,7 @@
 #include "cs.h"
 #include "db.h"
 #include "http.h"
+#include "integ.h"
 #include "log.h"
 
 #include <stdio.h>
@@ -341,37 +342,33 @@ out:
 int gapi_open(struct gapi *g, struct db *db, const struct cfg *cfg, const char *user_id,
               long long budget_ms)
 {
-    sqlite3_stmt *st;
-    char *sa = NULL, *sr = NULL;
-    int rc = CS_ERR_REAUTH;
+    struct integ in;
+    int rc;
 
     memset(g, 0, sizeof *g);
     g->db = db;
     g->cfg = cfg;
     snprintf(g->user_id, sizeof g->user_id, "%s", user_id);
     g->deadline_ms = cal_now_ms() + budget_ms;
-    st = db_stmt(db, DB_INTEG_GET);
-    if (st == NULL)
-        return CS_ERR_DB;
-    db_bind_text(st, 1, user_id);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 11) == 1) {
-        sa = db_col_dup(st, 2);
-        sr = db_col_dup(st, 3);
-        g->expiry = sqlite3_column_int64(st, 4);
-    }
-    sqlite3_reset(st);
-    if (sr == NULL)
+    rc = integ_get(db, user_id, &in);
+    if (rc == CS_ERR_DB)
+        return rc;
+    if (rc != CS_OK)
+        return CS_ERR_REAUTH;
+    rc = CS_ERR_REAUTH;
+    if (!in.is_active || in.refresh_token == NULL)
         goto out;
-    if (crypt_open(cfg->secret_key, sr, &g->refresh) != CS_OK) {
+    if (crypt_open(cfg->secret_key, in.refresh_token, &g->refresh) != CS_OK) {
         log_error("stored refresh token cannot be decrypted (wrong CALSYNC_SECRET_KEY?)");
         goto out;
     }
-    if (sa != NULL && crypt_open(cfg->secret_key, sa, &g->access) != CS_OK)
+    if (in.access_token != NULL &&
+        crypt_open(cfg->secret_key, in.access_token, &g->access) != CS_OK)
         g->access = NULL;
+    g->expiry = in.expiry;
     rc = CS_OK;
 out:
-    free(sa);
-    free(sr);
+    integ_free(&in);
     if (rc != CS_OK)
         gapi_close(g);
     return rc;

@@ -145,6 +145,49 @@ static void sync_set_error(struct sync_ctx *c, long long id, const char *state, 
     db_exec(c->db, st);
 }
 
+/* Marks an appointment deleted because Google no longer has its event (or has just deleted
+ * it for us). */
+static int sync_mark_deleted(struct sync_ctx *c, long long id)
+{
+    sqlite3_stmt *st = db_stmt(c->db, DB_APPT_PULL_DELETE);
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    sqlite3_bind_int64(st, 1, id);
+    db_bind_text(st, 2, c->user_id);
+    sqlite3_bind_int64(st, 3, db_now());
+    sqlite3_bind_int64(st, 4, db_now_ms());
+    return db_exec(c->db, st);
+}
+
+/* The appointment ids a statement (bound with the user) selects, in *ids (free()). CS_OK, or
+ * CS_ERR_NOMEM with the ids collected so far, or CS_ERR_DB. */
+static int sync_collect_ids(struct sync_ctx *c, enum db_stmt_id id, long long **ids, size_t *n)
+{
+    sqlite3_stmt *st = db_stmt(c->db, id);
+    size_t cap = 0;
+    int rc = CS_OK;
+
+    *ids = NULL;
+    *n = 0;
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, c->user_id);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        if (*n == cap) {
+            long long *p = realloc(*ids, (cap = cap ? cap * 2 : 64) * sizeof **ids);
+            if (p == NULL) {
+                rc = CS_ERR_NOMEM;
+                break;
+            }
+            *ids = p;
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
 /* Records that a was synced as Google event ev (its id, etag, updated, and the snapshot). */
 static int sync_link(struct sync_ctx *c, const struct appt *a, const cJSON *ev)
 {
@@ -461,7 +504,6 @@ static int sync_push_delete(struct sync_ctx *c, struct appt *a)
 {
     struct gapi_resp r;
     struct buf path;
-    sqlite3_stmt *st;
     int rc;
 
     if (a->google_event_id == NULL)
@@ -473,14 +515,7 @@ static int sync_push_delete(struct sync_ctx *c, struct appt *a)
     }
     rc = gapi_call(&c->g, "DELETE", path.data, NULL, NULL, &r);
     if (rc == CS_OK && (r.status == 200 || r.status == 204 || r.status == 404 || r.status == 410)) {
-        st = db_stmt(c->db, DB_APPT_PULL_DELETE);
-        if (st != NULL) {
-            sqlite3_bind_int64(st, 1, a->id);
-            db_bind_text(st, 2, c->user_id);
-            sqlite3_bind_int64(st, 3, db_now());
-            sqlite3_bind_int64(st, 4, db_now_ms());
-            rc = db_exec(c->db, st);
-        }
+        rc = sync_mark_deleted(c, a->id);
     } else if (rc == CS_OK) {
         rc = sync_event_error(c, &r, "the delete");
     }
@@ -718,14 +753,7 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
         if (have && local.is_active) {
             sync_pending_op(c, local.id, op);
             if (strcmp(op, "upsert") != 0) { /* a pending local edit restores it instead */
-                st = db_stmt(c->db, DB_APPT_PULL_DELETE);
-                if (st != NULL) {
-                    sqlite3_bind_int64(st, 1, local.id);
-                    db_bind_text(st, 2, c->user_id);
-                    sqlite3_bind_int64(st, 3, db_now());
-                    sqlite3_bind_int64(st, 4, db_now_ms());
-                    rc = db_exec(c->db, st);
-                }
+                rc = sync_mark_deleted(c, local.id);
                 st = db_stmt(c->db, DB_OUTBOX_DROP_APPT);
                 if (st != NULL) {
                     sqlite3_bind_int64(st, 1, local.id);
@@ -798,8 +826,8 @@ static int sync_reconcile(struct sync_ctx *c)
 {
     sqlite3_stmt *st;
     long long *ids = NULL, linked = 0;
-    size_t n = 0, cap = 0;
-    int rc = CS_OK;
+    size_t n = 0;
+    int rc;
 
     st = db_stmt(c->db, DB_APPT_COUNT_LINKED);
     if (st == NULL)
@@ -808,22 +836,7 @@ static int sync_reconcile(struct sync_ctx *c)
     if (sqlite3_step(st) == SQLITE_ROW)
         linked = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
-    st = db_stmt(c->db, DB_APPT_LINKED_UNSEEN);
-    if (st == NULL)
-        return CS_ERR_DB;
-    db_bind_text(st, 1, c->user_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) {
-            long long *p = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof *ids);
-            if (p == NULL) {
-                rc = CS_ERR_NOMEM;
-                break;
-            }
-            ids = p;
-        }
-        ids[n++] = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_reset(st);
+    rc = sync_collect_ids(c, DB_APPT_LINKED_UNSEEN, &ids, &n);
     if (rc == CS_OK && n > 10 && (long long)n * 2 > linked) {
         snprintf(c->err, sizeof c->err,
                  "safety stop: Google no longer lists %zu of %lld linked appointments; nothing "
@@ -833,18 +846,8 @@ static int sync_reconcile(struct sync_ctx *c)
         rc = CS_ERR_CONFLICT;
     }
     if (rc == CS_OK && n > 0 && (rc = db_begin(c->db)) == CS_OK) {
-        for (size_t i = 0; i < n && rc == CS_OK; i++) {
-            st = db_stmt(c->db, DB_APPT_PULL_DELETE);
-            if (st == NULL) {
-                rc = CS_ERR_DB;
-                break;
-            }
-            sqlite3_bind_int64(st, 1, ids[i]);
-            db_bind_text(st, 2, c->user_id);
-            sqlite3_bind_int64(st, 3, db_now());
-            sqlite3_bind_int64(st, 4, db_now_ms());
-            rc = db_exec(c->db, st);
-        }
+        for (size_t i = 0; i < n && rc == CS_OK; i++)
+            rc = sync_mark_deleted(c, ids[i]);
         if (rc == CS_OK)
             rc = db_commit(c->db);
         if (rc != CS_OK)
@@ -867,18 +870,25 @@ static int sync_store_token(struct sync_ctx *c, const char *token)
     return db_exec(c->db, st);
 }
 
+/* Empties the per-connection table of event ids a full listing has seen. */
+static int sync_seen_reset(struct sync_ctx *c)
+{
+    sqlite3_stmt *st;
+
+    if ((st = db_stmt(c->db, DB_SEEN_CREATE)) == NULL || db_exec(c->db, st) != CS_OK ||
+        (st = db_stmt(c->db, DB_SEEN_CLEAR)) == NULL || db_exec(c->db, st) != CS_OK)
+        return CS_ERR_DB;
+    return CS_OK;
+}
+
 /* Lists every page (incremental with the stored syncToken, else full) and applies it. */
 static int sync_pull(struct sync_ctx *c, const char *sync_token)
 {
     char *page = NULL, *next_sync = NULL;
     int full = sync_token == NULL, rc = CS_OK, restarted = 0;
-    sqlite3_stmt *st;
 
-    if (full) {
-        if ((st = db_stmt(c->db, DB_SEEN_CREATE)) == NULL || db_exec(c->db, st) != CS_OK ||
-            (st = db_stmt(c->db, DB_SEEN_CLEAR)) == NULL || db_exec(c->db, st) != CS_OK)
-            return CS_ERR_DB;
-    }
+    if (full && sync_seen_reset(c) != CS_OK)
+        return CS_ERR_DB;
     for (;;) {
         struct gapi_resp r;
         struct buf path;
@@ -914,8 +924,7 @@ static int sync_pull(struct sync_ctx *c, const char *sync_token)
             restarted = 1;
             sync_token = NULL;
             sync_store_token(c, NULL);
-            if ((st = db_stmt(c->db, DB_SEEN_CREATE)) == NULL || db_exec(c->db, st) != CS_OK ||
-                (st = db_stmt(c->db, DB_SEEN_CLEAR)) == NULL || db_exec(c->db, st) != CS_OK) {
+            if (sync_seen_reset(c) != CS_OK) {
                 rc = CS_ERR_DB;
                 break;
             }
@@ -968,23 +977,11 @@ static int sync_pull(struct sync_ctx *c, const char *sync_token)
 
 static void sync_enqueue_unlinked(struct sync_ctx *c)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_APPT_UNLINKED_ACTIVE);
-    long long *ids = NULL;
-    size_t n = 0, cap = 0;
+    sqlite3_stmt *st;
+    long long *ids;
+    size_t n;
 
-    if (st == NULL)
-        return;
-    db_bind_text(st, 1, c->user_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        if (n == cap) {
-            long long *p = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof *ids);
-            if (p == NULL)
-                break;
-            ids = p;
-        }
-        ids[n++] = sqlite3_column_int64(st, 0);
-    }
-    sqlite3_reset(st);
+    sync_collect_ids(c, DB_APPT_UNLINKED_ACTIVE, &ids, &n); /* on OOM: what it collected */
     if (n > 0 && db_begin(c->db) == CS_OK) {
         for (size_t i = 0; i < n; i++) {
             st = db_stmt(c->db, DB_OUTBOX_PUT_IF_ABSENT);
