@@ -128,9 +128,11 @@ void cal_format_date(time_t t, char out[CAL_STRLEN])
     strftime(out, CAL_STRLEN, "%Y-%m-%d", &tm);
 }
 
-/* Breaks t down as wall time in zone. The process is single-threaded per request, so
+/* Breaks t down as wall time in zone and, when days or months are non-zero, moves that wall
+ * time by them (DST-correct) into *moved. The process is single-threaded per request, so
  * switching TZ briefly is safe; the previous value is restored. */
-static int cal_localtime(time_t t, const char *zone, struct tm *tm)
+static int cal_in_zone(time_t t, const char *zone, struct tm *tm, int days, int months,
+                       time_t *moved)
 {
     char old[128] = "";
     const char *prev = getenv("TZ");
@@ -143,12 +145,31 @@ static int cal_localtime(time_t t, const char *zone, struct tm *tm)
     setenv("TZ", zone, 1);
     tzset();
     localtime_r(&t, tm);
+    if (moved != NULL) {
+        struct tm w = *tm;
+        w.tm_mday += days;
+        w.tm_mon += months;
+        w.tm_isdst = -1;
+        *moved = mktime(&w);
+    }
     if (had)
         setenv("TZ", old, 1);
     else
         unsetenv("TZ");
     tzset();
     return CS_OK;
+}
+
+static int cal_localtime(time_t t, const char *zone, struct tm *tm)
+{
+    return cal_in_zone(t, zone, tm, 0, 0, NULL);
+}
+
+int cal_add_local(time_t t, const char *zone, int days, int months, time_t *out)
+{
+    struct tm tm;
+
+    return cal_in_zone(t, zone, &tm, days, months, out);
 }
 
 int cal_format_local(time_t t, const char *zone, char out[CAL_STRLEN])

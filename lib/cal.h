@@ -21,6 +21,9 @@ void cal_format_date(time_t t, char out[CAL_STRLEN]);
 int cal_format_local(time_t t, const char *zone, char out[CAL_STRLEN]);
 /* Midnight UTC of the calendar date that t falls on in zone. */
 int cal_local_date(time_t t, const char *zone, time_t *out);
+/* t moved by whole days and months of wall time in zone (DST-correct: 10:00 stays 10:00).
+ * CS_OK or CS_ERR_INVAL (unknown zone). */
+int cal_add_local(time_t t, const char *zone, int days, int months, time_t *out);
 /* Milliseconds on a monotonic clock. */
 long long cal_now_ms(void);
 

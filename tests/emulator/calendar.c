@@ -405,36 +405,17 @@ static int emu_rrule_parse(const cJSON *recurrence, struct emu_rrule *rr)
 /* Instant of occurrence k of a timed event starting at t in zone (DST-correct). */
 static time_t emu_step(time_t t, const char *zone, const struct emu_rrule *rr, int k, int all_day)
 {
+    int days = rr->freq == 30 ? 0 : k * rr->interval * rr->freq;
+    int months = rr->freq == 30 ? k * rr->interval : 0;
     struct tm tm;
-    char old[128] = "";
-    const char *prev = getenv("TZ");
     time_t out;
 
-    if (all_day || zone == NULL || !cal_zone_valid(zone)) {
-        gmtime_r(&t, &tm);
-        if (rr->freq == 30)
-            tm.tm_mon += k * rr->interval;
-        else
-            tm.tm_mday += k * rr->interval * rr->freq;
-        return timegm(&tm);
-    }
-    if (prev)
-        snprintf(old, sizeof old, "%s", prev);
-    setenv("TZ", zone, 1);
-    tzset();
-    localtime_r(&t, &tm);
-    if (rr->freq == 30)
-        tm.tm_mon += k * rr->interval;
-    else
-        tm.tm_mday += k * rr->interval * rr->freq;
-    tm.tm_isdst = -1;
-    out = mktime(&tm);
-    if (prev)
-        setenv("TZ", old, 1);
-    else
-        unsetenv("TZ");
-    tzset();
-    return out;
+    if (!all_day && zone != NULL && cal_add_local(t, zone, days, months, &out) == CS_OK)
+        return out;
+    gmtime_r(&t, &tm);
+    tm.tm_mday += days;
+    tm.tm_mon += months;
+    return timegm(&tm);
 }
 
 static void emu_when_set(cJSON *o, const char *key, time_t t, int all_day, const char *zone)

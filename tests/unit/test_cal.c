@@ -104,6 +104,23 @@ static void local_date(void **state)
     assert_string_equal(out, "2026-06-01");
 }
 
+static void add_local(void **state)
+{
+    time_t t, out;
+    char s[CAL_STRLEN];
+
+    (void)state;
+    /* a week after 10:00 Madrid summer time is 10:00 Madrid winter time */
+    cal_parse_rfc3339("2026-10-20T08:00:00Z", &t);
+    assert_int_equal(cal_add_local(t, "Europe/Madrid", 7, 0, &out), CS_OK);
+    cal_format_utc(out, s);
+    assert_string_equal(s, "2026-10-27T09:00:00Z");
+    assert_int_equal(cal_add_local(t, "Europe/Madrid", 0, 2, &out), CS_OK);
+    cal_format_utc(out, s);
+    assert_string_equal(s, "2026-12-20T09:00:00Z");
+    assert_int_equal(cal_add_local(t, "No/Zone", 1, 0, &out), CS_ERR_INVAL);
+}
+
 static void zone_names(void **state)
 {
     (void)state;
@@ -117,9 +134,9 @@ static void zone_names(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(parse_valid),
-                                       cmocka_unit_test(parse_invalid),
-                                       cmocka_unit_test(zones_and_dst),
-                                       cmocka_unit_test(local_date), cmocka_unit_test(zone_names)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(parse_valid),   cmocka_unit_test(parse_invalid),
+        cmocka_unit_test(zones_and_dst), cmocka_unit_test(local_date),
+        cmocka_unit_test(add_local),     cmocka_unit_test(zone_names)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
