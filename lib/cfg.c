@@ -312,7 +312,19 @@ int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
                       48 * 3600, 0, 30 * 86400, errbuf, errlen)) != CS_OK)
         goto out;
     if ((rc = cfg_int(&c->webhook_settle_ms, "CALSYNC_WEBHOOK_SETTLE_MS",
-                      get("CALSYNC_WEBHOOK_SETTLE_MS", ctx), 500, 0, 10000, errbuf, errlen)) !=
+                      get("CALSYNC_WEBHOOK_SETTLE_MS", ctx), 150, 0, 10000, errbuf, errlen)) !=
+        CS_OK)
+        goto out;
+    snprintf(def, sizeof def, "%s/run/worker.sock", c->state_dir);
+    if ((rc = cfg_str(&c->worker_socket, get("CALSYNC_WORKER_SOCKET", ctx), def)) != CS_OK)
+        goto out;
+    if (strlen(c->worker_socket) >= 100) { /* sun_path holds 108 bytes */
+        rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                     "CALSYNC_WORKER_SOCKET: path too long (at most 99 bytes)");
+        goto out;
+    }
+    if ((rc = cfg_int(&c->worker_poll_ms, "CALSYNC_WORKER_POLL_MS",
+                      get("CALSYNC_WORKER_POLL_MS", ctx), 200, 10, 60000, errbuf, errlen)) !=
         CS_OK)
         goto out;
 out:
@@ -327,7 +339,7 @@ void cfg_free(struct cfg *c)
                      &c->default_tz,  &c->google_client_id, &c->google_client_secret,
                      &c->webhook_url, &c->webhook_secret,   &c->auth_url,
                      &c->token_url,   &c->revoke_url,       &c->api_url,
-                     &c->batch_url};
+                     &c->batch_url,   &c->worker_socket};
 
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         if (*strs[i] != NULL) {

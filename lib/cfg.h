@@ -23,6 +23,8 @@ struct cfg {
     int channel_ttl_s;     /* requested push channel lifetime */
     int renew_before_s;    /* renew channels expiring within this */
     int webhook_settle_ms; /* how long a notification's sync waits for the rest of a burst */
+    char *worker_socket;   /* UNIX datagram socket calsync-worker is woken on ("" = none) */
+    int worker_poll_ms;    /* calsync-worker looks for due jobs at least this often */
 };
 
 /* Looks a key up; NULL when unset. */
