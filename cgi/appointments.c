@@ -9,9 +9,11 @@
 #include "auth.h"
 #include "cal.h"
 #include "cfg.h"
+#include "crypt.h"
 #include "cs.h"
 #include "http.h"
 #include "integ.h"
+#include "jobs.h"
 #include "log.h"
 #include "sync.h"
 
@@ -101,24 +103,50 @@ static void reply_appt(struct http_req *req, const struct auth_user *u, long lon
     appt_free(&a);
 }
 
-/* After the local commit and the answer: push to Google within the configured budget. */
-static void push_after(struct http_req *req, const struct auth_user *u, int connected)
+/* After the local commit (which wrote the push job with the change) and the answer: the
+ * worker is woken; Google is never called from here. */
+static void push_after(struct http_req *req, int connected)
 {
-    http_finish(req);
     if (connected)
-        sync_after_commit(req->db, req->cfg, u->id);
+        jobs_wake(req->cfg);
+}
+
+/* The Idempotency-Key header: 1-200 visible ASCII characters. CS_OK (key set), CS_ERR_NOTFOUND
+ * (absent) or CS_ERR_INVAL. */
+static int idem_key(struct http_req *req, char out[201])
+{
+    const char *v = http_param(req, "HTTP_IDEMPOTENCY_KEY");
+    size_t n;
+
+    if (v == NULL)
+        return CS_ERR_NOTFOUND;
+    n = strlen(v);
+    if (n == 0 || n > 200)
+        return CS_ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
+            return CS_ERR_INVAL;
+    memcpy(out, v, n + 1);
+    return CS_OK;
 }
 
 static void create(struct http_req *req, const struct auth_user *u)
 {
     struct appt a;
-    char err[CS_ERRLEN];
+    char err[CS_ERRLEN], key[201], hash[CRYPT_HEXLEN];
     cJSON *body = NULL;
-    int rc, connected;
+    int rc, connected, have_key;
 
     memset(&a, 0, sizeof a);
+    have_key = idem_key(req, key);
+    if (have_key == CS_ERR_INVAL) {
+        http_reply_error(req, 400, "Idempotency-Key must be 1-200 visible ASCII characters");
+        goto out;
+    }
     if (auth_check_write(req) != CS_OK || http_json_body(req, HTTP_BODY_MAX, &body) != CS_OK)
         goto out;
+    /* the same key must come with the same request: compare a hash of the body */
+    crypt_sha256_hex(req->body.data ? req->body.data : "", req->body.len, hash);
     snprintf(a.user_id, sizeof a.user_id, "%s", u->id);
     rc = appt_apply_json(&a, body, 0, u->tz, err, sizeof err);
     if (rc != CS_OK) {
@@ -126,13 +154,24 @@ static void create(struct http_req *req, const struct auth_user *u)
         goto out;
     }
     connected = integ_is_connected(req->db, u->id);
-    if (appt_create(req->db, &a, connected) != CS_OK) {
+    rc = appt_create(req->db, &a, connected, have_key == CS_OK ? key : NULL, hash);
+    if (rc == CS_ERR_CONFLICT) { /* a retry: the first answer again, nothing created */
+        log_info("create retried with the same Idempotency-Key: appointment %lld user=%s", a.id,
+                 u->id);
+        reply_appt(req, u, a.id, 201);
+        goto out;
+    }
+    if (rc == CS_ERR_INVAL) {
+        http_reply_error(req, 422, "this Idempotency-Key was used with a different request");
+        goto out;
+    }
+    if (rc != CS_OK) {
         http_reply_error(req, 500, "cannot save appointment");
         goto out;
     }
     log_info("created appointment %lld user=%s", a.id, u->id);
     reply_appt(req, u, a.id, 201);
-    push_after(req, u, connected);
+    push_after(req, connected);
 out:
     appt_free(&a);
     cJSON_Delete(body);
@@ -168,7 +207,7 @@ static void update(struct http_req *req, const struct auth_user *u, long long id
     }
     log_info("updated appointment %lld user=%s", id, u->id);
     reply_appt(req, u, id, 200);
-    push_after(req, u, connected);
+    push_after(req, connected);
 out:
     appt_free(&a);
     cJSON_Delete(body);
@@ -198,7 +237,7 @@ static void delete (struct http_req *req, const struct auth_user *u, long long i
         cJSON_AddNumberToObject(o, "id", (double)id);
     }
     http_reply_json(req, 200, o, NULL);
-    push_after(req, u, connected);
+    push_after(req, connected);
 }
 
 static int route(struct http_req *req, void *ctx)

@@ -1,5 +1,6 @@
 /* callback: GET /api/google/calendar/callback: checks state + PKCE, stores the tokens sealed,
- * opens the push channel, runs the initial two-way sync, 302 back to /calendario. */
+ * records the jobs that open the push channel and run the initial two-way sync, 302 back to
+ * /calendario. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "gapi.h"
 #include "http.h"
 #include "integ.h"
+#include "jobs.h"
 #include "log.h"
 #include "sync.h"
 
@@ -152,22 +154,27 @@ static int route(struct http_req *req, void *ctx)
         back(req, "no_refresh_token");
         goto out;
     }
-    if (gapi_store_tokens(req->db, req->cfg, u.id, &t, 1) != CS_OK) {
+    /* tokens, "syncing", the channel and the initial sync jobs: one transaction, so a
+     * disconnect right after sees (and cancels) all of it */
+    rc = db_begin(req->db);
+    if (rc == CS_OK)
+        rc = gapi_store_tokens(req->db, req->cfg, u.id, &t, 1, 0);
+    if (rc == CS_OK)
+        rc = integ_set_state(req->db, u.id, "syncing", NULL); /* shown from the first look */
+    if (rc == CS_OK && *req->cfg->webhook_url != '\0')
+        rc = jobs_enqueue_channel(req->db, u.id, "connect");
+    if (rc == CS_OK)
+        rc = jobs_enqueue_sync(req->db, u.id, 1, "connect", 0, NULL, NULL);
+    if (rc == CS_OK)
+        rc = db_commit(req->db);
+    if (rc != CS_OK) {
+        db_rollback(req->db);
         back(req, "server_error");
         goto out;
     }
     log_info("Google Calendar connected user=%s", u.id);
-    integ_set_state(req->db, u.id, "syncing", NULL); /* the page shows it from the first look */
     back(req, NULL);
-    /* the browser has its answer; the channel and the initial sync follow */
-    http_finish(req);
-    rc = sync_channel_open(req->db, req->cfg, u.id);
-    if (rc != CS_OK && rc != CS_ERR_NOTFOUND)
-        log_warn("push channel unavailable, polling instead user=%s", u.id);
-    rc = sync_run(req->db, req->cfg, u.id, "connect", SYNC_FULL, req->cfg->sync_budget_ms, NULL,
-                  errbuf, sizeof errbuf);
-    if (rc != CS_OK && rc != CS_ERR_BUSY)
-        log_warn("initial sync failed: %s user=%s", errbuf, u.id);
+    jobs_wake(req->cfg); /* the worker opens the channel and runs the initial sync */
 out:
     gapi_tokens_free(&t);
     crypt_free_secret(verifier);

@@ -1,6 +1,7 @@
-/* disconnect: POST /api/google/calendar/disconnect: stop the channel, revoke the token, keep
- * every local appointment (only their Google links are cleared). Succeeds locally whatever
- * Google answers. */
+/* disconnect: POST /api/google/calendar/disconnect: a local transaction first (integration
+ * inactive, tokens wiped, Google ids cleared, jobs cancelled, every appointment kept), then
+ * best-effort calls telling Google (stop the channel, revoke the grant) with tokens kept for
+ * that alone; whatever Google does, the local disconnect stands. */
 #include <stdio.h>
 #include <string.h>
 
@@ -8,42 +9,38 @@
 #include "cfg.h"
 #include "cs.h"
 #include "db.h"
-#include "gapi.h"
 #include "http.h"
-#include "integ.h"
+#include "jobs.h"
 #include "log.h"
 #include "sync.h"
 
-static int forget(struct db *db, const char *user_id)
+/* Runs the clean-up job now, briefly; on failure calsync-worker retries it. 1 when Google
+ * confirmed. */
+static int tell_google(struct http_req *req, long long job_id, const char *user_id)
 {
-    enum db_stmt_id steps[] = {DB_INTEG_DISCONNECT, DB_APPT_CLEAR_GOOGLE, DB_OUTBOX_CLEAR_USER};
-    int rc = db_begin(db);
+    struct job j;
+    int rc;
 
-    for (size_t i = 0; rc == CS_OK && i < sizeof steps / sizeof steps[0]; i++) {
-        sqlite3_stmt *st = db_stmt(db, steps[i]);
-        if (st == NULL) {
-            rc = CS_ERR_DB;
-            break;
-        }
-        db_bind_text(st, 1, user_id);
-        if (steps[i] == DB_INTEG_DISCONNECT)
-            sqlite3_bind_int64(st, 2, db_now());
-        rc = db_exec(db, st);
+    if (jobs_claim_id(req->db, job_id, &j) != CS_OK)
+        return 0;
+    (void)user_id;
+    rc = sync_cleanup(req->cfg, &j);
+    if (rc == CS_OK) {
+        jobs_done(req->db, &j);
+    } else {
+        jobs_retry(req->db, &j, 0, "Google did not confirm the disconnect");
+        jobs_wake(req->cfg);
     }
-    if (rc == CS_OK)
-        rc = db_commit(db);
-    if (rc != CS_OK)
-        db_rollback(db);
-    return rc;
+    jobs_free(&j);
+    return rc == CS_OK;
 }
 
 static int route(struct http_req *req, void *ctx)
 {
     struct auth_user u;
-    struct integ in;
-    struct gapi g;
-    cJSON *o, *body = NULL;
-    int google_ok = 1, connected;
+    long long cleanup = 0;
+    int google_ok = 1;
+    cJSON *o;
 
     (void)ctx;
     if (strcmp(req->method, "POST") != 0) {
@@ -56,27 +53,16 @@ static int route(struct http_req *req, void *ctx)
         http_reply_error(req, 413, "request body too large");
         return 0;
     }
-    connected = integ_get(req->db, u.id, &in) == CS_OK;
-    if (connected && in.is_active) {
-        if (gapi_open(&g, req->db, req->cfg, u.id, 5000) == CS_OK) {
-            if (in.channel_id != NULL && in.resource_id != NULL &&
-                sync_channel_stop(&g, in.channel_id, in.resource_id) != CS_OK)
-                google_ok = 0;
-            if (gapi_revoke(req->cfg, g.refresh ? g.refresh : g.access) != CS_OK)
-                google_ok = 0;
-            gapi_close(&g);
-        }
-        if (!google_ok)
-            log_warn("Google did not confirm the disconnect; local disconnect goes on user=%s",
-                     u.id);
-    }
-    if (connected)
-        integ_free(&in);
-    if (forget(req->db, u.id) != CS_OK) {
+    if (sync_disconnect(req->db, req->cfg, u.id, &cleanup) != CS_OK) {
         http_reply_error(req, 500, "cannot disconnect: database error");
         return 0;
     }
     log_info("Google Calendar disconnected user=%s", u.id);
+    if (cleanup != 0)
+        google_ok = tell_google(req, cleanup, u.id);
+    if (!google_ok)
+        log_warn("Google did not confirm the disconnect yet; retried in the background user=%s",
+                 u.id);
     o = cJSON_CreateObject();
     if (o != NULL) {
         cJSON_AddBoolToObject(o, "success", 1);
@@ -84,11 +70,10 @@ static int route(struct http_req *req, void *ctx)
                                 google_ok
                                     ? "Google Calendar disconnected. Your appointments were kept."
                                     : "Google Calendar disconnected here. Google could not be "
-                                      "reached to revoke access; you can also remove calsync "
-                                      "in your Google account settings. Your appointments "
-                                      "were kept.");
+                                      "reached to revoke access yet; calsync keeps trying, and "
+                                      "you can also remove calsync in your Google account "
+                                      "settings. Your appointments were kept.");
     }
-    cJSON_Delete(body);
     http_reply_json(req, 200, o, NULL);
     return 0;
 }

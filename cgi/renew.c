@@ -1,6 +1,7 @@
-/* calsync-renew: the cron program. Renews push channels before they expire (new first, then
- * the old is stopped), re-opens missing channels, retries due outbox rows and polls
- * integrations without a channel. Safe to run from several hosts at once (per-user lease). */
+/* calsync-renew: the cron program. Records the jobs calsync-worker runs: push channels to renew
+ * before they expire (new first, then the old is stopped) or to re-open, due outbox retries,
+ * polls of integrations without a channel (and a safety-net poll for those with one). Calls no
+ * Google API itself; safe to run from several hosts at once (jobs coalesce). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "crypt.h"
 #include "cs.h"
 #include "db.h"
+#include "jobs.h"
 #include "log.h"
 #include "sync.h"
 
@@ -33,13 +35,21 @@ static size_t users(struct db *db, enum db_stmt_id id, long long p1, long long p
     return n;
 }
 
+static void count(int rc, int *ok, int *errors)
+{
+    if (rc == CS_OK)
+        (*ok)++;
+    else
+        (*errors)++;
+}
+
 int main(int argc, char **argv)
 {
     struct cfg cfg;
     struct db *db = NULL;
     char err[CS_ERRLEN];
     char(*ids)[CRYPT_UUIDLEN] = NULL;
-    int renewed = 0, opened = 0, failed = 0, polled = 0, retried = 0, errors = 0;
+    int renewed = 0, opened = 0, polled = 0, retried = 0, errors = 0, stale = 0;
     size_t n;
 
     (void)argv;
@@ -64,52 +74,42 @@ int main(int argc, char **argv)
         goto out;
 
     if (*cfg.webhook_url != '\0') {
-        /* channels expiring soon (or already expired): open the new one, then stop the old */
+        /* channels expiring soon (or already expired), and integrations without one (opening
+         * failed earlier): the worker opens the new one, then stops the old */
         n = users(db, DB_INTEG_RENEW_DUE, db_now_ms() + (long long)cfg.renew_before_s * 1000, 0,
                   ids);
-        for (size_t i = 0; i < n; i++) {
-            int rc = sync_channel_open(db, &cfg, ids[i]);
-            if (rc == CS_OK)
-                renewed++;
-            else if (rc != CS_ERR_BUSY) /* BUSY: another renewer got there first */
-                failed++;
-        }
-        /* integrations that have no channel (opening failed earlier) */
+        for (size_t i = 0; i < n; i++)
+            count(jobs_enqueue_channel(db, ids[i], "renew"), &renewed, &errors);
         n = users(db, DB_INTEG_NO_CHANNEL, 0, 0, ids);
-        for (size_t i = 0; i < n; i++) {
-            int rc = sync_channel_open(db, &cfg, ids[i]);
-            if (rc == CS_OK)
-                opened++;
-            else if (rc != CS_ERR_BUSY)
-                failed++;
-        }
+        for (size_t i = 0; i < n; i++)
+            count(jobs_enqueue_channel(db, ids[i], "renew"), &opened, &errors);
     }
     /* outbox rows whose retry time has come */
     n = users(db, DB_OUTBOX_USERS_DUE, db_now_ms(), 0, ids);
-    for (size_t i = 0; i < n; i++) {
-        int rc = sync_run(db, &cfg, ids[i], "cron", SYNC_PUSH, cfg.sync_budget_ms, NULL, err,
-                          sizeof err);
-        if (rc == CS_OK)
-            retried++;
-        else if (rc != CS_ERR_BUSY)
-            errors++;
-    }
+    for (size_t i = 0; i < n; i++)
+        count(jobs_enqueue_sync(db, ids[i], 0, "cron", 0, NULL, NULL), &retried, &errors);
     /* polling: integrations without push, and a safety net for those with it */
     n = users(db, DB_INTEG_POLL_DUE, db_now(), SYNC_SAFETY_POLL_S, ids);
-    for (size_t i = 0; i < n; i++) {
-        int rc = sync_run(db, &cfg, ids[i], "poll", SYNC_FULL, cfg.sync_budget_ms, NULL, err,
-                          sizeof err);
-        if (rc == CS_OK)
-            polled++;
-        else if (rc != CS_ERR_BUSY)
-            errors++;
+    for (size_t i = 0; i < n; i++)
+        count(jobs_enqueue_sync(db, ids[i], 1, "poll", 0, NULL, NULL), &polled, &errors);
+    /* jobs whose worker died: their lease lapses and any worker takes them over */
+    {
+        sqlite3_stmt *st = db_stmt(db, DB_JOB_STALE);
+        if (st != NULL) {
+            sqlite3_bind_int64(st, 1, db_now_ms());
+            if (sqlite3_step(st) == SQLITE_ROW)
+                stale = sqlite3_column_int(st, 0);
+            sqlite3_reset(st);
+        }
     }
+    if (renewed + opened + retried + polled > 0)
+        jobs_wake(&cfg);
 out:
-    printf("renew: channels renewed=%d opened=%d failed=%d outbox_users=%d polled=%d "
-           "errors=%d\n",
-           renewed, opened, failed, retried, polled, errors);
+    printf("renew: jobs queued: channel renewals=%d channel opens=%d outbox retries=%d polls=%d; "
+           "stale leases=%d errors=%d\n",
+           renewed, opened, retried, polled, stale, errors);
     free(ids);
     db_close(db);
     cfg_free(&cfg);
-    return failed + errors > 0 ? 1 : 0;
+    return errors > 0 ? 1 : 0;
 }

@@ -1,22 +1,23 @@
 /* sync: POST /api/google/calendar/sync ("Sync now") and GET /api/google/calendar/status. */
 #include <string.h>
-#include <unistd.h>
 
 #include "auth.h"
 #include "cfg.h"
 #include "cs.h"
 #include "db.h"
 #include "http.h"
+#include "integ.h"
+#include "jobs.h"
 #include "log.h"
 #include "sync.h"
 
-#define WAIT_FOR_RUNNING_MS 10000
+/* how long Sync now waits for its run before answering 202 (the job goes on) */
+#define SYNC_NOW_WAIT_MS 25000
 
 static void sync_now(struct http_req *req, const struct auth_user *u)
 {
-    struct sync_stats st;
-    char err[CS_ERRLEN];
-    long long waited = 0;
+    struct jobs_result res;
+    long long job_id = 0, gen = 0;
     cJSON *o;
     int rc;
 
@@ -28,22 +29,29 @@ static void sync_now(struct http_req *req, const struct auth_user *u)
         http_reply_error(req, 503, "Google Calendar is not configured on this server");
         return;
     }
-    /* a running sync was asked for one more pass; wait a little for it, so the
-     * answer reflects a completed sync */
-    while ((rc = sync_run(req->db, req->cfg, u->id, "manual", SYNC_FULL, req->cfg->sync_budget_ms,
-                          &st, err, sizeof err)) == CS_ERR_BUSY &&
-           waited < WAIT_FOR_RUNNING_MS) {
-        usleep(200 * 1000);
-        waited += 200;
+    {
+        struct integ in;
+        int have = integ_get(req->db, u->id, &in) == CS_OK, active = have && in.is_active;
+        int reauth = active && strcmp(in.state, "reauth_required") == 0;
+        if (have)
+            integ_free(&in);
+        if (!active) {
+            http_reply_error(req, 409, "Google Calendar is not connected");
+            return;
+        }
+        if (reauth) {
+            http_reply_error(req, 409, "Google access was revoked; reconnect Google Calendar");
+            return;
+        }
     }
-    if (rc == CS_ERR_NOTFOUND) {
-        http_reply_error(req, 409, err);
+    /* join the user's pending or running sync job (a running one makes one more pass that
+     * covers this request), never race it */
+    if (jobs_enqueue_sync(req->db, u->id, 1, "manual", 0, &job_id, &gen) != CS_OK) {
+        http_reply_error(req, 500, "cannot queue the sync");
         return;
     }
-    if (rc == CS_ERR_REAUTH) {
-        http_reply_error(req, 409, "Google access was revoked; reconnect Google Calendar");
-        return;
-    }
+    jobs_wake(req->cfg);
+    rc = jobs_wait(req->db, job_id, gen, SYNC_NOW_WAIT_MS, &res);
     o = cJSON_CreateObject();
     if (o == NULL) {
         http_reply_error(req, 500, "out of memory");
@@ -52,24 +60,35 @@ static void sync_now(struct http_req *req, const struct auth_user *u)
     if (rc == CS_ERR_BUSY) {
         cJSON_AddBoolToObject(o, "success", 1);
         cJSON_AddBoolToObject(o, "queued", 1);
-        cJSON_AddStringToObject(o, "message", "a sync is running; it will run once more");
+        cJSON_AddStringToObject(o, "message", "the sync is still running; the page updates when "
+                                              "it is done");
         http_reply_json(req, 202, o, NULL);
         return;
     }
     if (rc != CS_OK) {
-        cJSON_AddStringToObject(o, "error", err);
-        cJSON_AddNumberToObject(o, "pushed", st.pushed);
-        cJSON_AddNumberToObject(o, "pulled", st.pulled);
+        cJSON_Delete(o);
+        http_reply_error(req, 500, "cannot read the sync result");
+        return;
+    }
+    if (!res.ok) {
+        if (strcmp(res.error, "reconnect Google Calendar") == 0) {
+            cJSON_Delete(o);
+            http_reply_error(req, 409, "Google access was revoked; reconnect Google Calendar");
+            return;
+        }
+        cJSON_AddStringToObject(o, "error", res.error[0] ? res.error : "sync failed");
+        cJSON_AddBoolToObject(o, "retrying", 1);
+        cJSON_AddNumberToObject(o, "pushed", res.pushed);
+        cJSON_AddNumberToObject(o, "pulled", res.pulled);
         http_reply_json(req, 502, o, NULL);
         return;
     }
     cJSON_AddBoolToObject(o, "success", 1);
-    cJSON_AddNumberToObject(o, "syncedEvents", st.pushed + st.pulled + st.deleted);
-    cJSON_AddNumberToObject(o, "pushed", st.pushed);
-    cJSON_AddNumberToObject(o, "pulled", st.pulled);
-    cJSON_AddNumberToObject(o, "deleted", st.deleted);
-    cJSON_AddNumberToObject(o, "conflicts", st.conflicts);
-    cJSON_AddNumberToObject(o, "errors", st.errors);
+    cJSON_AddNumberToObject(o, "syncedEvents", res.pushed + res.pulled + res.deleted);
+    cJSON_AddNumberToObject(o, "pushed", res.pushed);
+    cJSON_AddNumberToObject(o, "pulled", res.pulled);
+    cJSON_AddNumberToObject(o, "deleted", res.deleted);
+    cJSON_AddNumberToObject(o, "conflicts", res.conflicts);
     http_reply_json(req, 200, o, NULL);
 }
 

@@ -1,6 +1,8 @@
 /* webhook: POST /api/google/calendar/webhook: verifies a Google push notification against an
- * active channel (id, resource id, token; constant time), answers at once, then syncs. */
+ * active channel (id, resource id, token; constant time), drops replays, records a pull job and
+ * answers 200; the worker does the rest. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cfg.h"
@@ -9,6 +11,7 @@
 #include "db.h"
 #include "http.h"
 #include "integ.h"
+#include "jobs.h"
 #include "log.h"
 #include "sync.h"
 
@@ -19,6 +22,29 @@ static int header(struct http_req *req, const char *name, char *out, size_t outl
     return http_header_token(http_param(req, name), out, outlen);
 }
 
+/* Records the message number; CS_ERR_CONFLICT when it is not above the last one accepted for
+ * the channel (a replay). Without a number (never from Google) there is nothing to compare. */
+static int seen(struct http_req *req, const char *chan, const char *rid, const char *msgno)
+{
+    sqlite3_stmt *st;
+    long long n;
+    char *end;
+
+    if (msgno[0] == '\0')
+        return CS_OK;
+    n = strtoll(msgno, &end, 10);
+    if (*end != '\0' || n < 0)
+        return CS_ERR_CONFLICT;
+    if ((st = db_stmt(req->db, DB_INTEG_WEBHOOK_SEEN)) == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, chan);
+    db_bind_text(st, 2, rid);
+    sqlite3_bind_int64(st, 3, n);
+    if (db_exec(req->db, st) != CS_OK)
+        return CS_ERR_DB;
+    return sqlite3_changes(db_handle(req->db)) == 1 ? CS_OK : CS_ERR_CONFLICT;
+}
+
 static void ok(struct http_req *req)
 {
     http_reply(req, 200, "application/json", NULL, "{}", 2);
@@ -27,7 +53,7 @@ static void ok(struct http_req *req)
 static int route(struct http_req *req, void *ctx)
 {
     char chan[HDR_MAX], rid[HDR_MAX], token[HDR_MAX], state[32], msgno[32];
-    char token_hash[CRYPT_HEXLEN], expect[CRYPT_HEXLEN], user_id[CRYPT_UUIDLEN], err[CS_ERRLEN];
+    char expect[CRYPT_HEXLEN], user_id[CRYPT_UUIDLEN];
     struct integ in;
     int rc, good;
 
@@ -55,7 +81,10 @@ static int route(struct http_req *req, void *ctx)
     }
     if (rc == CS_ERR_NOTFOUND)
         token[0] = '\0';
-    if (header(req, "HTTP_X_GOOG_MESSAGE_NUMBER", msgno, sizeof msgno) == CS_ERR_INVAL) {
+    rc = header(req, "HTTP_X_GOOG_MESSAGE_NUMBER", msgno, sizeof msgno);
+    if (rc == CS_ERR_NOTFOUND)
+        msgno[0] = '\0';
+    if (rc == CS_ERR_INVAL || (rc == CS_OK && strspn(msgno, "0123456789") != strlen(msgno))) {
         http_reply_error(req, 400, "malformed X-Goog-Message-Number");
         return 0;
     }
@@ -66,21 +95,20 @@ static int route(struct http_req *req, void *ctx)
     }
     if (integ_by_channel(req->db, chan, &in) != CS_OK) {
         /* a stopped or replaced channel: Google may still send a few; nothing to do */
-        log_info("notification for unknown channel ignored");
+        log_debug("notification for unknown channel ignored");
         ok(req);
         return 0;
     }
-    if (!in.is_active || in.channel_token_hash == NULL || in.resource_id == NULL) {
-        log_info("notification for an inactive integration ignored");
+    if (!in.is_active || in.resource_id == NULL) {
+        log_debug("notification for an inactive integration ignored");
         integ_free(&in);
         ok(req);
         return 0;
     }
-    /* all three must match, each compared in constant time */
-    crypt_sha256_hex(token, strlen(token), token_hash);
+    /* the token is HMAC(webhook secret, channel id): one constant-time check proves it; the
+     * resource id must be the one Google gave this channel */
     crypt_hmac_text(req->cfg->webhook_secret, chan, expect);
     good = crypt_str_eq(rid, in.resource_id);
-    good &= crypt_str_eq(token_hash, in.channel_token_hash);
     good &= crypt_str_eq(token, expect);
     snprintf(user_id, sizeof user_id, "%s", in.user_id);
     integ_free(&in);
@@ -89,15 +117,34 @@ static int route(struct http_req *req, void *ctx)
         http_reply_error(req, 403, "notification not verified");
         return 0;
     }
-    ok(req);
     if (strcmp(state, "sync") == 0) {
         log_info("channel confirmed user=%s", user_id);
+        ok(req);
         return 0;
     }
-    /* answered; now the work, in this worker, coalesced by the sync lease */
-    http_finish(req);
-    sync_run(req->db, req->cfg, user_id, "webhook", SYNC_SETTLED, req->cfg->sync_budget_ms, NULL,
-             err, sizeof err);
+    /* replay guard + the pull job, in one transaction, before the 200: a notification
+     * Google got a 200 for is never lost */
+    rc = db_begin(req->db);
+    if (rc == CS_OK)
+        rc = seen(req, chan, rid, msgno);
+    if (rc == CS_OK)
+        rc = jobs_enqueue_sync(req->db, user_id, 1, "webhook", req->cfg->webhook_settle_ms, NULL,
+                               NULL);
+    if (rc == CS_OK || rc == CS_ERR_CONFLICT)
+        rc = db_commit(req->db) == CS_OK ? rc : CS_ERR_DB;
+    if (rc != CS_OK && rc != CS_ERR_CONFLICT) {
+        db_rollback(req->db);
+        /* not recorded: Google retries a non-2xx notification with backoff */
+        http_reply_error(req, 503, "notification not recorded; try again");
+        return 0;
+    }
+    if (rc == CS_ERR_CONFLICT) {
+        log_info("replayed or out-of-order notification ignored user=%s", user_id);
+        ok(req);
+        return 0;
+    }
+    ok(req);
+    jobs_wake(req->cfg);
     return 0;
 }
 

@@ -1,17 +1,256 @@
-/* calsync-worker: runs the durable sync jobs (placeholder while the job runner lands). */
+/* calsync-worker: the long-running program that runs the durable sync jobs (push, pull,
+ * channels, disconnect clean-up). Route programs only write jobs and wake it; this is the only
+ * process that calls Google after a route has answered. Several workers (and several hosts)
+ * share the queue: each job is claimed under a lease, one job per user at a time. */
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cfg.h"
+#include "crypt.h"
+#include "cs.h"
+#include "db.h"
+#include "jobs.h"
 #include "log.h"
+#include "sync.h"
+
+#define WORKERS_MAX 64
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void signals(void)
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns at once */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* The wake-up socket routes send a datagram to; -1 when none is configured or it cannot be
+ * bound (polling alone still finds every job). */
+static int wake_socket(const struct cfg *cfg)
+{
+    struct sockaddr_un sa;
+    int fd;
+
+    if (cfg->worker_socket == NULL || cfg->worker_socket[0] == '\0')
+        return -1;
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", cfg->worker_socket);
+    unlink(cfg->worker_socket); /* a stale socket of a previous run */
+    if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        log_warn("cannot bind wake-up socket %s (%s); polling every %d ms only",
+                 cfg->worker_socket, strerror(errno), cfg->worker_poll_ms);
+        close(fd);
+        return -1;
+    }
+    /* route programs run as the same user: owner-only is enough */
+    chmod(cfg->worker_socket, 0600);
+    return fd;
+}
+
+/* Runs one claimed job and records its outcome. */
+static void run_job(struct db *db, const struct cfg *cfg, struct job *j)
+{
+    struct sync_stats st;
+    char err[CS_ERRLEN] = "";
+    long long retry_at = 0;
+    int rc;
+
+    memset(&st, 0, sizeof st);
+    switch (j->kind) {
+    case JOB_SYNC:
+        rc = sync_run(db, cfg, j, &st, err, sizeof err);
+        retry_at = st.retry_at_ms;
+        break;
+    case JOB_CHANNEL: {
+        long long lease = j->lease_until;
+        rc = sync_channel_open(db, cfg, j->user_id, j);
+        if (rc == CS_ERR_RATELIMIT && j->lease_until != lease)
+            retry_at = j->lease_until;
+        j->lease_until = lease;
+        if (rc != CS_OK)
+            snprintf(err, sizeof err, "opening the push channel: %s", cs_strerror(rc));
+        if (rc == CS_ERR_BUSY) /* another renewer stored one: nothing left to do */
+            rc = CS_OK;
+        break;
+    }
+    case JOB_CLEANUP:
+        rc = sync_cleanup(cfg, j);
+        if (rc != CS_OK)
+            snprintf(err, sizeof err, "telling Google about the disconnect: %s",
+                     cs_strerror(rc));
+        /* best effort: a few tries, then the user can revoke in their Google account */
+        if (rc != CS_OK && j->attempts >= 5)
+            rc = CS_ERR_INVAL;
+        break;
+    default:
+        rc = CS_ERR_INVAL;
+    }
+    if (rc == CS_OK)
+        jobs_done(db, j);
+    else if (rc == CS_ERR_NOTFOUND || rc == CS_ERR_REAUTH || rc == CS_ERR_INVAL)
+        jobs_drop(db, j); /* not connected any more, or nothing a retry can fix */
+    else if (rc == CS_ERR_BUSY && j->kind == JOB_SYNC)
+        ; /* the job was taken from us (its lease lapsed or a disconnect cancelled it) */
+    else
+        jobs_retry(db, j, retry_at, err);
+}
+
+/* One worker process: claim, run, repeat; sleep on the wake-up socket when nothing is due. */
+static int worker_loop(const struct cfg *cfg, int wake_fd)
+{
+    struct db *db = NULL;
+    char err[CS_ERRLEN];
+
+    if (db_open(cfg->db_path, &db, err, sizeof err) != CS_OK) {
+        log_error("%s", err);
+        return 1;
+    }
+    while (!stopping) {
+        struct job j;
+        int rc = jobs_claim(db, &j);
+        if (rc == CS_OK) {
+            run_job(db, cfg, &j);
+            jobs_free(&j);
+            continue;
+        }
+        /* nothing due: sleep until the next job is due, a route wakes us, or the poll
+         * interval passes (jobs from other hosts, lapsed leases) */
+        long long due = jobs_next_due(db), now = db_now_ms();
+        int timeout = cfg->worker_poll_ms;
+        if (due > now && due - now < timeout)
+            timeout = (int)(due - now);
+        if (wake_fd >= 0) {
+            struct pollfd p = {.fd = wake_fd, .events = POLLIN};
+            if (poll(&p, 1, timeout) > 0) {
+                char b[64];
+                while (recv(wake_fd, b, sizeof b, MSG_DONTWAIT) > 0)
+                    ;
+            }
+        } else {
+            usleep((useconds_t)timeout * 1000);
+        }
+    }
+    db_close(db);
+    return 0;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: calsync-worker [--workers N]   (configuration from the "
+                    "environment; DESIGN.md section 2)\n");
+}
 
 int main(int argc, char **argv)
 {
     struct cfg cfg;
+    struct db *db = NULL;
+    char err[CS_ERRLEN];
+    pid_t kids[WORKERS_MAX];
+    int workers = 2, wake_fd, status = 0;
 
-    (void)argc;
-    (void)argv;
     log_init("worker");
+    for (int i = 1; i < argc; i++) {
+        char *end;
+        if (strcmp(argv[i], "--workers") == 0 && i + 1 < argc) {
+            long v = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || v < 1 || v > WORKERS_MAX) {
+                fprintf(stderr, "calsync-worker: --workers takes 1..%d\n", WORKERS_MAX);
+                return 2;
+            }
+            workers = (int)v;
+        } else {
+            usage();
+            return 2;
+        }
+    }
     cfg_load_or_die(&cfg);
+    if (crypt_init() != CS_OK) {
+        fprintf(stderr, "calsync-worker: libsodium failed to initialise\n");
+        return 1;
+    }
+    /* migrate once, before forking */
+    if (db_open(cfg.db_path, &db, err, sizeof err) != CS_OK) {
+        fprintf(stderr, "calsync-worker: %s\n", err);
+        cfg_free(&cfg);
+        return 1;
+    }
+    db_close(db);
+    signals();
+    wake_fd = wake_socket(&cfg);
+    log_info("started: %d workers, wake-up socket %s, polling every %d ms", workers,
+             wake_fd >= 0 ? cfg.worker_socket : "(none)", cfg.worker_poll_ms);
+    memset(kids, 0, sizeof kids);
+    while (!stopping) {
+        /* start missing workers (at start, and to replace one that died) */
+        for (int i = 0; i < workers && !stopping; i++) {
+            if (kids[i] > 0)
+                continue;
+            pid_t pid = fork();
+            if (pid == 0) {
+                prctl(PR_SET_PDEATHSIG, SIGTERM);
+                exit(worker_loop(&cfg, wake_fd));
+            }
+            if (pid < 0) {
+                log_error("fork failed: %s", strerror(errno));
+                sleep(1);
+                continue;
+            }
+            kids[i] = pid;
+        }
+        pid_t dead = wait(&status);
+        if (dead < 0) {
+            if (errno == ECHILD)
+                sleep(1);
+            continue;
+        }
+        for (int i = 0; i < workers; i++) {
+            if (kids[i] == dead) {
+                kids[i] = 0;
+                if (!stopping)
+                    log_warn("worker %d died (status %d); starting another", (int)dead, status);
+            }
+        }
+        if (!stopping)
+            usleep(100 * 1000);
+    }
+    /* SIGTERM: each worker finishes the job it is running, then exits */
+    for (int i = 0; i < workers; i++)
+        if (kids[i] > 0)
+            kill(kids[i], SIGTERM);
+    for (int i = 0; i < workers; i++)
+        if (kids[i] > 0)
+            waitpid(kids[i], NULL, 0);
+    if (wake_fd >= 0) {
+        close(wake_fd);
+        unlink(cfg.worker_socket);
+    }
+    log_info("stopped");
     cfg_free(&cfg);
     return 0;
 }

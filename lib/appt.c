@@ -2,6 +2,7 @@
 #include "appt.h"
 #include "cs.h"
 #include "db.h"
+#include "jobs.h"
 #include "log.h"
 
 #include <math.h>
@@ -330,9 +331,13 @@ int appt_get(struct db *db, const char *user_id, long long id, struct appt *a)
     return rc;
 }
 
-static int appt_outbox(struct db *db, const char *user_id, long long id, const char *op)
+/* The outbox row of a change and, when connected, the job that pushes it: in the caller's
+ * transaction, with the change itself (sync rule 1). */
+static int appt_outbox(struct db *db, const char *user_id, long long id, const char *op,
+                       int connected)
 {
     sqlite3_stmt *st = db_stmt(db, DB_OUTBOX_PUT);
+    int rc;
 
     if (st == NULL)
         return CS_ERR_DB;
@@ -340,16 +345,78 @@ static int appt_outbox(struct db *db, const char *user_id, long long id, const c
     sqlite3_bind_int64(st, 2, id);
     db_bind_text(st, 3, op);
     sqlite3_bind_int64(st, 4, db_now_ms());
+    rc = db_exec(db, st);
+    if (rc == CS_OK && connected)
+        rc = jobs_enqueue_sync(db, user_id, 0, "change", 0, NULL, NULL);
+    return rc;
+}
+
+/* An earlier create with the same Idempotency-Key: CS_OK with its id, CS_ERR_INVAL when that
+ * request had another body, CS_ERR_NOTFOUND when there is none (or it is over 24 h old). */
+static int appt_idem_get(struct db *db, const char *user_id, const char *key, const char *hash,
+                         long long *id)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_IDEM_GET);
+    int rc = CS_ERR_NOTFOUND, step;
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, user_id);
+    db_bind_text(st, 2, key);
+    sqlite3_bind_int64(st, 3, db_now() - APPT_IDEM_TTL_S);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        const unsigned char *h = sqlite3_column_text(st, 0);
+        *id = sqlite3_column_int64(st, 1);
+        rc = h != NULL && strcmp((const char *)h, hash) == 0 ? CS_OK : CS_ERR_INVAL;
+    } else if (step != SQLITE_DONE) {
+        rc = CS_ERR_DB;
+    }
+    sqlite3_reset(st);
+    return rc;
+}
+
+static int appt_idem_put(struct db *db, const char *user_id, const char *key, const char *hash,
+                         long long id)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_IDEM_PUT);
+    int rc;
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, user_id);
+    db_bind_text(st, 2, key);
+    db_bind_text(st, 3, hash);
+    sqlite3_bind_int64(st, 4, id);
+    sqlite3_bind_int64(st, 5, db_now());
+    if ((rc = db_exec(db, st)) != CS_OK)
+        return rc;
+    /* keys live 24 h; expire a few old ones on each write */
+    if ((st = db_stmt(db, DB_IDEM_PURGE)) == NULL)
+        return CS_ERR_DB;
+    sqlite3_bind_int64(st, 1, db_now() - APPT_IDEM_TTL_S);
     return db_exec(db, st);
 }
 
-int appt_create(struct db *db, struct appt *a, int connected)
+int appt_create(struct db *db, struct appt *a, int connected, const char *idem_key,
+                const char *idem_hash)
 {
     sqlite3_stmt *st;
+    long long earlier = 0;
     int rc;
 
     if ((rc = db_begin(db)) != CS_OK)
         return rc;
+    if (idem_key != NULL) {
+        rc = appt_idem_get(db, a->user_id, idem_key, idem_hash, &earlier);
+        if (rc == CS_OK) {
+            a->id = earlier;
+            rc = CS_ERR_CONFLICT; /* a retry: answered with what the first one made */
+            goto out;
+        }
+        if (rc != CS_ERR_NOTFOUND)
+            goto out;
+    }
     st = db_stmt(db, DB_APPT_INSERT);
     if (st == NULL) {
         rc = CS_ERR_DB;
@@ -365,7 +432,9 @@ int appt_create(struct db *db, struct appt *a, int connected)
         goto out;
     a->id = sqlite3_last_insert_rowid(db_handle(db));
     a->is_active = 1;
-    rc = appt_outbox(db, a->user_id, a->id, "upsert");
+    rc = appt_outbox(db, a->user_id, a->id, "upsert", connected);
+    if (rc == CS_OK && idem_key != NULL)
+        rc = appt_idem_put(db, a->user_id, idem_key, idem_hash, a->id);
 out:
     if (rc == CS_OK)
         rc = db_commit(db);
@@ -398,7 +467,7 @@ int appt_update(struct db *db, struct appt *a, int connected)
         rc = CS_ERR_NOTFOUND;
         goto out;
     }
-    rc = appt_outbox(db, a->user_id, a->id, "upsert");
+    rc = appt_outbox(db, a->user_id, a->id, "upsert", connected);
 out:
     if (rc == CS_OK)
         rc = db_commit(db);
@@ -429,7 +498,7 @@ int appt_delete(struct db *db, const char *user_id, long long id, int connected)
         rc = CS_ERR_NOTFOUND;
         goto out;
     }
-    rc = appt_outbox(db, user_id, id, "delete");
+    rc = appt_outbox(db, user_id, id, "delete", connected);
 out:
     if (rc == CS_OK)
         rc = db_commit(db);

@@ -16,6 +16,7 @@ struct db;
 #define APPT_DESC_MAX 8000
 #define APPT_LIST_MAX 2000
 #define APPT_SPAN_MAX (366LL * 86400)
+#define APPT_IDEM_TTL_S (24 * 3600)
 #define APPT_CONTACT_MAX 9007199254740991LL /* 2^53 - 1: exact in JSON numbers */
 
 struct appt {
@@ -57,8 +58,12 @@ void appt_bind_content(sqlite3_stmt *st, int first, const struct appt *a);
 
 /* Loads one active appointment of user; CS_ERR_NOTFOUND when absent or another user's. */
 int appt_get(struct db *db, const char *user_id, long long id, struct appt *a);
-/* Inserts a (setting a->id) and its outbox row in one transaction. */
-int appt_create(struct db *db, struct appt *a, int connected);
+/* Inserts a (setting a->id), its outbox row and (connected) its push job in one transaction.
+ * With idem_key (an Idempotency-Key; idem_hash: a hash of the request body) a retry within
+ * 24 h creates nothing: CS_ERR_CONFLICT with a->id set to what the first request created, or
+ * CS_ERR_INVAL when the key came with another body. */
+int appt_create(struct db *db, struct appt *a, int connected, const char *idem_key,
+                const char *idem_hash);
 /* Saves a's editable fields and its outbox row in one transaction. */
 int appt_update(struct db *db, struct appt *a, int connected);
 /* Soft-deletes and queues the Google delete in one transaction. CS_ERR_NOTFOUND when absent. */

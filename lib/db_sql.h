@@ -138,7 +138,7 @@ DB_STMT(OUTBOX_USERS_DUE, "SELECT DISTINCT o.user_id FROM outbox o JOIN user_int
 #define INTEG_COLS                                                                                 \
     "integration_id, user_id, access_token, refresh_token, expiry_date, calendar_id, sync_token, " \
     "channel_id, resource_id, channel_token_hash, channel_expiration, is_active, state, "          \
-    "last_sync_at, last_error, next_poll_at, updated_at"
+    "last_sync_at, last_error, next_poll_at, updated_at, epoch"
 DB_STMT(INTEG_GET, "SELECT " INTEG_COLS " FROM user_integrations WHERE user_id = ?1 "
                    "AND provider = 'google_calendar'")
 DB_STMT(
@@ -149,23 +149,25 @@ DB_STMT(
     "ON CONFLICT(user_id, provider) DO UPDATE SET access_token = excluded.access_token, "
     "refresh_token = coalesce(excluded.refresh_token, refresh_token), "
     "expiry_date = excluded.expiry_date, is_active = 1, state = 'connected', "
-    "last_error = NULL, sync_token = NULL, updated_at = excluded.updated_at")
+    "last_error = NULL, sync_token = NULL, updated_at = excluded.updated_at, "
+    "epoch = epoch + 1, backoff_until = 0, backoff_attempts = 0")
 DB_STMT(
     INTEG_SET_TOKENS,
     "UPDATE user_integrations SET access_token = ?2, refresh_token = coalesce(?3, refresh_token), "
     "expiry_date = ?4, updated_at = ?5 WHERE user_id = ?1 AND provider = 'google_calendar' "
-    "AND is_active = 1")
+    "AND is_active = 1 AND epoch = ?6")
 DB_STMT(
     INTEG_REAUTH,
     "UPDATE user_integrations SET access_token = NULL, refresh_token = NULL, expiry_date = NULL, "
     "state = 'reauth_required', last_error = ?2, updated_at = ?3 "
-    "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
+    "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 AND epoch = ?4")
 DB_STMT(
     INTEG_DISCONNECT,
     "UPDATE user_integrations SET access_token = NULL, refresh_token = NULL, expiry_date = NULL, "
     "sync_token = NULL, channel_id = NULL, resource_id = NULL, channel_token_hash = NULL, "
     "channel_expiration = NULL, is_active = 0, state = 'not_connected', last_error = NULL, "
-    "lease_owner = NULL, lease_until = NULL, sync_requested = 0, updated_at = ?2 "
+    "lease_owner = NULL, lease_until = NULL, sync_requested = 0, updated_at = ?2, "
+    "epoch = epoch + 1, backoff_until = 0, backoff_attempts = 0, channel_msgno = NULL "
     "WHERE user_id = ?1 AND provider = 'google_calendar'")
 DB_STMT(INTEG_SET_STATE,
         "UPDATE user_integrations SET state = ?2, last_error = ?3, updated_at = ?4 "
@@ -178,9 +180,9 @@ DB_STMT(INTEG_SET_SYNC_TOKEN, "UPDATE user_integrations SET sync_token = ?2 WHER
                               "AND provider = 'google_calendar' AND is_active = 1")
 DB_STMT(INTEG_SET_CHANNEL,
         "UPDATE user_integrations SET channel_id = ?2, resource_id = ?3, channel_token_hash = ?4, "
-        "channel_expiration = ?5, updated_at = ?6 "
+        "channel_expiration = ?5, updated_at = ?6, channel_msgno = NULL "
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
-        "AND channel_id IS ?7") /* compare-and-swap: concurrent renewals store one channel */
+        "AND channel_id IS ?7 AND epoch = ?8") /* compare-and-swap: concurrent renewals store one channel */
 DB_STMT(INTEG_BY_CHANNEL, "SELECT " INTEG_COLS " FROM user_integrations WHERE channel_id = ?1 "
                           "AND provider = 'google_calendar'")
 DB_STMT(INTEG_RENEW_DUE, "SELECT user_id FROM user_integrations WHERE is_active = 1 "
@@ -219,7 +221,8 @@ DB_STMT(INTEG_OVERVIEW,
         "ORDER BY u.email")
 
 /* sync log */
-DB_STMT(RUN_START, "INSERT INTO sync_runs(user_id, trigger, started_at) VALUES(?1, ?2, ?3)")
+DB_STMT(RUN_START, "INSERT INTO sync_runs(user_id, trigger, started_at, job_id, job_gen) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5)")
 DB_STMT(RUN_FINISH, "UPDATE sync_runs SET finished_at = ?2, pushed = ?3, pulled = ?4, "
                     "deleted = ?5, conflicts = ?6, ok = ?7, error = ?8 WHERE run_id = ?1")
 DB_STMT(RUN_TRIM, "DELETE FROM sync_runs WHERE user_id = ?1 AND run_id NOT IN "
@@ -232,3 +235,82 @@ DB_STMT(STATE_INSERT, "INSERT INTO oauth_states(state_hash, user_id, verifier, e
 DB_STMT(STATE_TAKE, "DELETE FROM oauth_states WHERE state_hash = ?1 "
                     "RETURNING user_id, verifier, expires_at")
 DB_STMT(STATE_PURGE, "DELETE FROM oauth_states WHERE expires_at <= ?1")
+
+/* durable jobs (lib/jobs.c): one row per pending reason to call Google, coalesced by (kind, ckey) */
+DB_STMT(JOB_ENQUEUE,
+        "INSERT INTO sync_jobs(user_id, kind, ckey, pull, trigger, payload, not_before, "
+        "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
+        "ON CONFLICT(kind, ckey) DO UPDATE SET gen = gen + 1, pull = max(pull, excluded.pull), "
+        "trigger = excluded.trigger, not_before = min(not_before, excluded.not_before) "
+        "RETURNING job_id, gen")
+/* the next due job of a user with no job running, whose Google backoff has passed */
+DB_STMT(JOB_CLAIM,
+        "UPDATE sync_jobs SET lease_owner = ?1, lease_until = ?3, claimed_gen = gen "
+        "WHERE job_id = (SELECT j.job_id FROM sync_jobs j "
+        "LEFT JOIN user_integrations i ON i.user_id = j.user_id "
+        "AND i.provider = 'google_calendar' "
+        "WHERE j.not_before <= ?2 AND (j.lease_owner IS NULL OR j.lease_until < ?2) "
+        "AND (j.kind = 'cleanup' OR coalesce(i.backoff_until, 0) <= ?2) "
+        "AND NOT EXISTS (SELECT 1 FROM sync_jobs k WHERE k.user_id = j.user_id "
+        "AND k.job_id <> j.job_id AND k.lease_owner IS NOT NULL AND k.lease_until >= ?2) "
+        "ORDER BY j.not_before LIMIT 1) "
+        "AND (lease_owner IS NULL OR lease_until < ?2) "
+        "RETURNING job_id, user_id, kind, pull, trigger, payload, claimed_gen, attempts")
+DB_STMT(JOB_CLAIM_ID, /* a route running a job it just wrote (disconnect's cleanup) */
+        "UPDATE sync_jobs SET lease_owner = ?2, lease_until = ?3, claimed_gen = gen "
+        "WHERE job_id = ?1 AND (lease_owner IS NULL OR lease_until < ?4) "
+        "RETURNING job_id, user_id, kind, pull, trigger, payload, claimed_gen, attempts")
+DB_STMT(JOB_NEXT_DUE, "SELECT min(not_before) FROM sync_jobs")
+DB_STMT(JOB_EXTEND, "UPDATE sync_jobs SET lease_until = ?3 WHERE job_id = ?1 AND lease_owner = ?2")
+/* done, unless a request arrived during the run: then it stays for exactly one more pass */
+DB_STMT(JOB_DONE,
+        "DELETE FROM sync_jobs WHERE job_id = ?1 AND lease_owner = ?2 AND gen = claimed_gen")
+DB_STMT(JOB_AGAIN,
+        "UPDATE sync_jobs SET lease_owner = NULL, lease_until = NULL, done_gen = claimed_gen, "
+        "attempts = 0, last_error = NULL WHERE job_id = ?1 AND lease_owner = ?2")
+DB_STMT(JOB_RETRY,
+        "UPDATE sync_jobs SET lease_owner = NULL, lease_until = NULL, done_gen = claimed_gen, "
+        "attempts = attempts + 1, not_before = ?3, last_error = ?4 "
+        "WHERE job_id = ?1 AND lease_owner = ?2")
+DB_STMT(JOB_RELEASE, /* shutting down: someone else runs it, no attempt counted */
+        "UPDATE sync_jobs SET lease_owner = NULL, lease_until = NULL "
+        "WHERE job_id = ?1 AND lease_owner = ?2")
+DB_STMT(JOB_DROP, "DELETE FROM sync_jobs WHERE job_id = ?1 AND lease_owner = ?2")
+DB_STMT(JOB_CANCEL_USER,
+        "DELETE FROM sync_jobs WHERE user_id = ?1 AND kind IN ('sync', 'channel')")
+DB_STMT(JOB_RUNNING, "SELECT count(*) FROM sync_jobs WHERE user_id = ?1 AND kind = 'sync' "
+                     "AND lease_owner IS NOT NULL AND lease_until >= ?2")
+DB_STMT(JOB_RUN_OF, "SELECT ok, error, pushed, pulled, deleted, conflicts FROM sync_runs "
+                    "WHERE job_id = ?1 AND job_gen >= ?2 AND finished_at IS NOT NULL "
+                    "ORDER BY run_id DESC LIMIT 1")
+DB_STMT(JOB_EXISTS, "SELECT gen, claimed_gen, lease_owner IS NOT NULL FROM sync_jobs "
+                    "WHERE job_id = ?1")
+DB_STMT(JOB_STALE, /* leases that lapsed: a worker died mid-job (for calsync-renew's report) */
+        "SELECT count(*) FROM sync_jobs WHERE lease_owner IS NOT NULL AND lease_until < ?1")
+DB_STMT(JOB_COUNT_USER, "SELECT count(*) FROM sync_jobs WHERE user_id = ?1")
+
+/* Google backoff shared by every process, and the connection epoch a job checks */
+DB_STMT(INTEG_GUARD, "SELECT backoff_until, backoff_attempts FROM user_integrations "
+                     "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
+                     "AND epoch = ?2")
+DB_STMT(INTEG_BACKOFF,
+        "UPDATE user_integrations SET backoff_until = max(backoff_until, ?3), "
+        "backoff_attempts = backoff_attempts + 1 "
+        "WHERE user_id = ?1 AND provider = 'google_calendar' AND epoch = ?2")
+DB_STMT(INTEG_BACKOFF_CLEAR,
+        "UPDATE user_integrations SET backoff_attempts = 0 "
+        "WHERE user_id = ?1 AND provider = 'google_calendar' AND backoff_attempts > 0")
+/* replay guard: only a message number above the last accepted one counts */
+DB_STMT(INTEG_WEBHOOK_SEEN,
+        "UPDATE user_integrations SET channel_msgno = ?3 WHERE channel_id = ?1 "
+        "AND provider = 'google_calendar' AND is_active = 1 AND resource_id = ?2 "
+        "AND (channel_msgno IS NULL OR channel_msgno < ?3)")
+
+/* idempotent creates (Idempotency-Key), kept 24 h */
+DB_STMT(IDEM_GET, "SELECT body_hash, appointment_id FROM idempotency_keys "
+                  "WHERE user_id = ?1 AND idem_key = ?2 AND created_at > ?3")
+DB_STMT(IDEM_PUT, "INSERT INTO idempotency_keys(user_id, idem_key, body_hash, appointment_id, "
+                  "created_at) VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(user_id, idem_key) DO "
+                  "UPDATE SET body_hash = excluded.body_hash, "
+                  "appointment_id = excluded.appointment_id, created_at = excluded.created_at")
+DB_STMT(IDEM_PURGE, "DELETE FROM idempotency_keys WHERE created_at <= ?1")

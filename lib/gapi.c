@@ -312,7 +312,7 @@ int gapi_revoke(const struct cfg *cfg, const char *token)
 }
 
 int gapi_store_tokens(struct db *db, const struct cfg *cfg, const char *user_id,
-                      const struct gapi_tokens *t, int connect)
+                      const struct gapi_tokens *t, int connect, long long epoch)
 {
     char *sa = NULL, *sr = NULL;
     sqlite3_stmt *st;
@@ -332,6 +332,8 @@ int gapi_store_tokens(struct db *db, const struct cfg *cfg, const char *user_id,
     db_bind_text(st, 3, sr);
     sqlite3_bind_int64(st, 4, db_now() + t->expires_in);
     sqlite3_bind_int64(st, 5, db_now());
+    if (!connect)
+        sqlite3_bind_int64(st, 6, epoch);
     rc = db_exec(db, st);
 out:
     free(sa);
@@ -355,6 +357,7 @@ int gapi_open(struct gapi *g, struct db *db, const struct cfg *cfg, const char *
         return rc;
     if (rc != CS_OK)
         return CS_ERR_REAUTH;
+    g->epoch = in.epoch;
     rc = CS_ERR_REAUTH;
     if (!in.is_active || in.refresh_token == NULL)
         goto out;
@@ -374,6 +377,27 @@ out:
     return rc;
 }
 
+int gapi_open_detached(struct gapi *g, const struct cfg *cfg, const char *user_id,
+                       const char *access, const char *refresh, long long budget_ms)
+{
+    memset(g, 0, sizeof *g);
+    g->cfg = cfg;
+    g->detached = 1;
+    snprintf(g->user_id, sizeof g->user_id, "%s", user_id);
+    g->deadline_ms = cal_now_ms() + budget_ms;
+    if (access == NULL && refresh == NULL)
+        return CS_ERR_REAUTH;
+    g->access = access ? strdup(access) : NULL;
+    g->refresh = refresh ? strdup(refresh) : NULL;
+    if ((access != NULL && g->access == NULL) || (refresh != NULL && g->refresh == NULL)) {
+        gapi_close(g);
+        return CS_ERR_NOMEM;
+    }
+    /* an access token of unknown age: used until Google says 401, then refreshed */
+    g->expiry = g->access ? db_now() + 3600 : 0;
+    return CS_OK;
+}
+
 void gapi_close(struct gapi *g)
 {
     crypt_free_secret(g->access);
@@ -384,13 +408,15 @@ void gapi_close(struct gapi *g)
 /* Marks the integration as needing the user to reconnect, wiping its tokens. */
 static void gapi_reauth(struct gapi *g)
 {
-    sqlite3_stmt *st = db_stmt(g->db, DB_INTEG_REAUTH);
+    /* detached: the connection is already gone, nothing to mark */
+    sqlite3_stmt *st = g->detached ? NULL : db_stmt(g->db, DB_INTEG_REAUTH);
 
     log_warn("Google grant revoked for user=%s: reconnect required", g->user_id);
     if (st != NULL) {
         db_bind_text(st, 1, g->user_id);
         db_bind_text(st, 2, "Google access was revoked or expired; reconnect Google Calendar");
         sqlite3_bind_int64(st, 3, db_now());
+        sqlite3_bind_int64(st, 4, g->epoch); /* only the connection these tokens belong to */
         db_exec(g->db, st);
     }
     gapi_close(g);
@@ -423,10 +449,10 @@ static int gapi_refresh(struct gapi *g)
     g->access = t.access;
     t.access = NULL;
     g->expiry = db_now() + t.expires_in;
-    {
+    if (!g->detached) {
         struct gapi_tokens store = {
             .access = g->access, .refresh = t.refresh, .expires_in = t.expires_in};
-        if (gapi_store_tokens(g->db, g->cfg, g->user_id, &store, 0) != CS_OK)
+        if (gapi_store_tokens(g->db, g->cfg, g->user_id, &store, 0, g->epoch) != CS_OK)
             log_warn("could not store refreshed token for user=%s", g->user_id);
     }
     if (t.refresh != NULL) {
@@ -453,6 +479,67 @@ int gapi_path_segment(struct buf *b, const char *s)
     return http_urlencode(b, s);
 }
 
+/* Before each attempt: the job still holds its lease, the connection is the one the tokens
+ * belong to, and no process was told by Google to wait. CS_OK, CS_ERR_NOTFOUND (disconnected),
+ * CS_ERR_BUSY (job taken away), or CS_ERR_RATELIMIT with *wait_ms to wait first. */
+static int gapi_guard(struct gapi *g, long long *wait_ms)
+{
+    sqlite3_stmt *st;
+    int step, rc = CS_ERR_NOTFOUND;
+
+    *wait_ms = 0;
+    if (g->alive != NULL && (rc = g->alive(g->alive_ctx)) != CS_OK)
+        return rc;
+    if (g->detached)
+        return CS_OK;
+    if ((st = db_stmt(g->db, DB_INTEG_GUARD)) == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, g->user_id);
+    sqlite3_bind_int64(st, 2, g->epoch);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        long long until = sqlite3_column_int64(st, 0), now = db_now_ms();
+        g->backoff_attempts = sqlite3_column_int64(st, 1);
+        rc = CS_OK;
+        if (until > now) {
+            *wait_ms = until - now;
+            rc = CS_ERR_RATELIMIT;
+        }
+    } else if (step != SQLITE_DONE) {
+        rc = CS_ERR_DB;
+    }
+    sqlite3_reset(st);
+    if (rc == CS_ERR_NOTFOUND)
+        log_info("Google Calendar was disconnected meanwhile: call not made user=%s", g->user_id);
+    return rc;
+}
+
+/* Google asked us to slow down: every process of this user waits until now + wait_ms. */
+static void gapi_backoff_store(struct gapi *g, long long wait_ms)
+{
+    sqlite3_stmt *st;
+
+    g->backoff_attempts++;
+    if (g->detached || (st = db_stmt(g->db, DB_INTEG_BACKOFF)) == NULL)
+        return;
+    db_bind_text(st, 1, g->user_id);
+    sqlite3_bind_int64(st, 2, g->epoch);
+    sqlite3_bind_int64(st, 3, db_now_ms() + wait_ms);
+    db_exec(g->db, st);
+}
+
+static void gapi_backoff_clear(struct gapi *g)
+{
+    sqlite3_stmt *st;
+
+    if (g->backoff_attempts == 0 || g->detached ||
+        (st = db_stmt(g->db, DB_INTEG_BACKOFF_CLEAR)) == NULL)
+        return;
+    g->backoff_attempts = 0;
+    db_bind_text(st, 1, g->user_id);
+    db_exec(g->db, st);
+}
+
 /* The retrying, refreshing core of every Calendar call: text (may be NULL) goes as ctype. */
 static int gapi_call_url(struct gapi *g, const char *method, const char *url, const char *ctype,
                          const char *text, const char *if_match, const char *what,
@@ -466,6 +553,19 @@ static int gapi_call_url(struct gapi *g, const char *method, const char *url, co
     snprintf(qpath, sizeof qpath, "%s", what);
     for (;;) {
         long long wait_ms, now;
+        rc = gapi_guard(g, &wait_ms);
+        if (rc == CS_ERR_RATELIMIT) {
+            /* another process was told to wait: so are we */
+            now = cal_now_ms();
+            if (now + wait_ms > g->deadline_ms) {
+                g->retry_at_ms = db_now_ms() + wait_ms;
+                break;
+            }
+            usleep((useconds_t)(wait_ms * 1000));
+            continue;
+        }
+        if (rc != CS_OK)
+            break;
         if (g->access == NULL || g->expiry - GAPI_REFRESH_MARGIN_S < db_now()) {
             rc = gapi_refresh(g);
             if (rc == CS_ERR_REAUTH || rc == CS_ERR_CONFIG)
@@ -493,27 +593,36 @@ static int gapi_call_url(struct gapi *g, const char *method, const char *url, co
                 rc = CS_ERR_AUTH;
                 break;
             }
-            if (!gapi_retryable(out))
+            if (!gapi_retryable(out)) {
+                if (out->status < 500)
+                    gapi_backoff_clear(g);
                 break; /* a final answer */
+            }
             rc = CS_ERR_RATELIMIT;
         }
-    backoff:
+    backoff : {
+        /* exponential in the user's consecutive failures (across processes), with jitter;
+         * Google's Retry-After when it asks for longer */
+        long long n = g->backoff_attempts > attempt ? g->backoff_attempts : attempt;
         now = cal_now_ms();
-        wait_ms = (long long)GAPI_BACKOFF_BASE_MS << (attempt < 7 ? attempt : 7);
+        wait_ms = (long long)GAPI_BACKOFF_BASE_MS << (n < 7 ? n : 7);
         if (wait_ms > GAPI_BACKOFF_MAX_MS)
             wait_ms = GAPI_BACKOFF_MAX_MS;
         wait_ms = wait_ms / 2 + (long long)randombytes_uniform((uint32_t)(wait_ms / 2 + 1));
         if (out->retry_after >= 0 && out->retry_after * 1000LL > wait_ms)
             wait_ms = out->retry_after * 1000LL;
+        gapi_backoff_store(g, wait_ms);
         if (now + wait_ms > g->deadline_ms) {
-            log_warn("google %s %s: giving up after %d attempts (%s)", method, qpath, attempt + 1,
-                     cs_strerror(rc));
+            log_warn("google %s %s: backing off %lld ms after %d attempts (%s) user=%s", method,
+                     qpath, wait_ms, attempt + 1, cs_strerror(rc), g->user_id);
+            g->retry_at_ms = db_now_ms() + wait_ms;
             if (rc == CS_OK)
                 rc = CS_ERR_RATELIMIT;
             break;
         }
         attempt++;
         usleep((useconds_t)(wait_ms * 1000));
+    }
     }
     return rc;
 }

@@ -55,20 +55,37 @@ struct gapi {
     long long expiry;       /* epoch s */
     long long deadline_ms;  /* monotonic ms after which retries stop */
     int calls;              /* Google calls made, for the log */
+    long long epoch;        /* the connection the tokens belong to */
+    int detached;           /* tokens handed over (cleanup after a disconnect): no store */
+    long long retry_at_ms;  /* after CS_ERR_RATELIMIT: when Google may be asked again */
+    long long backoff_attempts;
+    /* called before every attempt; non-CS_OK stops the call (e.g. the job was cancelled) */
+    int (*alive)(void *ctx);
+    void *alive_ctx;
 };
 
 /* Loads and decrypts the user's tokens. CS_ERR_REAUTH when there are none usable.
- * budget_ms bounds the retries of every later call. Close with gapi_close iff CS_OK. */
+ * budget_ms bounds the retries of every later call. Before each call the connection is checked:
+ * when the user disconnected (or reconnected) since, the call fails with CS_ERR_NOTFOUND and
+ * nothing reaches Google. Close with gapi_close iff CS_OK. */
 int gapi_open(struct gapi *g, struct db *db, const struct cfg *cfg, const char *user_id,
               long long budget_ms);
+/* A client over tokens handed in (plaintext, copied; access may be NULL) that never touches the
+ * store: for the clean-up after a disconnect. Close with gapi_close iff CS_OK. */
+int gapi_open_detached(struct gapi *g, const struct cfg *cfg, const char *user_id,
+                       const char *access, const char *refresh, long long budget_ms);
 void gapi_close(struct gapi *g);
 /* A Calendar call on path (relative to GOOGLE_CALENDAR_API_URL, query included). Refreshes the
  * token when near expiry and once on 401; retries 429, rate-limit 403s, 5xx and transport
  * errors with exponential backoff and jitter (honouring Retry-After) within the budget.
+ * Every retryable answer moves the integration's shared backoff (Retry-After, or exponential
+ * with jitter), which every process honours; when the wait would pass the budget the call gives
+ * up with CS_ERR_RATELIMIT and g->retry_at_ms says when to try again.
  * CS_OK: out holds a final answer (2xx or a non-retryable error: the caller judges).
  * CS_ERR_REAUTH: grant revoked (tokens wiped, state reauth_required). CS_ERR_CONFIG: Google
  * refused calsync's own client credentials (tokens kept). CS_ERR_RATELIMIT /
- * CS_ERR_NET: gave up within the budget (out holds the last answer). Free out either way. */
+ * CS_ERR_NET: gave up within the budget (out holds the last answer). CS_ERR_NOTFOUND: the
+ * connection is gone (disconnected). Free out either way. */
 int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON *body,
               const char *if_match, struct gapi_resp *out);
 #define GAPI_BATCH_MAX 50
@@ -85,8 +102,9 @@ size_t gapi_batch_parse(const char *ctype, const char *body, size_t len, struct 
 /* Percent-encodes a path segment into b. */
 int gapi_path_segment(struct buf *b, const char *s);
 
-/* Stores tokens sealed for user (used by the callback and refresh). */
+/* Stores tokens sealed for user: on connect (a new connection epoch starts), or after a refresh
+ * (only into the connection epoch they belong to). */
 int gapi_store_tokens(struct db *db, const struct cfg *cfg, const char *user_id,
-                      const struct gapi_tokens *t, int connect);
+                      const struct gapi_tokens *t, int connect, long long epoch);
 
 #endif

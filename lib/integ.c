@@ -40,6 +40,7 @@ static void integ_from_row(sqlite3_stmt *st, struct integ *in)
     in->last_error = db_col_dup(st, 14);
     in->next_poll_at = sqlite3_column_int64(st, 15);
     in->updated_at = sqlite3_column_int64(st, 16);
+    in->epoch = sqlite3_column_int64(st, 17);
 }
 
 static int integ_query(struct db *db, enum db_stmt_id id, const char *key, struct integ *out)

@@ -22,6 +22,7 @@ struct integ {
     char *last_error;
     long long next_poll_at;
     long long updated_at; /* epoch s */
+    long long epoch;      /* bumped by every connect and disconnect */
 };
 
 /* Loads the user's row; CS_ERR_NOTFOUND when never connected. Free with integ_free. */

@@ -280,6 +280,12 @@ int stack_start(struct stack *s, const struct stack_opts *o)
         if (spawn(s, strcmp(routes[i], "auth") == 0 ? fd0 : argv, "logs/calsync.log") < 0)
             return -1;
     }
+    if (!(o && o->no_worker)) {
+        /* the job runner: the only process that calls Google after a route answered */
+        const char *argv[] = {CALSYNC_BUILD_DIR "/cgi/calsync-worker", "--workers", "2", NULL};
+        if ((s->worker = spawn(s, argv, "logs/calsync.log")) < 0)
+            return -1;
+    }
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         char sock[512];
         snprintf(sock, sizeof sock, "%s/run/%s.sock", s->dir, routes[i]);

@@ -13,6 +13,7 @@ struct stack_opts {
     int webhooks;                /* open push channels (GOOGLE_CALENDAR_WEBHOOK_URL set) */
     const char *const *env;      /* extra "KEY=VALUE" for the programs, NULL-terminated */
     const char *const *emu_args; /* extra emulator arguments, NULL-terminated */
+    int no_worker;               /* do not start calsync-worker (the test starts its own) */
 };
 
 struct stack {
@@ -23,6 +24,7 @@ struct stack {
     pid_t pids[16];
     int npids;
     pid_t nginx;
+    pid_t worker; /* calsync-worker's parent process, or 0 */
 };
 
 int stack_start(struct stack *s, const struct stack_opts *o);

@@ -204,7 +204,7 @@ static void outbox_with_change(void **state)
     memset(&a, 0, sizeof a);
     snprintf(a.user_id, sizeof a.user_id, "%s", u.id);
     assert_int_equal(appt_apply_json(&a, in, 0, "Europe/Madrid", err, sizeof err), CS_OK);
-    assert_int_equal(appt_create(f->db, &a, 1), CS_OK);
+    assert_int_equal(appt_create(f->db, &a, 1, NULL, NULL), CS_OK);
     assert_int_equal(
         count(f->db, "SELECT count(*) FROM outbox WHERE op = 'upsert' AND version = 1"), 1);
     assert_int_equal(appt_update(f->db, &a, 1), CS_OK);
@@ -221,7 +221,7 @@ static void outbox_with_change(void **state)
         NULL, NULL, NULL);
     {
         long long before = count(f->db, "SELECT count(*) FROM appointments");
-        assert_int_not_equal(appt_create(f->db, &a, 1), CS_OK);
+        assert_int_not_equal(appt_create(f->db, &a, 1, NULL, NULL), CS_OK);
         assert_int_equal(count(f->db, "SELECT count(*) FROM appointments"), before);
     }
     appt_free(&a);

@@ -1,0 +1,321 @@
+/* jobs.c: the durable job queue in the store: enqueue with the cause, claim under a lease,
+ * finish, retry with backoff, wake the worker. */
+#include "jobs.h"
+#include "cfg.h"
+#include "cs.h"
+#include "db.h"
+#include "log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+static const char *const job_kinds[JOB__MAX] = {"sync", "channel", "cleanup"};
+
+const char *jobs_kind_name(enum job_kind k)
+{
+    return k < JOB__MAX ? job_kinds[k] : "?";
+}
+
+static int jobs_kind_parse(const char *s, enum job_kind *out)
+{
+    for (int k = 0; k < JOB__MAX; k++)
+        if (s != NULL && strcmp(s, job_kinds[k]) == 0) {
+            *out = (enum job_kind)k;
+            return CS_OK;
+        }
+    return CS_ERR_INVAL;
+}
+
+/* The upsert behind every enqueue. */
+static int jobs_put(struct db *db, const char *user_id, enum job_kind kind, const char *ckey,
+                    int pull, const char *trigger, const char *payload, long long delay_ms,
+                    long long *job_id, long long *gen)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_JOB_ENQUEUE);
+    long long now = db_now_ms();
+    int step;
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, user_id);
+    db_bind_text(st, 2, job_kinds[kind]);
+    db_bind_text(st, 3, ckey);
+    sqlite3_bind_int(st, 4, pull);
+    db_bind_text(st, 5, trigger);
+    db_bind_text(st, 6, payload);
+    sqlite3_bind_int64(st, 7, now + (delay_ms > 0 ? delay_ms : 0));
+    sqlite3_bind_int64(st, 8, now);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        if (job_id != NULL)
+            *job_id = sqlite3_column_int64(st, 0);
+        if (gen != NULL)
+            *gen = sqlite3_column_int64(st, 1);
+        step = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        log_error("cannot record a %s job: %s", job_kinds[kind], sqlite3_errmsg(db_handle(db)));
+        return CS_ERR_DB;
+    }
+    return CS_OK;
+}
+
+int jobs_enqueue_sync(struct db *db, const char *user_id, int pull, const char *trigger,
+                      long long delay_ms, long long *job_id, long long *gen)
+{
+    return jobs_put(db, user_id, JOB_SYNC, user_id, pull ? 1 : 0, trigger, NULL, delay_ms, job_id,
+                    gen);
+}
+
+int jobs_enqueue_channel(struct db *db, const char *user_id, const char *trigger)
+{
+    return jobs_put(db, user_id, JOB_CHANNEL, user_id, 0, trigger, NULL, 0, NULL, NULL);
+}
+
+int jobs_enqueue_cleanup(struct db *db, const char *user_id, const char *payload,
+                         long long *job_id)
+{
+    char key[CRYPT_UUIDLEN];
+
+    crypt_uuid(key); /* never coalesced: each disconnect cleans up its own connection */
+    return jobs_put(db, user_id, JOB_CLEANUP, key, 0, "disconnect", payload, 0, job_id, NULL);
+}
+
+int jobs_cancel_user(struct db *db, const char *user_id)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_JOB_CANCEL_USER);
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, user_id);
+    return db_exec(db, st);
+}
+
+void jobs_wake(const struct cfg *cfg)
+{
+    static int fd = -1;
+    struct sockaddr_un sa;
+
+    if (cfg->worker_socket == NULL || cfg->worker_socket[0] == '\0')
+        return;
+    if (fd < 0) {
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", cfg->worker_socket);
+    /* a full queue or no listener is fine: the worker polls the table as well */
+    if (sendto(fd, "j", 1, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof sa) < 0 &&
+        errno != EAGAIN && errno != ENOENT && errno != ECONNREFUSED)
+        log_debug("worker wake-up not sent: %s", strerror(errno));
+}
+
+void jobs_free(struct job *j)
+{
+    free(j->payload);
+    j->payload = NULL;
+}
+
+/* Steps a claiming statement (RETURNING the job's columns) into j. */
+static int jobs_claim_step(struct db *db, sqlite3_stmt *st, struct job *j)
+{
+    char kind[16];
+    int step, rc = CS_ERR_NOTFOUND;
+
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        j->id = sqlite3_column_int64(st, 0);
+        db_col_copy(st, 1, j->user_id, sizeof j->user_id);
+        db_col_copy(st, 2, kind, sizeof kind);
+        j->pull = sqlite3_column_int(st, 3);
+        db_col_copy(st, 4, j->trigger, sizeof j->trigger);
+        j->payload = db_col_dup(st, 5);
+        j->gen = sqlite3_column_int64(st, 6);
+        j->attempts = sqlite3_column_int64(st, 7);
+        rc = jobs_kind_parse(kind, &j->kind) == CS_OK ? CS_OK : CS_ERR_DB;
+        step = sqlite3_step(st);
+    }
+    sqlite3_reset(st);
+    if (step != SQLITE_DONE) {
+        log_error("cannot claim a job: %s", sqlite3_errmsg(db_handle(db)));
+        rc = CS_ERR_DB;
+    }
+    if (rc != CS_OK)
+        jobs_free(j);
+    return rc;
+}
+
+int jobs_claim(struct db *db, struct job *j)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_JOB_CLAIM);
+    long long now = db_now_ms();
+
+    memset(j, 0, sizeof *j);
+    if (st == NULL)
+        return CS_ERR_DB;
+    crypt_random_token(j->owner, 16);
+    j->lease_until = now + JOBS_LEASE_MS;
+    db_bind_text(st, 1, j->owner);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_int64(st, 3, j->lease_until);
+    return jobs_claim_step(db, st, j);
+}
+
+int jobs_claim_id(struct db *db, long long job_id, struct job *j)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_JOB_CLAIM_ID);
+    long long now = db_now_ms();
+    int rc;
+
+    memset(j, 0, sizeof *j);
+    if (st == NULL)
+        return CS_ERR_DB;
+    crypt_random_token(j->owner, 16);
+    j->lease_until = now + JOBS_LEASE_MS;
+    sqlite3_bind_int64(st, 1, job_id);
+    db_bind_text(st, 2, j->owner);
+    sqlite3_bind_int64(st, 3, j->lease_until);
+    sqlite3_bind_int64(st, 4, now);
+    rc = jobs_claim_step(db, st, j);
+    return rc == CS_ERR_NOTFOUND ? CS_ERR_BUSY : rc;
+}
+
+long long jobs_next_due(struct db *db)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_JOB_NEXT_DUE);
+    long long due = 0;
+
+    if (st == NULL)
+        return 0;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        due = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return due;
+}
+
+/* Runs one of the lease-bound statements (?1 job, ?2 owner, ...); returns rows changed or -1. */
+static int jobs_lease_stmt(struct db *db, enum db_stmt_id id, const struct job *j, long long p3,
+                           const char *p4)
+{
+    sqlite3_stmt *st = db_stmt(db, id);
+
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, j->id);
+    db_bind_text(st, 2, j->owner);
+    if (sqlite3_bind_parameter_count(st) >= 3)
+        sqlite3_bind_int64(st, 3, p3);
+    if (sqlite3_bind_parameter_count(st) >= 4)
+        db_bind_text(st, 4, p4);
+    if (db_exec(db, st) != CS_OK)
+        return -1;
+    return sqlite3_changes(db_handle(db));
+}
+
+int jobs_keepalive(struct db *db, struct job *j)
+{
+    long long now = db_now_ms();
+
+    if (j->lease_until - now > JOBS_LEASE_MS / 2)
+        return CS_OK; /* still young: spare the write */
+    j->lease_until = now + JOBS_LEASE_MS;
+    if (jobs_lease_stmt(db, DB_JOB_EXTEND, j, j->lease_until, NULL) != 1) {
+        log_info("%s job %lld was taken from us (cancelled or lease lapsed) user=%s",
+                 jobs_kind_name(j->kind), j->id, j->user_id);
+        return CS_ERR_BUSY;
+    }
+    return CS_OK;
+}
+
+int jobs_done(struct db *db, struct job *j)
+{
+    int n = jobs_lease_stmt(db, DB_JOB_DONE, j, 0, NULL);
+
+    if (n < 0)
+        return CS_ERR_DB;
+    if (n == 0 && jobs_lease_stmt(db, DB_JOB_AGAIN, j, 0, NULL) == 1)
+        log_info("more came in during the %s job: one more pass user=%s", jobs_kind_name(j->kind),
+                 j->user_id);
+    return CS_OK;
+}
+
+int jobs_retry(struct db *db, struct job *j, long long retry_at_ms, const char *err)
+{
+    long long now = db_now_ms();
+
+    if (retry_at_ms <= now) {
+        long long d = 2000LL << (j->attempts < 12 ? j->attempts : 12);
+        if (d > JOBS_RETRY_MAX_MS)
+            d = JOBS_RETRY_MAX_MS;
+        /* jitter: between half and the whole delay, so failed users do not retry in step */
+        retry_at_ms = now + d / 2 + (long long)randombytes_uniform((uint32_t)(d / 2 + 1));
+    }
+    log_info("%s job %lld retried in %lld ms (attempt %lld) user=%s", jobs_kind_name(j->kind),
+             j->id, retry_at_ms - now, j->attempts + 1, j->user_id);
+    return jobs_lease_stmt(db, DB_JOB_RETRY, j, retry_at_ms, err) < 0 ? CS_ERR_DB : CS_OK;
+}
+
+int jobs_release(struct db *db, struct job *j)
+{
+    return jobs_lease_stmt(db, DB_JOB_RELEASE, j, 0, NULL) < 0 ? CS_ERR_DB : CS_OK;
+}
+
+int jobs_drop(struct db *db, struct job *j)
+{
+    return jobs_lease_stmt(db, DB_JOB_DROP, j, 0, NULL) < 0 ? CS_ERR_DB : CS_OK;
+}
+
+/* The run of job_id covering gen, if it finished: 1 (res filled), 0 not yet, -1 error. */
+static int jobs_result_of(struct db *db, long long job_id, long long gen, struct jobs_result *res)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_JOB_RUN_OF);
+    int found = 0;
+
+    if (st == NULL)
+        return -1;
+    sqlite3_bind_int64(st, 1, job_id);
+    sqlite3_bind_int64(st, 2, gen);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        res->ok = sqlite3_column_int(st, 0);
+        db_col_copy(st, 1, res->error, sizeof res->error);
+        res->pushed = sqlite3_column_int(st, 2);
+        res->pulled = sqlite3_column_int(st, 3);
+        res->deleted = sqlite3_column_int(st, 4);
+        res->conflicts = sqlite3_column_int(st, 5);
+        found = 1;
+    }
+    sqlite3_reset(st);
+    return found;
+}
+
+int jobs_wait(struct db *db, long long job_id, long long gen, long long wait_ms,
+              struct jobs_result *res)
+{
+    long long until = db_now_ms() + wait_ms;
+    int sleep_ms = 5;
+
+    memset(res, 0, sizeof *res);
+    for (;;) {
+        int found = jobs_result_of(db, job_id, gen, res);
+        if (found < 0)
+            return CS_ERR_DB;
+        if (found)
+            return CS_OK;
+        if (db_now_ms() >= until)
+            return CS_ERR_BUSY;
+        usleep((useconds_t)sleep_ms * 1000);
+        if (sleep_ms < 50)
+            sleep_ms *= 2;
+    }
+}

@@ -1,0 +1,63 @@
+/* sync_int.h: what the sync engine's files (sync, sync_push, sync_pull, sync_merge,
+ * sync_channel) share; not for other modules. */
+#ifndef SYNC_INT_H
+#define SYNC_INT_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+#include "appt.h"
+#include "buf.h"
+#include "cs.h"
+#include "db.h"
+#include "gapi.h"
+#include "sync.h"
+
+struct job;
+
+/* One job's run for one user. */
+struct sync_ctx {
+    struct db *db;
+    const struct cfg *cfg;
+    struct job *job; /* the lease this run holds; NULL when run without one (tests) */
+    struct gapi g;
+    char user_id[CRYPT_UUIDLEN];
+    char tz[65];
+    char cal[600]; /* "/calendars/<encoded id>" */
+    struct sync_stats *st;
+    char err[CS_ERRLEN];
+    int pulled; /* a pull ran: the poll clock restarts */
+    int lost;   /* the job's lease was taken from us: stop at once */
+};
+
+/* helpers (sync.c) */
+long long sync_parse_ms(const char *rfc3339);
+const char *sync_str(const cJSON *o, const char *key);
+void sync_user_tz(struct sync_ctx *c);
+/* Loads an appointment of the user whether active or not. */
+int sync_load(struct sync_ctx *c, long long id, struct appt *a);
+/* Loads the user's appointment a statement (?1 user, ?2 event id) selects. */
+int sync_load_by(struct sync_ctx *c, enum db_stmt_id id, const char *gid, struct appt *a);
+void sync_pending_op(struct sync_ctx *c, long long id, char op[8]);
+void sync_set_error(struct sync_ctx *c, long long id, const char *state, const char *msg);
+int sync_mark_deleted(struct sync_ctx *c, long long id);
+int sync_collect_ids(struct sync_ctx *c, enum db_stmt_id id, long long **ids, size_t *n);
+int sync_link(struct sync_ctx *c, const struct appt *a, const cJSON *ev);
+int sync_path(struct sync_ctx *c, struct buf *b, const char *event_id, const char *suffix);
+int sync_event_error(struct sync_ctx *c, const struct gapi_resp *r, const char *what);
+
+/* merge (sync_merge.c) */
+int sync_merge_save(struct sync_ctx *c, struct appt *a, const char *gid, const char *etag,
+                    const char *updated, const char *snap);
+int sync_resolve_412(struct sync_ctx *c, struct appt *a, int depth);
+int sync_adopt_former(struct sync_ctx *c, struct appt *a, int depth);
+
+/* push (sync_push.c): drains every due outbox row; stops at the first failure that concerns
+ * Google as a whole */
+int sync_push(struct sync_ctx *c);
+int sync_push_upsert(struct sync_ctx *c, struct appt *a, int depth);
+
+/* pull (sync_pull.c): every page since sync_token (NULL: a full listing + reconcile) */
+int sync_pull(struct sync_ctx *c, const char *sync_token);
+
+#endif

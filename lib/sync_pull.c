@@ -1,0 +1,299 @@
+/* sync_pull.c: Google's changes applied here: incremental (syncToken) or full listings, page by
+ * page, smaller pages when one is too big, reconciliation after a full listing. */
+#include "sync_int.h"
+#include "appt.h"
+#include "cal.h"
+#include "cfg.h"
+#include "crypt.h"
+#include "cs.h"
+#include "db.h"
+#include "gapi.h"
+#include "gmap.h"
+#include "integ.h"
+#include "jobs.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SYNC_PAGE_SIZE 2500 /* Google's maximum */
+#define SYNC_PAGE_FLOOR 1   /* one event per page: only an event over the reply cap fails */
+
+/* Applies one event from a list page (inside the page's transaction). */
+static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
+{
+    const char *gid = sync_str(ev, "id"), *status = sync_str(ev, "status");
+    const char *etag = sync_str(ev, "etag"), *updated = sync_str(ev, "updated");
+    struct appt local, remote;
+    char op[8] = "", *snap = NULL;
+    sqlite3_stmt *st;
+    int have, rc = CS_OK;
+
+    if (gid == NULL)
+        return CS_OK;
+    {
+        /* birthdays, working locations, focus time, out of office: not appointments */
+        const char *type = sync_str(ev, "eventType");
+        if (type != NULL && strcmp(type, "default") != 0 && strcmp(type, "fromGmail") != 0)
+            return CS_OK;
+    }
+    memset(&local, 0, sizeof local);
+    memset(&remote, 0, sizeof remote);
+    /* linked now, or linked before a disconnect (reconnecting the same account) */
+    have = sync_load_by(c, DB_APPT_BY_GOOGLE_ID, gid, &local) == CS_OK ||
+           sync_load_by(c, DB_APPT_BY_FORMER_ID, gid, &local) == CS_OK;
+    if (!have) {
+        /* one of ours (created by us, link lost)? trust it only when the id is the one we
+         * would have chosen for that appointment */
+        const char *vid = gmap_private(ev, "vestaAppointmentId");
+        char *end;
+        long long id = vid ? strtoll(vid, &end, 10) : 0;
+        if (id > 0 && *end == '\0' && sync_load(c, id, &local) == CS_OK) {
+            char want[GMAP_IDLEN];
+            gmap_event_id(c->cfg->secret_key, &local, want);
+            have = strcmp(want, gid) == 0;
+            if (!have)
+                appt_free(&local);
+        }
+    }
+    if (status != NULL && strcmp(status, "cancelled") == 0) {
+        if (have && local.is_active) {
+            sync_pending_op(c, local.id, op);
+            if (strcmp(op, "upsert") != 0) { /* a pending local edit restores it instead */
+                rc = sync_mark_deleted(c, local.id);
+                st = db_stmt(c->db, DB_OUTBOX_DROP_APPT);
+                if (st != NULL) {
+                    sqlite3_bind_int64(st, 1, local.id);
+                    db_exec(c->db, st);
+                }
+                c->st->deleted++;
+            }
+        }
+        goto out;
+    }
+    if (full && (st = db_stmt(c->db, DB_SEEN_ADD)) != NULL) {
+        db_bind_text(st, 1, gid);
+        db_exec(c->db, st);
+    }
+    if (have && local.is_active && local.google_event_id && local.google_etag && etag &&
+        strcmp(local.google_event_id, gid) == 0 && strcmp(local.google_etag, etag) == 0)
+        goto out; /* what we already have: no echo */
+    if (gmap_from_event(ev, c->tz, &remote) != CS_OK) {
+        log_warn("skipping event with unusable times user=%s", c->user_id);
+        goto out;
+    }
+    snap = gmap_snapshot(&remote);
+    if (snap == NULL) {
+        rc = CS_ERR_NOMEM;
+        goto out;
+    }
+    if (have)
+        sync_pending_op(c, local.id, op);
+    if (have && strcmp(op, "delete") == 0)
+        goto out; /* deleted here: our delete goes out next */
+    if (have && strcmp(op, "upsert") == 0 && local.is_active) {
+        /* both sides changed since the last sync: merge field by field */
+        int conflicts = gmap_merge(&local, &remote, local.synced_snapshot,
+                                   sync_parse_ms(updated) > local.updated_at);
+        if (conflicts > 0)
+            c->st->conflicts++;
+        rc = sync_merge_save(c, &local, gid, etag, updated, snap);
+        if (rc == CS_ERR_BUSY)
+            rc = CS_OK; /* edited meanwhile: the next pass sees both again */
+        c->st->pulled++;
+        goto out;
+    }
+    st = db_stmt(c->db, have ? DB_APPT_PULL_UPDATE : DB_APPT_PULL_INSERT);
+    if (st == NULL) {
+        rc = CS_ERR_DB;
+        goto out;
+    }
+    if (have)
+        sqlite3_bind_int64(st, 1, local.id);
+    db_bind_text(st, 2, c->user_id);
+    appt_bind_content(st, 3, &remote);
+    db_bind_text(st, 12, gid);
+    db_bind_text(st, 13, etag);
+    db_bind_text(st, 14, updated);
+    db_bind_text(st, 15, snap);
+    sqlite3_bind_int64(st, 16, db_now());
+    sqlite3_bind_int64(st, 17, db_now_ms());
+    rc = db_exec(c->db, st);
+    c->st->pulled++;
+out:
+    free(snap);
+    appt_free(&local);
+    appt_free(&remote);
+    return rc;
+}
+
+/* After a full listing: linked appointments Google no longer has are deleted here, unless
+ * that would remove more than half of them (and more than 10): then nothing is deleted. */
+static int sync_reconcile(struct sync_ctx *c)
+{
+    sqlite3_stmt *st;
+    long long *ids = NULL, linked = 0;
+    size_t n = 0;
+    int rc;
+
+    st = db_stmt(c->db, DB_APPT_COUNT_LINKED);
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, c->user_id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        linked = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    rc = sync_collect_ids(c, DB_APPT_LINKED_UNSEEN, &ids, &n);
+    if (rc == CS_OK && n > 10 && (long long)n * 2 > linked) {
+        snprintf(c->err, sizeof c->err,
+                 "safety stop: Google no longer lists %zu of %lld linked appointments; nothing "
+                 "was deleted",
+                 n, linked);
+        log_error("%s user=%s", c->err, c->user_id);
+        rc = CS_ERR_CONFLICT;
+    }
+    if (rc == CS_OK && n > 0 && (rc = db_begin(c->db)) == CS_OK) {
+        for (size_t i = 0; i < n && rc == CS_OK; i++)
+            rc = sync_mark_deleted(c, ids[i]);
+        if (rc == CS_OK)
+            rc = db_commit(c->db);
+        if (rc != CS_OK)
+            db_rollback(c->db);
+        else
+            c->st->deleted += (int)n;
+    }
+    free(ids);
+    return rc;
+}
+
+static int sync_store_token(struct sync_ctx *c, const char *token)
+{
+    sqlite3_stmt *st = db_stmt(c->db, DB_INTEG_SET_SYNC_TOKEN);
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, c->user_id);
+    db_bind_text(st, 2, token);
+    return db_exec(c->db, st);
+}
+
+/* Empties the per-connection table of event ids a full listing has seen. */
+static int sync_seen_reset(struct sync_ctx *c)
+{
+    sqlite3_stmt *st;
+
+    if ((st = db_stmt(c->db, DB_SEEN_CREATE)) == NULL || db_exec(c->db, st) != CS_OK ||
+        (st = db_stmt(c->db, DB_SEEN_CLEAR)) == NULL || db_exec(c->db, st) != CS_OK)
+        return CS_ERR_DB;
+    return CS_OK;
+}
+
+/* Lists every page (incremental with the stored syncToken, else full) and applies it. */
+int sync_pull(struct sync_ctx *c, const char *sync_token)
+{
+    char *page = NULL, *next_sync = NULL;
+    int full = sync_token == NULL, rc = CS_OK, restarted = 0, size = SYNC_PAGE_SIZE;
+
+    if (full && sync_seen_reset(c) != CS_OK)
+        return CS_ERR_DB;
+    for (;;) {
+        struct gapi_resp r;
+        struct buf path;
+        const cJSON *items, *it;
+        const char *np, *ns;
+
+        buf_init(&path, 16384);
+        rc = sync_path(c, &path, NULL, "?singleEvents=true&maxResults=");
+        if (rc == CS_OK)
+            rc = buf_printf(&path, "%d", size);
+        if (rc == CS_OK && !full) {
+            rc = buf_adds(&path, "&syncToken=");
+            if (rc == CS_OK)
+                rc = gapi_path_segment(&path, sync_token);
+        }
+        if (rc == CS_OK && page != NULL) {
+            rc = buf_adds(&path, "&pageToken=");
+            if (rc == CS_OK)
+                rc = gapi_path_segment(&path, page);
+        }
+        if (rc != CS_OK) {
+            buf_free(&path);
+            break;
+        }
+        rc = gapi_call(&c->g, "GET", path.data, NULL, NULL, &r);
+        buf_free(&path);
+        if (rc == CS_ERR_TOOBIG && size > SYNC_PAGE_FLOOR) {
+            /* the page is over the reply cap: the same page again, smaller; the rest of the
+             * listing keeps the smaller size */
+            gapi_resp_free(&r);
+            size = size / 4 > SYNC_PAGE_FLOOR ? size / 4 : SYNC_PAGE_FLOOR;
+            log_info("event list page over %d MiB: asking again with maxResults=%d user=%s",
+                     GAPI_REPLY_MAX >> 20, size, c->user_id);
+            continue;
+        }
+        if (rc == CS_ERR_TOOBIG)
+            snprintf(c->err, sizeof c->err,
+                     "an event on Google is larger than calsync accepts (%d MiB); the listing "
+                     "is tried again later",
+                     GAPI_REPLY_MAX >> 20);
+        if (rc == CS_OK && r.status == 410 && !full && !restarted) {
+            /* the sync token expired: start over with a full sync and reconcile */
+            log_info("sync token expired (410): full sync user=%s", c->user_id);
+            gapi_resp_free(&r);
+            free(page);
+            page = NULL;
+            full = 1;
+            restarted = 1;
+            sync_token = NULL;
+            sync_store_token(c, NULL);
+            if (sync_seen_reset(c) != CS_OK) {
+                rc = CS_ERR_DB;
+                break;
+            }
+            continue;
+        }
+        if (rc == CS_OK && r.status != 200)
+            rc = sync_event_error(c, &r, "the event list");
+        if (rc != CS_OK) {
+            if (c->err[0] == '\0')
+                snprintf(c->err, sizeof c->err, "listing events failed: %s", cs_strerror(rc));
+            gapi_resp_free(&r);
+            break;
+        }
+        items = cJSON_GetObjectItemCaseSensitive(r.json, "items");
+        if ((rc = db_begin(c->db)) == CS_OK) {
+            cJSON_ArrayForEach(it, items)
+            {
+                if ((rc = sync_pull_item(c, it, full)) != CS_OK)
+                    break;
+            }
+            if (rc == CS_OK)
+                rc = db_commit(c->db);
+            if (rc != CS_OK)
+                db_rollback(c->db);
+        }
+        np = sync_str(r.json, "nextPageToken");
+        ns = sync_str(r.json, "nextSyncToken");
+        free(page);
+        page = np ? strdup(np) : NULL;
+        if (ns != NULL) {
+            free(next_sync);
+            next_sync = strdup(ns);
+        }
+        gapi_resp_free(&r);
+        if (rc != CS_OK)
+            break;
+        if (page == NULL)
+            break;
+    }
+    if (rc == CS_OK && full)
+        rc = sync_reconcile(c);
+    if (rc == CS_OK && next_sync != NULL)
+        rc = sync_store_token(c, next_sync);
+    free(page);
+    free(next_sync);
+    return rc;
+}
+
