@@ -111,6 +111,11 @@ static void push_after(struct http_req *req, int connected)
         jobs_wake(req->cfg);
 }
 
+static long long push_of(struct http_req *req, int connected)
+{
+    return connected ? req->cfg->push_delay_ms : APPT_NO_PUSH;
+}
+
 /* The Idempotency-Key header: 1-200 visible ASCII characters. CS_OK (key set), CS_ERR_NOTFOUND
  * (absent) or CS_ERR_INVAL. */
 static int idem_key(struct http_req *req, char out[201])
@@ -154,7 +159,7 @@ static void create(struct http_req *req, const struct auth_user *u)
         goto out;
     }
     connected = integ_is_connected(req->db, u->id);
-    rc = appt_create(req->db, &a, connected, have_key == CS_OK ? key : NULL, hash);
+    rc = appt_create(req->db, &a, push_of(req, connected), have_key == CS_OK ? key : NULL, hash);
     if (rc == CS_ERR_CONFLICT) { /* a retry: the first answer again, nothing created */
         log_info("create retried with the same Idempotency-Key: appointment %lld user=%s", a.id,
                  u->id);
@@ -199,7 +204,7 @@ static void update(struct http_req *req, const struct auth_user *u, long long id
         goto out;
     }
     connected = integ_is_connected(req->db, u->id);
-    rc = appt_update(req->db, &a, connected);
+    rc = appt_update(req->db, &a, push_of(req, connected));
     if (rc != CS_OK) {
         http_reply_error(req, rc == CS_ERR_NOTFOUND ? 404 : 500,
                          rc == CS_ERR_NOTFOUND ? "appointment not found" : "cannot save");
@@ -221,7 +226,7 @@ static void delete (struct http_req *req, const struct auth_user *u, long long i
     if (auth_check_origin(req) != CS_OK)
         return;
     connected = integ_is_connected(req->db, u->id);
-    rc = appt_delete(req->db, u->id, id, connected);
+    rc = appt_delete(req->db, u->id, id, push_of(req, connected));
     if (rc == CS_ERR_NOTFOUND) {
         http_reply_error(req, 404, "appointment not found");
         return;

@@ -105,8 +105,9 @@ int main(int argc, char **argv)
     if (renewed + opened + retried + polled > 0)
         jobs_wake(&cfg);
 out:
-    printf("renew: jobs queued: channel renewals=%d channel opens=%d outbox retries=%d polls=%d; "
-           "stale leases=%d errors=%d\n",
+    /* counts of jobs queued for calsync-worker */
+    printf("renew: channels renewed=%d opened=%d outbox_users=%d polled=%d stale_leases=%d "
+           "errors=%d\n",
            renewed, opened, retried, polled, stale, errors);
     free(ids);
     db_close(db);

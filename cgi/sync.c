@@ -89,6 +89,7 @@ static void sync_now(struct http_req *req, const struct auth_user *u)
     cJSON_AddNumberToObject(o, "pulled", res.pulled);
     cJSON_AddNumberToObject(o, "deleted", res.deleted);
     cJSON_AddNumberToObject(o, "conflicts", res.conflicts);
+    cJSON_AddNumberToObject(o, "errors", res.errors);
     http_reply_json(req, 200, o, NULL);
 }
 

@@ -334,7 +334,7 @@ int appt_get(struct db *db, const char *user_id, long long id, struct appt *a)
 /* The outbox row of a change and, when connected, the job that pushes it: in the caller's
  * transaction, with the change itself (sync rule 1). */
 static int appt_outbox(struct db *db, const char *user_id, long long id, const char *op,
-                       int connected)
+                       long long push)
 {
     sqlite3_stmt *st = db_stmt(db, DB_OUTBOX_PUT);
     int rc;
@@ -346,8 +346,8 @@ static int appt_outbox(struct db *db, const char *user_id, long long id, const c
     db_bind_text(st, 3, op);
     sqlite3_bind_int64(st, 4, db_now_ms());
     rc = db_exec(db, st);
-    if (rc == CS_OK && connected)
-        rc = jobs_enqueue_sync(db, user_id, 0, "change", 0, NULL, NULL);
+    if (rc == CS_OK && push != APPT_NO_PUSH)
+        rc = jobs_enqueue_sync(db, user_id, 0, "change", push, NULL, NULL);
     return rc;
 }
 
@@ -398,7 +398,7 @@ static int appt_idem_put(struct db *db, const char *user_id, const char *key, co
     return db_exec(db, st);
 }
 
-int appt_create(struct db *db, struct appt *a, int connected, const char *idem_key,
+int appt_create(struct db *db, struct appt *a, long long push, const char *idem_key,
                 const char *idem_hash)
 {
     sqlite3_stmt *st;
@@ -423,7 +423,7 @@ int appt_create(struct db *db, struct appt *a, int connected, const char *idem_k
         goto out;
     }
     a->created_at = a->updated_at = db_now_ms();
-    snprintf(a->sync_state, sizeof a->sync_state, "%s", connected ? "pending" : "local");
+    snprintf(a->sync_state, sizeof a->sync_state, "%s", push != APPT_NO_PUSH ? "pending" : "local");
     db_bind_text(st, 1, a->user_id);
     appt_bind_content(st, 2, a);
     db_bind_text(st, 11, a->sync_state);
@@ -432,7 +432,7 @@ int appt_create(struct db *db, struct appt *a, int connected, const char *idem_k
         goto out;
     a->id = sqlite3_last_insert_rowid(db_handle(db));
     a->is_active = 1;
-    rc = appt_outbox(db, a->user_id, a->id, "upsert", connected);
+    rc = appt_outbox(db, a->user_id, a->id, "upsert", push);
     if (rc == CS_OK && idem_key != NULL)
         rc = appt_idem_put(db, a->user_id, idem_key, idem_hash, a->id);
 out:
@@ -443,7 +443,7 @@ out:
     return rc;
 }
 
-int appt_update(struct db *db, struct appt *a, int connected)
+int appt_update(struct db *db, struct appt *a, long long push)
 {
     sqlite3_stmt *st;
     int rc;
@@ -455,7 +455,7 @@ int appt_update(struct db *db, struct appt *a, int connected)
         rc = CS_ERR_DB;
         goto out;
     }
-    snprintf(a->sync_state, sizeof a->sync_state, "%s", connected ? "pending" : "local");
+    snprintf(a->sync_state, sizeof a->sync_state, "%s", push != APPT_NO_PUSH ? "pending" : "local");
     sqlite3_bind_int64(st, 1, a->id);
     db_bind_text(st, 2, a->user_id);
     appt_bind_content(st, 3, a);
@@ -467,7 +467,7 @@ int appt_update(struct db *db, struct appt *a, int connected)
         rc = CS_ERR_NOTFOUND;
         goto out;
     }
-    rc = appt_outbox(db, a->user_id, a->id, "upsert", connected);
+    rc = appt_outbox(db, a->user_id, a->id, "upsert", push);
 out:
     if (rc == CS_OK)
         rc = db_commit(db);
@@ -476,7 +476,7 @@ out:
     return rc;
 }
 
-int appt_delete(struct db *db, const char *user_id, long long id, int connected)
+int appt_delete(struct db *db, const char *user_id, long long id, long long push)
 {
     sqlite3_stmt *st;
     int rc;
@@ -490,7 +490,7 @@ int appt_delete(struct db *db, const char *user_id, long long id, int connected)
     }
     sqlite3_bind_int64(st, 1, id);
     db_bind_text(st, 2, user_id);
-    db_bind_text(st, 3, connected ? "pending" : "local");
+    db_bind_text(st, 3, push != APPT_NO_PUSH ? "pending" : "local");
     sqlite3_bind_int64(st, 4, db_now_ms());
     if ((rc = db_exec(db, st)) != CS_OK)
         goto out;
@@ -498,7 +498,7 @@ int appt_delete(struct db *db, const char *user_id, long long id, int connected)
         rc = CS_ERR_NOTFOUND;
         goto out;
     }
-    rc = appt_outbox(db, user_id, id, "delete", connected);
+    rc = appt_outbox(db, user_id, id, "delete", push);
 out:
     if (rc == CS_OK)
         rc = db_commit(db);

@@ -58,16 +58,19 @@ void appt_bind_content(sqlite3_stmt *st, int first, const struct appt *a);
 
 /* Loads one active appointment of user; CS_ERR_NOTFOUND when absent or another user's. */
 int appt_get(struct db *db, const char *user_id, long long id, struct appt *a);
-/* Inserts a (setting a->id), its outbox row and (connected) its push job in one transaction.
+/* The writes below take push: the delay (ms) of the job that pushes the change to Google, or
+ * APPT_NO_PUSH when the user is not connected. */
+#define APPT_NO_PUSH (-1LL)
+/* Inserts a (setting a->id), its outbox row and its push job in one transaction.
  * With idem_key (an Idempotency-Key; idem_hash: a hash of the request body) a retry within
  * 24 h creates nothing: CS_ERR_CONFLICT with a->id set to what the first request created, or
  * CS_ERR_INVAL when the key came with another body. */
-int appt_create(struct db *db, struct appt *a, int connected, const char *idem_key,
+int appt_create(struct db *db, struct appt *a, long long push, const char *idem_key,
                 const char *idem_hash);
 /* Saves a's editable fields and its outbox row in one transaction. */
-int appt_update(struct db *db, struct appt *a, int connected);
+int appt_update(struct db *db, struct appt *a, long long push);
 /* Soft-deletes and queues the Google delete in one transaction. CS_ERR_NOTFOUND when absent. */
-int appt_delete(struct db *db, const char *user_id, long long id, int connected);
+int appt_delete(struct db *db, const char *user_id, long long id, long long push);
 /* Active appointments overlapping [from, to) (UTC RFC 3339), appended to arr. */
 int appt_list(struct db *db, const char *user_id, const char *from, const char *to, cJSON *arr);
 

@@ -299,8 +299,8 @@ int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
                       get("CALSYNC_SYNC_BUDGET_MS", ctx), 30000, 100, 600000, errbuf, errlen)) !=
         CS_OK)
         goto out;
-    if ((rc = cfg_int(&c->push_budget_ms, "CALSYNC_PUSH_BUDGET_MS",
-                      get("CALSYNC_PUSH_BUDGET_MS", ctx), 3000, 0, 60000, errbuf, errlen)) != CS_OK)
+    if ((rc = cfg_int(&c->push_delay_ms, "CALSYNC_PUSH_DELAY_MS", get("CALSYNC_PUSH_DELAY_MS", ctx),
+                      0, 0, 24 * 3600 * 1000, errbuf, errlen)) != CS_OK)
         goto out;
     if ((rc = cfg_int(&c->poll_interval_s, "CALSYNC_POLL_INTERVAL",
                       get("CALSYNC_POLL_INTERVAL", ctx), 300, 1, 86400, errbuf, errlen)) != CS_OK)

@@ -18,7 +18,7 @@ struct cfg {
     char *auth_url, *token_url, *revoke_url, *api_url, *batch_url;
     int http_timeout_ms;   /* per Google call */
     int sync_budget_ms;    /* how long one sync may keep retrying */
-    int push_budget_ms;    /* how long a route waits for its after-commit push */
+    int push_delay_ms;     /* a local change's push job waits this long (coalesces edits) */
     int poll_interval_s;   /* polling sync period for integrations without a channel */
     int channel_ttl_s;     /* requested push channel lifetime */
     int renew_before_s;    /* renew channels expiring within this */

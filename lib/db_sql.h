@@ -224,7 +224,7 @@ DB_STMT(INTEG_OVERVIEW,
 DB_STMT(RUN_START, "INSERT INTO sync_runs(user_id, trigger, started_at, job_id, job_gen) "
                    "VALUES(?1, ?2, ?3, ?4, ?5)")
 DB_STMT(RUN_FINISH, "UPDATE sync_runs SET finished_at = ?2, pushed = ?3, pulled = ?4, "
-                    "deleted = ?5, conflicts = ?6, ok = ?7, error = ?8 WHERE run_id = ?1")
+                    "deleted = ?5, conflicts = ?6, ok = ?7, error = ?8, errors = ?9 WHERE run_id = ?1")
 DB_STMT(RUN_TRIM, "DELETE FROM sync_runs WHERE user_id = ?1 AND run_id NOT IN "
                   "(SELECT run_id FROM sync_runs WHERE user_id = ?1 ORDER BY run_id DESC LIMIT 50)")
 DB_STMT(RUN_COUNT, "SELECT count(*) FROM sync_runs WHERE user_id = ?1")
@@ -280,7 +280,7 @@ DB_STMT(JOB_CANCEL_USER,
         "DELETE FROM sync_jobs WHERE user_id = ?1 AND kind IN ('sync', 'channel')")
 DB_STMT(JOB_RUNNING, "SELECT count(*) FROM sync_jobs WHERE user_id = ?1 AND kind = 'sync' "
                      "AND lease_owner IS NOT NULL AND lease_until >= ?2")
-DB_STMT(JOB_RUN_OF, "SELECT ok, error, pushed, pulled, deleted, conflicts FROM sync_runs "
+DB_STMT(JOB_RUN_OF, "SELECT ok, error, pushed, pulled, deleted, conflicts, errors FROM sync_runs "
                     "WHERE job_id = ?1 AND job_gen >= ?2 AND finished_at IS NOT NULL "
                     "ORDER BY run_id DESC LIMIT 1")
 DB_STMT(JOB_EXISTS, "SELECT gen, claimed_gen, lease_owner IS NOT NULL FROM sync_jobs "

@@ -293,6 +293,7 @@ static int jobs_result_of(struct db *db, long long job_id, long long gen, struct
         res->pulled = sqlite3_column_int(st, 3);
         res->deleted = sqlite3_column_int(st, 4);
         res->conflicts = sqlite3_column_int(st, 5);
+        res->errors = sqlite3_column_int(st, 6);
         found = 1;
     }
     sqlite3_reset(st);

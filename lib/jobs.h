@@ -76,7 +76,7 @@ void jobs_free(struct job *j);
  * *ok and the counts (pushed, pulled, deleted, conflicts) of that run, err (may be NULL) its
  * error; CS_ERR_BUSY when it did not finish in time. */
 struct jobs_result {
-    int ok, pushed, pulled, deleted, conflicts;
+    int ok, pushed, pulled, deleted, conflicts, errors;
     char error[CS_ERRLEN];
 };
 int jobs_wait(struct db *db, long long job_id, long long gen, long long wait_ms,

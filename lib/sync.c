@@ -296,6 +296,7 @@ static void sync_run_finish(struct sync_ctx *c, long long run_id, int rc)
     sqlite3_bind_int(st, 6, c->st->conflicts);
     sqlite3_bind_int(st, 7, rc == CS_OK);
     db_bind_text(st, 8, rc == CS_OK ? NULL : (c->err[0] ? c->err : cs_strerror(rc)));
+    sqlite3_bind_int(st, 9, c->st->errors);
     db_exec(c->db, st);
     if ((st = db_stmt(c->db, DB_RUN_TRIM)) != NULL) {
         db_bind_text(st, 1, c->user_id);

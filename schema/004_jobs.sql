@@ -27,6 +27,7 @@ CREATE INDEX sync_jobs_user ON sync_jobs(user_id, lease_until);
 -- results of finished job runs, for Sync now (which waits for the run covering its request)
 ALTER TABLE sync_runs ADD COLUMN job_id INTEGER;
 ALTER TABLE sync_runs ADD COLUMN job_gen INTEGER;
+ALTER TABLE sync_runs ADD COLUMN errors INTEGER NOT NULL DEFAULT 0; -- appointments refused
 CREATE INDEX sync_runs_job ON sync_runs(job_id, job_gen);
 
 ALTER TABLE user_integrations ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;

@@ -258,7 +258,7 @@ int stack_start(struct stack *s, const struct stack_opts *o)
     setenv("GOOGLE_CALENDAR_WEBHOOK_URL", o && o->webhooks ? webhook : "", 1);
     setenv("GOOGLE_CALENDAR_WEBHOOK_SECRET", "integration-test-webhook-secret", 1);
     setenv("CALSYNC_SYNC_BUDGET_MS", "8000", 1);
-    setenv("CALSYNC_PUSH_BUDGET_MS", "3000", 1);
+    setenv("CALSYNC_PUSH_DELAY_MS", "0", 1);
     setenv("CALSYNC_HTTP_TIMEOUT_MS", "3000", 1);
     for (int i = 0; o && o->env && o->env[i]; i++) {
         char kv[512], *eq;
@@ -901,4 +901,21 @@ int stack_connect_user(struct stack *s, struct client *c, const char *who, const
         client_connect(c, loc, sizeof loc) != 302 || strstr(loc, "google=connected") == NULL)
         return -1;
     return client_wait_synced(c);
+}
+
+int stack_wait_jobs(struct stack *s, int ms)
+{
+    long long until = now_ms() + ms;
+
+    for (;;) {
+        /* due (or running) jobs left: rows whose time has come and that did not fail */
+        long long left = stack_db_int(
+            s, "SELECT count(*) FROM sync_jobs WHERE (lease_owner IS NOT NULL OR "
+               "not_before <= CAST(strftime('%s','now') AS INTEGER) * 1000 + 500)");
+        if (left == 0)
+            return 0;
+        if (now_ms() > until)
+            return -1;
+        sleep_ms(20);
+    }
 }

@@ -115,6 +115,10 @@ int receiver_count(struct receiver *r);
 /* Header value of request i (case-insensitive name) into out; 0 when found. */
 int receiver_header(struct receiver *r, int i, const char *name, char *out, size_t len);
 
+/* Waits until calsync-worker has run every job that is due within ms (none left but those
+ * scheduled later); 0 or -1. */
+int stack_wait_jobs(struct stack *s, int ms);
+
 /* Direct database access for assertions (the stack's calsync.db). */
 long long stack_db_int(struct stack *s, const char *sql);
 int stack_db_exec(struct stack *s, const char *sql);

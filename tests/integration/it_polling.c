@@ -16,7 +16,7 @@ static struct stack S;
 
 static int setup(void **state)
 {
-    static const char *const env[] = {"CALSYNC_POLL_INTERVAL=1", "CALSYNC_PUSH_BUDGET_MS=500",
+    static const char *const env[] = {"CALSYNC_POLL_INTERVAL=1", "CALSYNC_PUSH_DELAY_MS=0",
                                       NULL};
     static const struct stack_opts o = {.webhooks = 0, .env = env};
 
@@ -64,6 +64,7 @@ static void polling_converges(void **state)
     sleep_ms(1100); /* the poll interval is 1 s here */
     assert_int_equal(renew(out, sizeof out), 0);
     assert_non_null(strstr(out, "polled=1"));
+    assert_int_equal(stack_wait_jobs(&S, 8000), 0); /* the worker polls */
     assert_int_equal(
         client_req(&c, "GET", "/api/appointments?from=2026-06-01&to=2026-08-01", NULL, NULL, &r),
         200);
@@ -83,6 +84,23 @@ static void polling_converges(void **state)
     assert_int_equal(renew(out, sizeof out), 0);
     assert_non_null(strstr(out, "polled=1"));
     client_free(&c);
+}
+
+struct seek_err {
+    struct client *c;
+    const char *path;
+};
+
+static int has_sync_error(void *arg)
+{
+    struct seek_err *se = arg;
+    struct resp r;
+    int yes = 0;
+
+    if (client_req(se->c, "GET", se->path, NULL, NULL, &r) == 200)
+        yes = jstr(r.json, "syncError") != NULL;
+    resp_free(&r);
+    return yes;
 }
 
 static void outbox_retried_by_cron(void **state)
@@ -107,18 +125,27 @@ static void outbox_retried_by_cron(void **state)
     id = (long long)jnum(r.json, "id");
     resp_free(&r);
     snprintf(path, sizeof path, "/api/appointments/%lld", id);
-    sleep_ms(800); /* the push after the save gives up within its budget */
+    /* the push job backs off within its budget (8 s here), then shows the error and is
+     * rescheduled, never dropped */
+    {
+        struct seek_err se = {&c, path};
+        assert_true(wait_until(has_sync_error, &se, 15000));
+    }
     assert_int_equal(client_req(&c, "GET", path, NULL, NULL, &r), 200);
     assert_string_equal(jstr(r.json, "syncState"), "pending");
     assert_non_null(jstr(r.json, "syncError"));
     resp_free(&r);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM sync_jobs WHERE attempts > 0"), 1);
     assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", NULL, NULL, &r), 200);
     assert_int_equal((int)jnum(r.json, "pending"), 1);
     resp_free(&r);
     emu_ctl(&S, "DELETE", "faults", NULL, NULL);
     /* time passes until the row is due */
-    assert_int_equal(stack_db_exec(&S, "UPDATE outbox SET next_attempt_at = 0"), 0);
+    assert_int_equal(stack_db_exec(&S, "UPDATE outbox SET next_attempt_at = 0; UPDATE "
+                                       "user_integrations SET backoff_until = 0"),
+                     0);
     assert_int_equal(renew(out, sizeof out), 0);
+    assert_int_equal(stack_wait_jobs(&S, 8000), 0);
     assert_int_equal(client_req(&c, "GET", path, NULL, NULL, &r), 200);
     assert_string_equal(jstr(r.json, "syncState"), "synced");
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(r.json, "syncError")));

@@ -369,6 +369,7 @@ static void renewal(void **state)
         0);
     assert_int_equal(stack_run(&S, "cgi/calsync-renew", none, NULL, out, sizeof out), 0);
     assert_non_null(strstr(out, "renew: channels renewed="));
+    assert_int_equal(stack_wait_jobs(&S, 8000), 0); /* the worker renews */
     channel_of("rosa", &fresh);
     assert_string_not_equal(old.id, fresh.id);
     assert_int_equal(emu_ctl(&S, "GET", "channels", NULL, &r), 200);
@@ -463,6 +464,7 @@ static void safety_net_poll(void **state)
     mark = emu_log_mark(&S);
     assert_int_equal(stack_run(&S, "cgi/calsync-renew", none, NULL, out, sizeof out), 0);
     assert_non_null(strstr(out, "polled=1"));
+    assert_int_equal(stack_wait_jobs(&S, 8000), 0);
     assert_int_equal(emu_count_calls_for(&S, "wes@gmail.test", "GET", "/events", mark), 1);
     /* and then not again for a while */
     assert_int_equal(stack_run(&S, "cgi/calsync-renew", none, NULL, out, sizeof out), 0);
@@ -489,6 +491,7 @@ static void expired_channel_recovered(void **state)
             "UPDATE user_integrations SET channel_expiration = 1000 WHERE channel_id IS NOT NULL"),
         0);
     assert_int_equal(stack_run(&S, "cgi/calsync-renew", none, NULL, out, sizeof out), 0);
+    assert_int_equal(stack_wait_jobs(&S, 8000), 0); /* the worker re-opens it */
     channel_of("sara", &fresh);
     assert_string_not_equal(old.id, fresh.id);
     assert_int_equal(emu_ctl(&S, "POST", "events?account=sara@gmail.test",

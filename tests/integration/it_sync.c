@@ -17,9 +17,9 @@ static struct stack S;
 
 static int setup(void **state)
 {
-    /* no push after commit here: every push happens in an explicit sync, so each
-     * scenario controls exactly what each side has seen */
-    static const char *const env[] = {"CALSYNC_PUSH_BUDGET_MS=0", NULL};
+    /* local changes wait (an hour) for an explicit sync here, so each scenario controls
+     * exactly what each side has seen */
+    static const char *const env[] = {"CALSYNC_PUSH_DELAY_MS=3600000", NULL};
     static const struct stack_opts o = {.webhooks = 0, .env = env};
 
     (void)state;
