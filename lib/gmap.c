@@ -80,6 +80,41 @@ cJSON *gmap_to_event(const struct appt *a, const char *tz, const char *id)
     return ev;
 }
 
+static int gmap_str_eq(const char *a, const char *b);
+
+cJSON *gmap_to_patch(const struct appt *a, const char *tz, const char *base_snapshot)
+{
+    cJSON *ev = gmap_to_event(a, tz, NULL), *b;
+    const cJSON *v;
+    char bw[3 * CAL_STRLEN], lw[3 * CAL_STRLEN];
+
+    if (ev == NULL || base_snapshot == NULL || (b = cJSON_Parse(base_snapshot)) == NULL)
+        return ev; /* no base to compare with: every field */
+#define BASE_STR(k)                                                                                \
+    ((v = cJSON_GetObjectItemCaseSensitive(b, k)) && cJSON_IsString(v) ? v->valuestring : NULL)
+    /* only what changed here since the last sync: Google keeps everything else as it is */
+    cJSON_DeleteItemFromObjectCaseSensitive(ev, "status");
+    if (gmap_str_eq(a->title, BASE_STR("title")))
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "summary");
+    if (gmap_str_eq(a->description, BASE_STR("description")))
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "description");
+    if (gmap_str_eq(a->location, BASE_STR("location")))
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "location");
+    {
+        const char *bs = BASE_STR("start"), *be = BASE_STR("end");
+        snprintf(bw, sizeof bw, "%s|%s|%d", bs ? bs : "", be ? be : "",
+                 cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(b, "allDay")));
+    }
+    snprintf(lw, sizeof lw, "%s|%s|%d", a->start, a->end, a->all_day);
+    if (strcmp(bw, lw) == 0) {
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "start");
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "end");
+    }
+#undef BASE_STR
+    cJSON_Delete(b);
+    return ev;
+}
+
 const char *gmap_private(const cJSON *ev, const char *key)
 {
     const cJSON *ext = cJSON_GetObjectItemCaseSensitive(ev, "extendedProperties");
@@ -89,18 +124,13 @@ const char *gmap_private(const cJSON *ev, const char *key)
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static char *gmap_text(const cJSON *ev, const char *key, size_t max)
+/* A text field whole: what Google holds is stored byte for byte (never cut), so a later
+ * push can never write a shortened copy back. */
+static char *gmap_text(const cJSON *ev, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(ev, key);
-    const char *s = cJSON_IsString(v) ? v->valuestring : "";
-    size_t n = strlen(s);
 
-    if (n > max) { /* cut on a UTF-8 boundary */
-        n = max;
-        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
-            n--;
-    }
-    return strndup(s, n);
+    return strdup(cJSON_IsString(v) ? v->valuestring : "");
 }
 
 /* Reads start/end into the stored form. */
@@ -143,9 +173,9 @@ int gmap_from_event(const cJSON *ev, const char *tz, struct appt *out)
     free(out->title);
     free(out->description);
     free(out->location);
-    out->title = gmap_text(ev, "summary", APPT_TITLE_MAX);
-    out->description = gmap_text(ev, "description", APPT_DESC_MAX);
-    out->location = gmap_text(ev, "location", APPT_LOCATION_MAX);
+    out->title = gmap_text(ev, "summary");
+    out->description = gmap_text(ev, "description");
+    out->location = gmap_text(ev, "location");
     if (out->title == NULL || out->description == NULL || out->location == NULL)
         return CS_ERR_NOMEM;
     if (out->title[strspn(out->title, " \t\r\n")] == '\0') {

@@ -16,6 +16,11 @@ void gmap_event_id(const unsigned char key[32], const struct appt *a, char out[G
  * NULL on OOM; free with cJSON_Delete. */
 cJSON *gmap_to_event(const struct appt *a, const char *tz, const char *id);
 
+/* The body of a PATCH: only the fields that differ from the last synced snapshot (all of them
+ * when there is none), so a local edit of one field never rewrites another on Google. The
+ * private extended properties always go along. NULL on OOM. */
+cJSON *gmap_to_patch(const struct appt *a, const char *tz, const char *base_snapshot);
+
 /* Reads an event into the content fields of out (title, description, location, start, end,
  * all_day, type, status, contact_id). Returns CS_OK or CS_ERR_INVAL (unusable times). The
  * caller frees with appt_free. */

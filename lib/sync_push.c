@@ -73,7 +73,10 @@ int sync_push_upsert(struct sync_ctx *c, struct appt *a, int depth)
         return cs_fail(c->err, sizeof c->err, CS_ERR_CONFLICT, "event keeps changing on Google");
     if (a->google_event_id == NULL)
         return sync_push_insert(c, a, depth);
-    body = gmap_to_event(a, c->tz, NULL);
+    /* with a known etag: a PATCH of what changed here; without (adopting or restoring) the
+     * whole event */
+    body = a->google_etag ? gmap_to_patch(a, c->tz, a->synced_snapshot)
+                          : gmap_to_event(a, c->tz, NULL);
     buf_init(&path, 4096);
     if (body == NULL ||
         (rc = sync_path(c, &path, a->google_event_id, "?sendUpdates=none")) != CS_OK) {

@@ -55,6 +55,7 @@ struct emu_fault {
     char reason[64];
     char path[128]; /* substring the path must contain; "" = any */
     int count;
+    long long until_ms; /* when set: applies to every matching call until then (an outage) */
 };
 
 struct emu_log {

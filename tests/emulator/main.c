@@ -412,9 +412,15 @@ static int emu_fault(const char *path, struct emu_reply *r, int *delay_ms)
 {
     for (size_t i = 0; i < emu.nfaults; i++) {
         struct emu_fault f = emu.faults[i];
+        if (f.until_ms > 0 && emu_now_ms() >= f.until_ms) { /* the outage is over */
+            memmove(&emu.faults[i], &emu.faults[i + 1], (emu.nfaults - i - 1) * sizeof f);
+            emu.nfaults--;
+            i--;
+            continue;
+        }
         if (f.path[0] && strstr(path, f.path) == NULL)
             continue;
-        if (--emu.faults[i].count <= 0) {
+        if (f.until_ms == 0 && --emu.faults[i].count <= 0) {
             memmove(&emu.faults[i], &emu.faults[i + 1], (emu.nfaults - i - 1) * sizeof f);
             emu.nfaults--;
         }
@@ -672,6 +678,9 @@ static int emu_fault_parse(const cJSON *b, struct emu_fault *f)
         f->count = v->valueint;
     if ((v = cJSON_GetObjectItemCaseSensitive(b, "path")) && cJSON_IsString(v))
         snprintf(f->path, sizeof f->path, "%s", v->valuestring);
+    if ((v = cJSON_GetObjectItemCaseSensitive(b, "forMs")) && cJSON_IsNumber(v) &&
+        v->valuedouble > 0)
+        f->until_ms = emu_now_ms() + (long long)v->valuedouble;
     if (cJSON_IsString(kind) && strcmp(kind->valuestring, "delay") == 0) {
         f->kind = 1;
         v = cJSON_GetObjectItemCaseSensitive(b, "ms");
