@@ -15,18 +15,20 @@
 #include "sync.h"
 
 /* Runs the clean-up job now, briefly; on failure calsync-worker retries it. 1 when Google
- * confirmed. */
-static int tell_google(struct http_req *req, long long job_id, const char *user_id)
+ * confirmed, or when a job of the user is still running (a channel being opened must be
+ * stopped before the grant goes): then the worker tells Google right after it. */
+static int tell_google(struct http_req *req, long long job_id)
 {
     struct job j;
     int rc;
 
-    if (jobs_claim_id(req->db, job_id, &j) != CS_OK)
-        return 0;
-    (void)user_id;
+    if ((rc = jobs_claim_id(req->db, job_id, req->cfg->job_lease_ms, &j)) != CS_OK) {
+        jobs_wake(req->cfg);
+        return rc == CS_ERR_BUSY;
+    }
     rc = sync_cleanup(req->cfg, &j);
-    if (rc == CS_OK) {
-        jobs_done(req->db, &j);
+    if (rc == CS_OK || rc == CS_ERR_INVAL) {
+        jobs_done(req->db, &j); /* told, or nothing a retry could fix */
     } else {
         jobs_retry(req->db, &j, 0, "Google did not confirm the disconnect");
         jobs_wake(req->cfg);
@@ -59,7 +61,7 @@ static int route(struct http_req *req, void *ctx)
     }
     log_info("Google Calendar disconnected user=%s", u.id);
     if (cleanup != 0)
-        google_ok = tell_google(req, cleanup, u.id);
+        google_ok = tell_google(req, cleanup);
     if (!google_ok)
         log_warn("Google did not confirm the disconnect yet; retried in the background user=%s",
                  u.id);

@@ -60,8 +60,9 @@ static void sync_now(struct http_req *req, const struct auth_user *u)
     if (rc == CS_ERR_BUSY) {
         cJSON_AddBoolToObject(o, "success", 1);
         cJSON_AddBoolToObject(o, "queued", 1);
-        cJSON_AddStringToObject(o, "message", "the sync is still running; the page updates when "
-                                              "it is done");
+        cJSON_AddStringToObject(o, "message",
+                                "the sync is still running; the page updates when "
+                                "it is done");
         http_reply_json(req, 202, o, NULL);
         return;
     }

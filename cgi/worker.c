@@ -63,8 +63,8 @@ static int wake_socket(const struct cfg *cfg)
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", cfg->worker_socket);
     unlink(cfg->worker_socket); /* a stale socket of a previous run */
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
-        log_warn("cannot bind wake-up socket %s (%s); polling every %d ms only",
-                 cfg->worker_socket, strerror(errno), cfg->worker_poll_ms);
+        log_warn("cannot bind wake-up socket %s (%s); polling every %d ms only", cfg->worker_socket,
+                 strerror(errno), cfg->worker_poll_ms);
         close(fd);
         return -1;
     }
@@ -102,8 +102,7 @@ static void run_job(struct db *db, const struct cfg *cfg, struct job *j)
     case JOB_CLEANUP:
         rc = sync_cleanup(cfg, j);
         if (rc != CS_OK)
-            snprintf(err, sizeof err, "telling Google about the disconnect: %s",
-                     cs_strerror(rc));
+            snprintf(err, sizeof err, "telling Google about the disconnect: %s", cs_strerror(rc));
         /* best effort: a few tries, then the user can revoke in their Google account */
         if (rc != CS_OK && j->attempts >= 5)
             rc = CS_ERR_INVAL;
@@ -115,8 +114,9 @@ static void run_job(struct db *db, const struct cfg *cfg, struct job *j)
         jobs_done(db, j);
     else if (rc == CS_ERR_NOTFOUND || rc == CS_ERR_REAUTH || rc == CS_ERR_INVAL)
         jobs_drop(db, j); /* not connected any more, or nothing a retry can fix */
-    else if (rc == CS_ERR_BUSY && j->kind == JOB_SYNC)
-        ; /* the job was taken from us (its lease lapsed or a disconnect cancelled it) */
+    else if (rc == CS_ERR_BUSY)
+        jobs_drop(db, j); /* cancelled by a disconnect (or another worker took it over: then
+                             the row is not ours and this changes nothing) */
     else
         jobs_retry(db, j, retry_at, err);
 }
@@ -133,7 +133,7 @@ static int worker_loop(const struct cfg *cfg, int wake_fd)
     }
     while (!stopping) {
         struct job j;
-        int rc = jobs_claim(db, &j);
+        int rc = jobs_claim(db, cfg->job_lease_ms, &j);
         if (rc == CS_OK) {
             run_job(db, cfg, &j);
             jobs_free(&j);

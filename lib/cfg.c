@@ -323,9 +323,11 @@ int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
                      "CALSYNC_WORKER_SOCKET: path too long (at most 99 bytes)");
         goto out;
     }
+    if ((rc = cfg_int(&c->job_lease_ms, "CALSYNC_JOB_LEASE_MS", get("CALSYNC_JOB_LEASE_MS", ctx),
+                      20000, 1000, 600000, errbuf, errlen)) != CS_OK)
+        goto out;
     if ((rc = cfg_int(&c->worker_poll_ms, "CALSYNC_WORKER_POLL_MS",
-                      get("CALSYNC_WORKER_POLL_MS", ctx), 200, 10, 60000, errbuf, errlen)) !=
-        CS_OK)
+                      get("CALSYNC_WORKER_POLL_MS", ctx), 200, 10, 60000, errbuf, errlen)) != CS_OK)
         goto out;
 out:
     if (rc != CS_OK)

@@ -25,6 +25,7 @@ struct cfg {
     int webhook_settle_ms; /* how long a notification's sync waits for the rest of a burst */
     char *worker_socket;   /* UNIX datagram socket calsync-worker is woken on ("" = none) */
     int worker_poll_ms;    /* calsync-worker looks for due jobs at least this often */
+    int job_lease_ms;      /* a claimed job another worker may take over once this lapses */
 };
 
 /* Looks a key up; NULL when unset. */

@@ -241,8 +241,8 @@ DB_STMT(JOB_ENQUEUE,
         "INSERT INTO sync_jobs(user_id, kind, ckey, pull, trigger, payload, not_before, "
         "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
         "ON CONFLICT(kind, ckey) DO UPDATE SET gen = gen + 1, pull = max(pull, excluded.pull), "
-        "trigger = excluded.trigger, not_before = min(not_before, excluded.not_before) "
-        "RETURNING job_id, gen")
+        "trigger = excluded.trigger, not_before = min(not_before, excluded.not_before), "
+        "cancelled = 0 RETURNING job_id, gen")
 /* the next due job of a user with no job running, whose Google backoff has passed */
 DB_STMT(JOB_CLAIM,
         "UPDATE sync_jobs SET lease_owner = ?1, lease_until = ?3, claimed_gen = gen "
@@ -250,6 +250,7 @@ DB_STMT(JOB_CLAIM,
         "LEFT JOIN user_integrations i ON i.user_id = j.user_id "
         "AND i.provider = 'google_calendar' "
         "WHERE j.not_before <= ?2 AND (j.lease_owner IS NULL OR j.lease_until < ?2) "
+        "AND j.cancelled = 0 "
         "AND (j.kind = 'cleanup' OR coalesce(i.backoff_until, 0) <= ?2) "
         "AND NOT EXISTS (SELECT 1 FROM sync_jobs k WHERE k.user_id = j.user_id "
         "AND k.job_id <> j.job_id AND k.lease_owner IS NOT NULL AND k.lease_until >= ?2) "
@@ -259,25 +260,32 @@ DB_STMT(JOB_CLAIM,
 DB_STMT(JOB_CLAIM_ID, /* a route running a job it just wrote (disconnect's cleanup) */
         "UPDATE sync_jobs SET lease_owner = ?2, lease_until = ?3, claimed_gen = gen "
         "WHERE job_id = ?1 AND (lease_owner IS NULL OR lease_until < ?4) "
+        /* not while another job of the user runs (e.g. a channel being opened: it must be
+         * able to stop its channel before the grant is revoked) */
+        "AND NOT EXISTS (SELECT 1 FROM sync_jobs k WHERE k.user_id = sync_jobs.user_id "
+        "AND k.job_id <> sync_jobs.job_id AND k.lease_owner IS NOT NULL AND k.lease_until >= ?4) "
         "RETURNING job_id, user_id, kind, pull, trigger, payload, claimed_gen, attempts")
 DB_STMT(JOB_NEXT_DUE, "SELECT min(not_before) FROM sync_jobs")
-DB_STMT(JOB_EXTEND, "UPDATE sync_jobs SET lease_until = ?3 WHERE job_id = ?1 AND lease_owner = ?2")
+DB_STMT(JOB_EXTEND, "UPDATE sync_jobs SET lease_until = ?3 WHERE job_id = ?1 AND lease_owner = ?2 "
+                    "AND cancelled = 0")
 /* done, unless a request arrived during the run: then it stays for exactly one more pass */
-DB_STMT(JOB_DONE,
-        "DELETE FROM sync_jobs WHERE job_id = ?1 AND lease_owner = ?2 AND gen = claimed_gen")
+DB_STMT(JOB_DONE, "DELETE FROM sync_jobs WHERE job_id = ?1 AND lease_owner = ?2 "
+                  "AND (gen = claimed_gen OR cancelled = 1)")
 DB_STMT(JOB_AGAIN,
         "UPDATE sync_jobs SET lease_owner = NULL, lease_until = NULL, done_gen = claimed_gen, "
         "attempts = 0, last_error = NULL WHERE job_id = ?1 AND lease_owner = ?2")
 DB_STMT(JOB_RETRY,
         "UPDATE sync_jobs SET lease_owner = NULL, lease_until = NULL, done_gen = claimed_gen, "
         "attempts = attempts + 1, not_before = ?3, last_error = ?4 "
-        "WHERE job_id = ?1 AND lease_owner = ?2")
+        "WHERE job_id = ?1 AND lease_owner = ?2 AND cancelled = 0")
 DB_STMT(JOB_RELEASE, /* shutting down: someone else runs it, no attempt counted */
         "UPDATE sync_jobs SET lease_owner = NULL, lease_until = NULL "
         "WHERE job_id = ?1 AND lease_owner = ?2")
-DB_STMT(JOB_DROP, "DELETE FROM sync_jobs WHERE job_id = ?1 AND lease_owner = ?2")
-DB_STMT(JOB_CANCEL_USER,
-        "DELETE FROM sync_jobs WHERE user_id = ?1 AND kind IN ('sync', 'channel')")
+/* disconnect: pending jobs go; a running one is marked and stops at its next Google call */
+DB_STMT(JOB_CANCEL_USER, "DELETE FROM sync_jobs WHERE user_id = ?1 AND kind IN ('sync', 'channel') "
+                         "AND (lease_owner IS NULL OR lease_until < ?2)")
+DB_STMT(JOB_CANCEL_RUNNING, "UPDATE sync_jobs SET cancelled = 1 WHERE user_id = ?1 "
+                            "AND kind IN ('sync', 'channel')")
 DB_STMT(JOB_RUNNING, "SELECT count(*) FROM sync_jobs WHERE user_id = ?1 AND kind = 'sync' "
                      "AND lease_owner IS NOT NULL AND lease_until >= ?2")
 DB_STMT(JOB_RUN_OF, "SELECT ok, error, pushed, pulled, deleted, conflicts, errors FROM sync_runs "

@@ -81,20 +81,27 @@ int jobs_enqueue_channel(struct db *db, const char *user_id, const char *trigger
     return jobs_put(db, user_id, JOB_CHANNEL, user_id, 0, trigger, NULL, 0, NULL, NULL);
 }
 
-int jobs_enqueue_cleanup(struct db *db, const char *user_id, const char *payload,
-                         long long *job_id)
+int jobs_enqueue_cleanup(struct db *db, const char *user_id, const char *payload, long long *job_id)
 {
     char key[CRYPT_UUIDLEN];
 
     crypt_uuid(key); /* never coalesced: each disconnect cleans up its own connection */
-    return jobs_put(db, user_id, JOB_CLEANUP, key, 0, "disconnect", payload, 0, job_id, NULL);
+    /* the disconnect route tries it first; the worker takes over only if that failed */
+    return jobs_put(db, user_id, JOB_CLEANUP, key, 0, "disconnect", payload, 10000, job_id, NULL);
 }
 
 int jobs_cancel_user(struct db *db, const char *user_id)
 {
     sqlite3_stmt *st = db_stmt(db, DB_JOB_CANCEL_USER);
+    int rc;
 
     if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, user_id);
+    sqlite3_bind_int64(st, 2, db_now_ms());
+    if ((rc = db_exec(db, st)) != CS_OK)
+        return rc;
+    if ((st = db_stmt(db, DB_JOB_CANCEL_RUNNING)) == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, user_id);
     return db_exec(db, st);
@@ -156,7 +163,7 @@ static int jobs_claim_step(struct db *db, sqlite3_stmt *st, struct job *j)
     return rc;
 }
 
-int jobs_claim(struct db *db, struct job *j)
+int jobs_claim(struct db *db, long long lease_ms, struct job *j)
 {
     sqlite3_stmt *st = db_stmt(db, DB_JOB_CLAIM);
     long long now = db_now_ms();
@@ -165,14 +172,15 @@ int jobs_claim(struct db *db, struct job *j)
     if (st == NULL)
         return CS_ERR_DB;
     crypt_random_token(j->owner, 16);
-    j->lease_until = now + JOBS_LEASE_MS;
+    j->lease_ms = lease_ms;
+    j->lease_until = now + lease_ms;
     db_bind_text(st, 1, j->owner);
     sqlite3_bind_int64(st, 2, now);
     sqlite3_bind_int64(st, 3, j->lease_until);
     return jobs_claim_step(db, st, j);
 }
 
-int jobs_claim_id(struct db *db, long long job_id, struct job *j)
+int jobs_claim_id(struct db *db, long long job_id, long long lease_ms, struct job *j)
 {
     sqlite3_stmt *st = db_stmt(db, DB_JOB_CLAIM_ID);
     long long now = db_now_ms();
@@ -182,7 +190,8 @@ int jobs_claim_id(struct db *db, long long job_id, struct job *j)
     if (st == NULL)
         return CS_ERR_DB;
     crypt_random_token(j->owner, 16);
-    j->lease_until = now + JOBS_LEASE_MS;
+    j->lease_ms = lease_ms;
+    j->lease_until = now + lease_ms;
     sqlite3_bind_int64(st, 1, job_id);
     db_bind_text(st, 2, j->owner);
     sqlite3_bind_int64(st, 3, j->lease_until);
@@ -227,9 +236,9 @@ int jobs_keepalive(struct db *db, struct job *j)
 {
     long long now = db_now_ms();
 
-    if (j->lease_until - now > JOBS_LEASE_MS / 2)
+    if (j->lease_until - now > j->lease_ms / 2)
         return CS_OK; /* still young: spare the write */
-    j->lease_until = now + JOBS_LEASE_MS;
+    j->lease_until = now + j->lease_ms;
     if (jobs_lease_stmt(db, DB_JOB_EXTEND, j, j->lease_until, NULL) != 1) {
         log_info("%s job %lld was taken from us (cancelled or lease lapsed) user=%s",
                  jobs_kind_name(j->kind), j->id, j->user_id);
@@ -263,7 +272,14 @@ int jobs_retry(struct db *db, struct job *j, long long retry_at_ms, const char *
     }
     log_info("%s job %lld retried in %lld ms (attempt %lld) user=%s", jobs_kind_name(j->kind),
              j->id, retry_at_ms - now, j->attempts + 1, j->user_id);
-    return jobs_lease_stmt(db, DB_JOB_RETRY, j, retry_at_ms, err) < 0 ? CS_ERR_DB : CS_OK;
+    switch (jobs_lease_stmt(db, DB_JOB_RETRY, j, retry_at_ms, err)) {
+    case -1:
+        return CS_ERR_DB;
+    case 0: /* cancelled by a disconnect meanwhile: nothing to retry */
+        return jobs_done(db, j);
+    default:
+        return CS_OK;
+    }
 }
 
 int jobs_release(struct db *db, struct job *j)
@@ -273,7 +289,8 @@ int jobs_release(struct db *db, struct job *j)
 
 int jobs_drop(struct db *db, struct job *j)
 {
-    return jobs_lease_stmt(db, DB_JOB_DROP, j, 0, NULL) < 0 ? CS_ERR_DB : CS_OK;
+    /* nothing more to do for what this run claimed; a newer request still gets its pass */
+    return jobs_done(db, j);
 }
 
 /* The run of job_id covering gen, if it finished: 1 (res filled), 0 not yet, -1 error. */

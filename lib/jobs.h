@@ -18,9 +18,6 @@ enum job_kind {
     JOB__MAX
 };
 
-/* How long a claim holds before another worker may take the job over (kept alive while the
- * job makes progress, so only a dead or stuck worker loses it). */
-#define JOBS_LEASE_MS 20000
 /* Failed runs are retried after 2 s doubling up to this, with jitter. */
 #define JOBS_RETRY_MAX_MS (15 * 60 * 1000LL)
 
@@ -33,6 +30,8 @@ struct job {
     char *payload; /* cleanup only; NULL otherwise */
     char owner[CRYPT_TOKLEN];
     long long lease_until; /* epoch ms */
+    long long lease_ms;    /* how long a claim holds: kept alive while the job makes progress,
+                              so only a dead or stuck worker loses it (cfg->job_lease_ms) */
 };
 
 /* Writes (or coalesces into the pending) sync job of a user; runs in the caller's transaction
@@ -55,9 +54,9 @@ void jobs_wake(const struct cfg *cfg);
 
 /* Claims the next due job. CS_OK (free with jobs_free), CS_ERR_NOTFOUND when none is due,
  * CS_ERR_DB. */
-int jobs_claim(struct db *db, struct job *j);
+int jobs_claim(struct db *db, long long lease_ms, struct job *j);
 /* Claims one given job (a route running the job it just wrote). CS_OK or CS_ERR_BUSY. */
-int jobs_claim_id(struct db *db, long long job_id, struct job *j);
+int jobs_claim_id(struct db *db, long long job_id, long long lease_ms, struct job *j);
 /* Epoch ms when the earliest job is due, or 0 when there is none. */
 long long jobs_next_due(struct db *db);
 /* Extends the lease when it is getting old; CS_ERR_BUSY when the job was taken from us

@@ -454,4 +454,3 @@ cJSON *sync_status_json(struct db *db, const char *user_id)
         integ_free(&in);
     return o;
 }
-

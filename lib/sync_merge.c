@@ -22,7 +22,7 @@
  * it was edited meanwhile. CS_OK (a->updated_at advanced), CS_ERR_BUSY (edited meanwhile) or
  * CS_ERR_DB. The appointment stays queued: what is ours still goes out. */
 int sync_merge_save(struct sync_ctx *c, struct appt *a, const char *gid, const char *etag,
-                           const char *updated, const char *snap)
+                    const char *updated, const char *snap)
 {
     sqlite3_stmt *st = db_stmt(c->db, DB_APPT_MERGE_SAVE);
     long long now = db_now_ms(), next = now > a->updated_at ? now : a->updated_at + 1;
@@ -46,7 +46,6 @@ int sync_merge_save(struct sync_ctx *c, struct appt *a, const char *gid, const c
     a->updated_at = next;
     return CS_OK;
 }
-
 
 /* Re-reads a changed event, merges field by field against the last synced version, saves
  * the merge locally, and pushes it with the fresh etag. */
@@ -190,4 +189,3 @@ out:
     gapi_resp_free(&r);
     return rc;
 }
-

@@ -296,4 +296,3 @@ int sync_pull(struct sync_ctx *c, const char *sync_token)
     free(next_sync);
     return rc;
 }
-

@@ -18,6 +18,7 @@ CREATE TABLE sync_jobs (
     lease_owner TEXT,
     lease_until INTEGER,                    -- epoch ms
     last_error  TEXT,
+    cancelled   INTEGER NOT NULL DEFAULT 0, -- disconnected while running: stop, never rerun
     created_at  INTEGER NOT NULL,
     UNIQUE (kind, ckey)
 );

@@ -54,6 +54,7 @@ struct emu_fault {
     int delay_ms;
     char reason[64];
     char path[128]; /* substring the path must contain; "" = any */
+    char method[8]; /* the method it applies to; "" = any */
     int count;
     long long until_ms; /* when set: applies to every matching call until then (an outage) */
 };

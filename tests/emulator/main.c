@@ -408,7 +408,7 @@ static void emu_revoke(const char *body, void *conn, struct emu_reply *r)
 /* ---- faults and the call log ---- */
 
 /* Applies the first matching fault (lock held). Returns 1 when the reply was decided. */
-static int emu_fault(const char *path, struct emu_reply *r, int *delay_ms)
+static int emu_fault(const char *method, const char *path, struct emu_reply *r, int *delay_ms)
 {
     for (size_t i = 0; i < emu.nfaults; i++) {
         struct emu_fault f = emu.faults[i];
@@ -418,7 +418,8 @@ static int emu_fault(const char *path, struct emu_reply *r, int *delay_ms)
             i--;
             continue;
         }
-        if (f.path[0] && strstr(path, f.path) == NULL)
+        if ((f.path[0] && strstr(path, f.path) == NULL) ||
+            (f.method[0] && strcmp(method, f.method) != 0))
             continue;
         if (f.until_ms == 0 && --emu.faults[i].count <= 0) {
             memmove(&emu.faults[i], &emu.faults[i + 1], (emu.nfaults - i - 1) * sizeof f);
@@ -604,7 +605,7 @@ static void emu_batch(const char *ctype, const char *body, const char *auth, str
             if (q)
                 *q = '\0';
             /* faults apply to each call inside a batch too (each counts against quota) */
-            if (emu_fault(path, &sub, &delay)) {
+            if (emu_fault(method, path, &sub, &delay)) {
                 if (sub.drop)
                     emu_reply_error(&sub, 503, "backendError", "Backend Error");
             } else {
@@ -678,6 +679,8 @@ static int emu_fault_parse(const cJSON *b, struct emu_fault *f)
         f->count = v->valueint;
     if ((v = cJSON_GetObjectItemCaseSensitive(b, "path")) && cJSON_IsString(v))
         snprintf(f->path, sizeof f->path, "%s", v->valuestring);
+    if ((v = cJSON_GetObjectItemCaseSensitive(b, "method")) && cJSON_IsString(v))
+        snprintf(f->method, sizeof f->method, "%s", v->valuestring);
     if ((v = cJSON_GetObjectItemCaseSensitive(b, "forMs")) && cJSON_IsNumber(v) &&
         v->valuedouble > 0)
         f->until_ms = emu_now_ms() + (long long)v->valuedouble;
@@ -777,8 +780,8 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
             if (!cJSON_IsObject(body) || emu_fault_parse(body, &f) != 0 ||
                 emu.nfaults >= sizeof emu.faults / sizeof emu.faults[0]) {
                 emu_reply_error(r, 400, "invalid",
-                                "fault: {status 4xx/5xx | kind delay|drop, count, path, "
-                                "retryAfter, reason, ms}");
+                                "fault: {status 4xx/5xx | kind delay|drop|drop_after, count, "
+                                "forMs, path, method, retryAfter, reason, ms}");
                 return;
             }
             emu.faults[emu.nfaults++] = f;
@@ -994,7 +997,7 @@ static enum MHD_Result emu_handler(void *cls, struct MHD_Connection *conn, const
     pthread_mutex_lock(&emu.lock);
     if (strncmp(url, "/_emulator/", 11) == 0) {
         emu_control(method, url, body, conn, &r);
-    } else if (emu_fault(url, &r, &delay_ms)) {
+    } else if (emu_fault(method, url, &r, &delay_ms)) {
         emu_log_add(method, url, q.data, r.drop ? 0 : r.status, r.account);
     } else {
         int drop_after = delay_ms < 0;

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -259,6 +260,7 @@ int stack_start(struct stack *s, const struct stack_opts *o)
     setenv("GOOGLE_CALENDAR_WEBHOOK_SECRET", "integration-test-webhook-secret", 1);
     setenv("CALSYNC_SYNC_BUDGET_MS", "8000", 1);
     setenv("CALSYNC_PUSH_DELAY_MS", "0", 1);
+    setenv("CALSYNC_JOB_LEASE_MS", "3000", 1); /* a killed worker's job is taken over soon */
     setenv("CALSYNC_HTTP_TIMEOUT_MS", "3000", 1);
     for (int i = 0; o && o->env && o->env[i]; i++) {
         char kv[512], *eq;
@@ -918,4 +920,34 @@ int stack_wait_jobs(struct stack *s, int ms)
             return -1;
         sleep_ms(20);
     }
+}
+
+int stack_kill_worker(struct stack *s, int sig)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    int n = 0;
+
+    if (d == NULL || s->worker <= 0) {
+        if (d)
+            closedir(d);
+        return 0;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char path[300], buf[512], *p;
+        long pid = strtol(e->d_name, &p, 10), ppid = 0;
+        FILE *f;
+        if (*p != '\0' || pid <= 0)
+            continue;
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        if ((f = fopen(path, "r")) == NULL)
+            continue;
+        if (fgets(buf, sizeof buf, f) != NULL && (p = strrchr(buf, ')')) != NULL)
+            ppid = strtol(p + 4, NULL, 10); /* ") S PPID" */
+        fclose(f);
+        if (ppid == s->worker && kill((pid_t)pid, sig) == 0)
+            n++;
+    }
+    closedir(d);
+    return n;
 }

@@ -115,6 +115,8 @@ int receiver_count(struct receiver *r);
 /* Header value of request i (case-insensitive name) into out; 0 when found. */
 int receiver_header(struct receiver *r, int i, const char *name, char *out, size_t len);
 
+/* Sends sig to calsync-worker's job runners (its parent starts new ones); returns how many. */
+int stack_kill_worker(struct stack *s, int sig);
 /* Waits until calsync-worker has run every job that is due within ms (none left but those
  * scheduled later); 0 or -1. */
 int stack_wait_jobs(struct stack *s, int ms);
