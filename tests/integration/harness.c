@@ -147,8 +147,8 @@ static int write_nginx_conf(struct stack *s)
 {
     char *tpl = read_file(CALSYNC_SOURCE_DIR "/nginx/calsync.conf.in");
     char path[512], port[16], run[400];
-    const char *keys[] = {"@STATE@", "@PORT@", "@RUN@", "@WWW@", "@NGINX@", "@USER_LINE@",
-                          "@KEEPALIVE@", "@WEBHOOK_KEEPALIVE@"};
+    const char *keys[] = {"@STATE@", "@PORT@",      "@RUN@",       "@WWW@",
+                          "@NGINX@", "@USER_LINE@", "@KEEPALIVE@", "@WEBHOOK_KEEPALIVE@"};
     const char *vals[8];
     FILE *f;
 
