@@ -536,3 +536,134 @@ int appt_list(struct db *db, const char *user_id, const char *from, const char *
     sqlite3_reset(st);
     return rc;
 }
+
+/* Appends s as a JSON string the way cJSON prints one: quotes, backslashes and \b \f \n \r \t
+ * escaped, other bytes below 0x20 as \u00XX, everything else as is. NULL prints "". */
+static int appt_json_str(struct buf *b, const unsigned char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *run;
+    int rc = buf_add(b, "\"", 1);
+
+    for (run = s; rc == CS_OK && s != NULL && *s; s++) {
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t n = 2;
+        if (*s >= 0x20 && *s != '"' && *s != '\\')
+            continue;
+        rc = buf_add(b, run, (size_t)(s - run));
+        switch (*s) {
+        case '"':
+        case '\\':
+            esc[1] = (char)*s;
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hex[*s >> 4];
+            esc[5] = hex[*s & 15];
+            n = 6;
+        }
+        if (rc == CS_OK)
+            rc = buf_add(b, esc, n);
+        run = s + 1;
+    }
+    if (rc == CS_OK && s != NULL)
+        rc = buf_add(b, run, (size_t)(s - run));
+    return rc == CS_OK ? buf_add(b, "\"", 1) : rc;
+}
+
+/* ,"key": then the column as a string, or null when it is NULL and nullable. */
+static int appt_json_col(struct buf *b, const char *key, sqlite3_stmt *st, int col, int nullable)
+{
+    const unsigned char *v = sqlite3_column_text(st, col);
+    int rc = buf_adds(b, key);
+
+    if (rc != CS_OK)
+        return rc;
+    if (v == NULL && nullable)
+        return buf_add(b, "null", 4);
+    return appt_json_str(b, v);
+}
+
+int appt_list_json(struct db *db, const char *user_id, const char *from, const char *to,
+                   struct buf *b)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_APPT_LIST);
+    int step = SQLITE_DONE, rc, first = 1;
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, user_id);
+    db_bind_text(st, 2, from);
+    db_bind_text(st, 3, to);
+    sqlite3_bind_int(st, 4, APPT_LIST_MAX);
+    rc = buf_add(b, "[", 1);
+    while (rc == CS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        int all_day = sqlite3_column_int(st, 8);
+        /* the column order of APPT_COLS */
+        rc = buf_printf(b, "%s{\"id\":%lld", first ? "" : ",",
+                        (long long)sqlite3_column_int64(st, 0));
+        first = 0;
+        if (rc == CS_OK)
+            rc = appt_json_col(b, ",\"title\":", st, 3, 0);
+        if (rc == CS_OK)
+            rc = appt_json_col(b, ",\"description\":", st, 4, 0);
+        if (rc == CS_OK)
+            rc = appt_json_col(b, ",\"location\":", st, 5, 0);
+        if (rc == CS_OK && all_day) {
+            char d[2][CAL_STRLEN], v[CAL_STRLEN];
+            time_t t = 0;
+            for (int k = 0; k < 2 && rc == CS_OK; k++) {
+                db_col_copy(st, 6 + k, v, sizeof v);
+                if (cal_parse_rfc3339(v, &t) != CS_OK)
+                    rc = CS_ERR_INVAL; /* as appt_to_json, which then fails the list */
+                cal_format_date(t, d[k]);
+            }
+            if (rc == CS_OK)
+                rc = buf_printf(b, ",\"start\":\"%s\",\"end\":\"%s\"", d[0], d[1]);
+        } else if (rc == CS_OK) {
+            rc = appt_json_col(b, ",\"start\":", st, 6, 0);
+            if (rc == CS_OK)
+                rc = appt_json_col(b, ",\"end\":", st, 7, 0);
+        }
+        if (rc == CS_OK)
+            rc = buf_adds(b, all_day ? ",\"allDay\":true" : ",\"allDay\":false");
+        if (rc == CS_OK)
+            rc = appt_json_col(b, ",\"type\":", st, 9, 0);
+        if (rc == CS_OK)
+            rc = appt_json_col(b, ",\"status\":", st, 10, 0);
+        if (rc == CS_OK) {
+            long long contact = sqlite3_column_int64(st, 2);
+            rc = contact ? buf_printf(b, ",\"contactId\":%lld", contact)
+                         : buf_adds(b, ",\"contactId\":null");
+        }
+        if (rc == CS_OK)
+            rc = appt_json_col(b, ",\"syncState\":", st, 17, 0);
+        if (rc == CS_OK)
+            rc = appt_json_col(b, ",\"syncError\":", st, 18, 1);
+        if (rc == CS_OK)
+            rc = appt_json_col(b, ",\"googleEventId\":", st, 12, 1);
+        if (rc == CS_OK)
+            rc = buf_printf(b, ",\"updatedAt\":%lld}", (long long)sqlite3_column_int64(st, 20));
+    }
+    if (rc == CS_OK && step != SQLITE_DONE)
+        rc = CS_ERR_DB;
+    if (rc == CS_OK)
+        rc = buf_add(b, "]", 1);
+    sqlite3_reset(st);
+    return rc;
+}

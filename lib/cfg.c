@@ -1,5 +1,6 @@
 /* cfg.c: configuration from the environment and an optional KEY=VALUE file, validated. */
 #include "cfg.h"
+#include "log.h"
 #include "cs.h"
 #include "cal.h"
 
@@ -291,6 +292,16 @@ int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
                      "set GOOGLE_CALENDAR_WEBHOOK_URL= (empty) for polling only");
         goto out;
     }
+    v = get("CALSYNC_LOG_LEVEL", ctx);
+    {
+        enum log_level lvl = LOG_INFO;
+        if (v != NULL && *v != '\0' && log_level_parse(v, &lvl) != 0) {
+            rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                         "CALSYNC_LOG_LEVEL: expected debug, info, warn or error");
+            goto out;
+        }
+        c->log_level = (int)lvl;
+    }
     if ((rc = cfg_int(&c->http_timeout_ms, "CALSYNC_HTTP_TIMEOUT_MS",
                       get("CALSYNC_HTTP_TIMEOUT_MS", ctx), 10000, 100, 120000, errbuf, errlen)) !=
         CS_OK)
@@ -366,4 +377,5 @@ void cfg_load_or_die(struct cfg *out)
         fprintf(stderr, "calsync: configuration error: %s\n", err);
         exit(2);
     }
+    log_set_level((enum log_level)out->log_level);
 }

@@ -16,6 +16,7 @@ struct cfg {
     char *webhook_url; /* "" means polling only */
     char *webhook_secret;
     char *auth_url, *token_url, *revoke_url, *api_url, *batch_url;
+    int log_level;         /* enum log_level: CALSYNC_LOG_LEVEL debug|info|warn|error */
     int http_timeout_ms;   /* per Google call */
     int sync_budget_ms;    /* how long one sync may keep retrying */
     int push_delay_ms;     /* a local change's push job waits this long (coalesces edits) */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcgiapp.h>
@@ -22,6 +23,11 @@
 extern char **environ;
 
 static volatile sig_atomic_t http_stop;
+
+/* A routine request's access line is DEBUG; an error or one slower than this is INFO. */
+#define HTTP_SLOW_MS 1000
+/* Set while a handler runs: an http_finish then means it goes on working after answering. */
+static int http_in_handler;
 
 static void http_on_signal(int sig)
 {
@@ -306,6 +312,11 @@ void http_finish(struct http_req *req)
     if (!req->answered)
         http_reply_error(req, 500, "no response");
     if (req->fcgi != NULL) {
+        /* nginx keeps FastCGI connections open (fastcgi_keep_conn) and sends the next request
+         * on one as soon as it is idle; a worker that goes on working after its answer would
+         * hold that request back while other workers wait. Close this one instead. */
+        if (http_in_handler)
+            ((FCGX_Request *)req->fcgi)->keepConnection = 0;
         FCGX_Finish_r((FCGX_Request *)req->fcgi);
     } else {
         fflush(stdout);
@@ -322,11 +333,20 @@ static void http_req_free(struct http_req *req)
     buf_free(&req->body);
 }
 
+static long long http_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* Copies what every route needs out of the transport, runs the handler, logs one line. */
 static void http_handle(struct http_req *req, http_handler h, void *ctx)
 {
     const char *v;
     char *q;
+    long long t0 = http_now_ms(), ms;
 
     v = http_param(req, "REQUEST_METHOD");
     snprintf(req->method, sizeof req->method, "%s", v ? v : "GET");
@@ -357,11 +377,18 @@ static void http_handle(struct http_req *req, http_handler h, void *ctx)
     buf_init(&req->body, 0);
     if (req->path == NULL || req->query == NULL || req->content_type == NULL)
         http_reply_error(req, 500, "out of memory");
-    else
+    else {
+        http_in_handler = 1;
         h(req, ctx);
+        http_in_handler = 0;
+    }
     if (!req->answered && !req->finished)
         http_reply_error(req, 500, "no response");
-    log_info("%s %s -> %d", req->method, req->path ? req->path : "?", req->status);
+    ms = http_now_ms() - t0;
+    /* one line per request only for errors and slow ones: routine lines cost more than the
+     * request at webhook rates (CALSYNC_LOG_LEVEL=debug shows them all) */
+    log_msg(req->status >= 400 || ms >= HTTP_SLOW_MS ? LOG_INFO : LOG_DEBUG,
+            "%s %s -> %d (%lld ms)", req->method, req->path ? req->path : "?", req->status, ms);
     http_finish(req);
     http_req_free(req);
 }
@@ -390,15 +417,16 @@ static int http_loop(int sock, const struct cfg *cfg, struct db *db, http_handle
 static void http_usage(const char *prog)
 {
     fprintf(stderr,
-            "usage: %s [--listen PATH|HOST:PORT] [--workers N]\n"
-            "  Without --listen: FastCGI on fd 0, or a single CGI request.\n",
+            "usage: %s [--listen PATH|HOST:PORT] [--workers N] [--backlog N]\n"
+            "  Without --listen: FastCGI on fd 0, or a single CGI request.\n"
+            "  --backlog: connections the socket queues for the workers (default 1024).\n",
             prog);
 }
 
 int http_serve(int argc, char **argv, const char *route, http_handler h, void *ctx)
 {
     const char *listen_on = NULL;
-    long workers = 1;
+    long workers = 1, backlog = 1024;
     struct cfg cfg;
     struct db *db = NULL;
     char err[CS_ERRLEN];
@@ -412,6 +440,13 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
             char *end;
             workers = strtol(argv[++i], &end, 10);
             if (*end != '\0' || workers < 1 || workers > 64) {
+                http_usage(argv[0]);
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--backlog") == 0 && i + 1 < argc) {
+            char *end;
+            backlog = strtol(argv[++i], &end, 10);
+            if (*end != '\0' || backlog < 1 || backlog > 65535) {
                 http_usage(argv[0]);
                 return 2;
             }
@@ -429,7 +464,8 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
     if (listen_on != NULL) {
         if (strchr(listen_on, '/') != NULL)
             unlink(listen_on);
-        sock = FCGX_OpenSocket(listen_on, 128);
+        /* a burst queues here, not in nginx's 502s (listen() caps it at net.core.somaxconn) */
+        sock = FCGX_OpenSocket(listen_on, (int)backlog);
         if (sock < 0) {
             log_error("cannot listen on %s", listen_on);
             return 1;

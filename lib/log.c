@@ -3,10 +3,31 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 static const char *log_route = "calsync";
 static const char *const log_names[LOG__MAX] = {"DEBUG", "INFO", "WARN", "ERROR"};
+static enum log_level log_min = LOG_INFO;
+
+void log_set_level(enum log_level lvl)
+{
+    if (lvl < LOG__MAX)
+        log_min = lvl;
+}
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+    static const char *const names[LOG__MAX] = {"debug", "info", "warn", "error"};
+
+    for (int i = 0; s != NULL && i < LOG__MAX; i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum log_level)i;
+            return 0;
+        }
+    }
+    return -1;
+}
 
 void log_init(const char *route)
 {
@@ -22,6 +43,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 
     if (lvl >= LOG__MAX)
         lvl = LOG_ERROR;
+    if (lvl < log_min)
+        return;
     va_start(ap, fmt);
     vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);

@@ -651,6 +651,7 @@ static cJSON *emu_channels_json(void)
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "id", c->id);
         cJSON_AddStringToObject(o, "resourceId", c->resource_id);
+        cJSON_AddStringToObject(o, "token", c->token ? c->token : "");
         cJSON_AddStringToObject(o, "address", c->address);
         cJSON_AddStringToObject(o, "calendar", c->calendar);
         cJSON_AddNumberToObject(o, "expiration", (double)c->expiration_ms);
@@ -752,6 +753,25 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
         for (size_t i = 0; i < emu.nevents; i++)
             if (strcmp(emu.events[i].calendar, account) == 0)
                 cJSON_AddItemToArray(items, cJSON_Duplicate(emu.events[i].body, 1));
+        emu_ok(r, o);
+    } else if (strcmp(path, "/_emulator/events") == 0 && post && cJSON_IsArray(body)) {
+        /* bulk: an array of events, inserted in order (benchmarks seed thousands at once) */
+        const cJSON *e;
+        int n = 0;
+        cJSON_ArrayForEach(e, body)
+        {
+            struct emu_reply one;
+            memset(&one, 0, sizeof one);
+            if (!cJSON_IsObject(e) || emu_event_insert(account, (cJSON *)e, &one) != 0) {
+                cJSON_Delete(one.json);
+                emu_reply_error(r, 400, "invalid", "bulk insert: an item is not a valid event");
+                return;
+            }
+            cJSON_Delete(one.json);
+            n++;
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "inserted", n);
         emu_ok(r, o);
     } else if (strcmp(path, "/_emulator/events") == 0 && post) {
         if (!cJSON_IsObject(body))

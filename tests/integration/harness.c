@@ -148,8 +148,9 @@ static int write_nginx_conf(struct stack *s)
 {
     char *tpl = read_file(CALSYNC_SOURCE_DIR "/nginx/calsync.conf.in");
     char path[512], port[16], run[400];
-    const char *keys[] = {"@STATE@", "@PORT@", "@RUN@", "@WWW@", "@NGINX@", "@USER_LINE@"};
-    const char *vals[6];
+    const char *keys[] = {"@STATE@", "@PORT@",      "@RUN@",       "@WWW@",
+                          "@NGINX@", "@USER_LINE@", "@KEEPALIVE@", "@WEBHOOK_KEEPALIVE@"};
+    const char *vals[8];
     FILE *f;
 
     if (tpl == NULL)
@@ -162,6 +163,7 @@ static int write_nginx_conf(struct stack *s)
     vals[3] = CALSYNC_SOURCE_DIR "/nginx/www";
     vals[4] = CALSYNC_SOURCE_DIR "/nginx";
     vals[5] = geteuid() == 0 ? "user root;" : "";
+    vals[6] = vals[7] = "1"; /* kept connections: workers (2) - 1, see the template */
     stack_path(s, "nginx.conf", path, sizeof path);
     f = fopen(path, "w");
     if (f == NULL) {
@@ -170,7 +172,7 @@ static int write_nginx_conf(struct stack *s)
     }
     for (const char *p = tpl; *p;) {
         int hit = 0;
-        for (size_t k = 0; k < 6; k++) {
+        for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
             size_t kl = strlen(keys[k]);
             if (strncmp(p, keys[k], kl) == 0) {
                 fputs(vals[k], f);

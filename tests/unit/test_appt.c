@@ -6,11 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "appt.h"
+#include "buf.h"
 #include "cs.h"
+#include "db.h"
 
 static void valid_inputs(void **state)
 {
@@ -160,11 +163,70 @@ static void text_validation(void **state)
     assert_false(cs_text_valid("\xed\xa0\x80")); /* surrogate */
 }
 
+/* appt_list_json prints what cJSON prints for appt_list's array, for awkward content too. */
+static void list_json_matches_cjson(void **state)
+{
+    char path[64], err[CS_ERRLEN], *want;
+    struct db *db;
+    struct buf b;
+    cJSON *arr = cJSON_CreateArray();
+    int fd;
+
+    (void)state;
+    snprintf(path, sizeof path, "/tmp/calsync-appt-XXXXXX");
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(path);
+    assert_int_equal(db_open(path, &db, err, sizeof err), CS_OK);
+    assert_int_equal(
+        sqlite3_exec(db_handle(db),
+                     "INSERT INTO users(id, email, password_hash, timezone, created_at) "
+                     "VALUES('u1', 'a@b.c', 'x', 'Europe/Madrid', 0);"
+                     "INSERT INTO appointments(user_id, contact_id, title, description, location, "
+                     "start_utc, end_utc, all_day, type, status, google_event_id, sync_state, "
+                     "sync_error, created_at, updated_at) VALUES "
+                     "('u1', NULL, 'Visita \"piso\" \\ centro', 'l\u00ednea' || char(10) || "
+                     "'dos' || char(9) || char(1) || char(8) || char(12) || char(13) || char(127),"
+                     " '', '2026-03-02T10:00:00Z', '2026-03-02T11:00:00Z', 0, 'Visita', "
+                     "'Scheduled', NULL, 'local', NULL, 1, 1762345678901),"
+                     "('u1', 42, 'Firma / caf\u00e9 \u20ac', '', 'Calle Mayor 1', "
+                     "'2026-03-03T00:00:00Z', '2026-03-05T00:00:00Z', 1, 'Firma', 'Completed', "
+                     "'abc123', 'error', 'Google said \"no\"', 2, 2),"
+                     "('u1', NULL, 'gone', '', '', '2026-03-04T10:00:00Z', "
+                     "'2026-03-04T11:00:00Z', 0, 'Reuni\u00f3n', 'Scheduled', NULL, 'local', "
+                     "NULL, 3, 3);"
+                     "UPDATE appointments SET is_active = 0 WHERE title = 'gone';",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
+    assert_int_equal(appt_list(db, "u1", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", arr),
+                     CS_OK);
+    assert_int_equal(cJSON_GetArraySize(arr), 2);
+    want = cJSON_PrintUnformatted(arr);
+    buf_init(&b, 1 << 20);
+    assert_int_equal(appt_list_json(db, "u1", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", &b),
+                     CS_OK);
+    assert_non_null(b.data);
+    assert_string_equal(b.data, want);
+    buf_reset(&b);
+    assert_int_equal(appt_list_json(db, "u1", "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z", &b),
+                     CS_OK);
+    assert_string_equal(b.data, "[]");
+    buf_free(&b);
+    free(want);
+    cJSON_Delete(arr);
+    db_close(db);
+    unlink(path);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(valid_inputs), cmocka_unit_test(invalid_inputs),
-        cmocka_unit_test(long_title),   cmocka_unit_test(partial_update_keeps_fields),
-        cmocka_unit_test(to_json),      cmocka_unit_test(text_validation)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(valid_inputs),
+                                       cmocka_unit_test(invalid_inputs),
+                                       cmocka_unit_test(long_title),
+                                       cmocka_unit_test(partial_update_keeps_fields),
+                                       cmocka_unit_test(to_json),
+                                       cmocka_unit_test(text_validation),
+                                       cmocka_unit_test(list_json_matches_cjson)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
