@@ -17,6 +17,8 @@
 /* Runs the clean-up job now, briefly; on failure calsync-worker retries it. 1 when Google
  * confirmed, or when a job of the user is still running (a channel being opened must be
  * stopped before the grant goes): then the worker tells Google right after it. */
+#define DISCONNECT_WAIT_MS 5000
+
 static int tell_google(struct http_req *req, long long job_id)
 {
     struct job j;
@@ -60,6 +62,11 @@ static int route(struct http_req *req, void *ctx)
         return 0;
     }
     log_info("Google Calendar disconnected user=%s", u.id);
+    /* a job running for this connection stops at its next Google call; wait for it (briefly)
+     * so that nothing of this connection reaches Google after this answer, and a channel it
+     * was opening is stopped before the grant is revoked */
+    if (jobs_wait_user_idle(req->db, u.id, DISCONNECT_WAIT_MS) != CS_OK)
+        log_warn("a sync job is still finishing a Google call user=%s", u.id);
     if (cleanup != 0)
         google_ok = tell_google(req, cleanup);
     if (!google_ok)

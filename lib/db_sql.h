@@ -288,6 +288,9 @@ DB_STMT(JOB_CANCEL_RUNNING, "UPDATE sync_jobs SET cancelled = 1 WHERE user_id = 
                             "AND kind IN ('sync', 'channel')")
 DB_STMT(JOB_RUNNING, "SELECT count(*) FROM sync_jobs WHERE user_id = ?1 AND kind = 'sync' "
                      "AND lease_owner IS NOT NULL AND lease_until >= ?2")
+DB_STMT(JOB_USER_BUSY, "SELECT count(*) FROM sync_jobs WHERE user_id = ?1 "
+                       "AND kind IN ('sync', 'channel') AND lease_owner IS NOT NULL "
+                       "AND lease_until >= ?2")
 DB_STMT(JOB_RUN_OF, "SELECT ok, error, pushed, pulled, deleted, conflicts, errors FROM sync_runs "
                     "WHERE job_id = ?1 AND job_gen >= ?2 AND finished_at IS NOT NULL "
                     "ORDER BY run_id DESC LIMIT 1")

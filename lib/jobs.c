@@ -293,6 +293,28 @@ int jobs_drop(struct db *db, struct job *j)
     return jobs_done(db, j);
 }
 
+int jobs_wait_user_idle(struct db *db, const char *user_id, long long wait_ms)
+{
+    long long until = db_now_ms() + wait_ms;
+
+    for (;;) {
+        sqlite3_stmt *st = db_stmt(db, DB_JOB_USER_BUSY);
+        long long n = 0;
+        if (st == NULL)
+            return CS_ERR_DB;
+        db_bind_text(st, 1, user_id);
+        sqlite3_bind_int64(st, 2, db_now_ms());
+        if (sqlite3_step(st) == SQLITE_ROW)
+            n = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (n == 0)
+            return CS_OK;
+        if (db_now_ms() >= until)
+            return CS_ERR_BUSY;
+        usleep(20 * 1000);
+    }
+}
+
 /* The run of job_id covering gen, if it finished: 1 (res filled), 0 not yet, -1 error. */
 static int jobs_result_of(struct db *db, long long job_id, long long gen, struct jobs_result *res)
 {

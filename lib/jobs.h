@@ -48,6 +48,10 @@ int jobs_enqueue_cleanup(struct db *db, const char *user_id, const char *payload
  * Google call (the connection epoch changed) and stops. */
 int jobs_cancel_user(struct db *db, const char *user_id);
 
+/* Waits up to wait_ms until no sync or channel job of the user is running (a disconnect lets
+ * a cancelled run reach its next Google call, where it stops). CS_OK or CS_ERR_BUSY. */
+int jobs_wait_user_idle(struct db *db, const char *user_id, long long wait_ms);
+
 /* Wakes calsync-worker (a datagram on cfg->worker_socket); silent when nobody listens: the
  * worker's polling finds the job anyway. */
 void jobs_wake(const struct cfg *cfg);

@@ -161,12 +161,12 @@ static int sync_row_failed(struct sync_ctx *c, const struct sync_row *row, int r
 {
     int fatal = r == CS_ERR_REAUTH || r == CS_ERR_RATELIMIT || r == CS_ERR_NET ||
                 r == CS_ERR_AUTH || r == CS_ERR_DB || r == CS_ERR_CONFIG;
-    long long delay = fatal ? 5000LL << (row->attempts < 10 ? row->attempts : 10) : 3600000LL;
+    /* trouble with Google as a whole leaves the row due: the job is retried after the shared
+     * backoff and takes it along; only a refusal of this one event waits (an hour, or an edit) */
+    long long delay = fatal ? 0 : 3600000LL;
     const char *msg = c->err[0] ? c->err : cs_strerror(r);
     sqlite3_stmt *st;
 
-    if (delay > 3600000LL)
-        delay = 3600000LL;
     st = db_stmt(c->db, DB_OUTBOX_RETRY);
     if (st != NULL) {
         sqlite3_bind_int64(st, 1, row->outbox_id);

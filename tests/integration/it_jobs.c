@@ -312,8 +312,13 @@ static void disconnect_right_after_connect(void **state)
         {
             char acc[64];
             snprintf(acc, sizeof acc, "%s@gmail.test", who);
-            if (jstr(it, "calendar") && strcmp(jstr(it, "calendar"), acc) == 0 && jbool(it, "live"))
+            if (jstr(it, "calendar") && strcmp(jstr(it, "calendar"), acc) == 0 &&
+                jbool(it, "live")) {
+                char *t = cJSON_PrintUnformatted(it);
+                print_message("live channel after disconnect: %s\n", t);
+                free(t);
                 live++;
+            }
         }
         resp_free(&r);
         assert_int_equal(live, 0);

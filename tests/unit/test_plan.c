@@ -76,6 +76,8 @@ static const struct {
     {"OUTBOX_CLEAR_USER", 0, "disconnect"},
     {"OUTBOX_USERS_DUE", 1, "once per cron run over every user's due pushes (small table)"},
     {"INTEG_OVERVIEW", 0, "calsync-admin status"},
+    {"JOB_STALE", 1, "once per cron run: counts lapsed leases (the table holds pending work only)"},
+    {"JOB_STALE", 1, "once per cron run: counts lapsed leases (the table holds pending work only)"},
 };
 
 static struct db *db;
