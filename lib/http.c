@@ -1,5 +1,6 @@
 /* http.c: FastCGI (fd 0 or --listen, several workers) and plain CGI behind one request API. */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -427,9 +428,14 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
     }
     http_signals();
     if (listen_on != NULL) {
+        mode_t old_mask;
         if (strchr(listen_on, '/') != NULL)
             unlink(listen_on);
+        /* the socket alone is group-writable (srw-rw----): nginx may run as another user in
+         * the owner's group; everything else stays private */
+        old_mask = umask(0117);
         sock = FCGX_OpenSocket(listen_on, 128);
+        umask(old_mask);
         if (sock < 0) {
             log_error("cannot listen on %s", listen_on);
             return 1;

@@ -1,0 +1,193 @@
+/* it_security: the hardening of issue 14 through the whole stack: page headers, file modes,
+ * NUL bytes in bodies, list paging, tokens bound to their row and their migration. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "crypt.h"
+#include "cs.h"
+#include "harness.h"
+
+static struct stack S;
+
+static int setup(void **state)
+{
+    (void)state;
+    umask(022); /* what a careless service manager gives: the programs must not rely on it */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (crypt_init() != CS_OK || stack_start(&S, NULL) != 0)
+        return -1;
+    if (stack_user(&S, "sec@example.com", "sec-password-1", "Europe/Madrid") != 0)
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return stack_stop(&S);
+}
+
+struct raw {
+    long status;
+    char head[8192];
+    size_t hn;
+    char *body;
+    size_t bn;
+};
+
+static size_t raw_head(char *p, size_t sz, size_t n, void *ud)
+{
+    struct raw *r = ud;
+    size_t len = sz * n;
+
+    if (r->hn + len < sizeof r->head) {
+        memcpy(r->head + r->hn, p, len);
+        r->hn += len;
+        r->head[r->hn] = '\0';
+    }
+    return len;
+}
+
+static size_t raw_body(char *p, size_t sz, size_t n, void *ud)
+{
+    struct raw *r = ud;
+    char *np = realloc(r->body, r->bn + sz * n + 1);
+
+    if (np == NULL)
+        return 0;
+    r->body = np;
+    memcpy(r->body + r->bn, p, sz * n);
+    r->bn += sz * n;
+    r->body[r->bn] = '\0';
+    return sz * n;
+}
+
+/* A request whose body may hold any bytes (client_req measures bodies with strlen), keeping
+ * every response header. cookie_from: a logged-in client whose cookies go along, or NULL. */
+static long raw_req(struct client *cookie_from, const char *method, const char *path,
+                    const char *body, size_t len, struct raw *r)
+{
+    char url[512], origin[128];
+    struct curl_slist *h = NULL;
+    CURL *c = cookie_from ? cookie_from->c : curl_easy_init();
+
+    memset(r, 0, sizeof *r);
+    snprintf(url, sizeof url, "%s%s", S.base, path);
+    snprintf(origin, sizeof origin, "Origin: %s", S.base);
+    h = curl_slist_append(h, "Content-Type: application/json");
+    h = curl_slist_append(h, origin);
+    h = curl_slist_append(h, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, raw_head);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, raw_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    } else {
+        curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    }
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(h);
+    if (cookie_from == NULL)
+        curl_easy_cleanup(c);
+    if (r->body == NULL)
+        r->body = strdup("");
+    return r->status;
+}
+
+/* Value of a response header (case-insensitive name), or NULL; points into a static copy. */
+static const char *raw_header(const struct raw *r, const char *name)
+{
+    static char v[1024];
+    size_t nl = strlen(name);
+
+    for (const char *p = r->head; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *s = p + nl + 1;
+            size_t n;
+            while (*s == ' ')
+                s++;
+            n = strcspn(s, "\r\n");
+            snprintf(v, sizeof v, "%.*s", (int)n, s);
+            return v;
+        }
+    }
+    return NULL;
+}
+
+/* Item 1: every HTML answer (and the page's assets) forbids framing. */
+static void page_headers(void **state)
+{
+    const char *urls[] = {"/calendario", "/calendario/", "/calendario/index.html",
+                          "/calendario/app.js"};
+    struct raw r;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        const char *v;
+        assert_int_equal(raw_req(NULL, "GET", urls[i], NULL, 0, &r), 200);
+        v = raw_header(&r, "Content-Security-Policy");
+        if (v == NULL || strstr(v, "frame-ancestors 'none'") == NULL ||
+            strstr(v, "default-src 'self'") == NULL)
+            fail_msg("%s: CSP missing or weak: %s", urls[i], v ? v : "(none)");
+        v = raw_header(&r, "X-Frame-Options");
+        if (v == NULL || strcasecmp(v, "DENY") != 0)
+            fail_msg("%s: X-Frame-Options %s", urls[i], v ? v : "(none)");
+        v = raw_header(&r, "X-Content-Type-Options");
+        if (v == NULL || strcmp(v, "nosniff") != 0)
+            fail_msg("%s: X-Content-Type-Options %s", urls[i], v ? v : "(none)");
+        if (i < 3 && strstr(r.body, "<html") == NULL)
+            fail_msg("%s: not the page", urls[i]);
+        free(r.body);
+    }
+    /* the API keeps the server-level headers */
+    assert_int_equal(raw_req(NULL, "GET", "/api/auth/me", NULL, 0, &r), 401);
+    assert_non_null(raw_header(&r, "X-Frame-Options"));
+    free(r.body);
+}
+
+/* Item 2: the database, its WAL and shared-memory files and the logs are private. */
+static void file_modes(void **state)
+{
+    const char *files[] = {"calsync.db", "calsync.db-wal", "calsync.db-shm"};
+    struct client c;
+    char path[512];
+    struct stat st;
+
+    (void)state;
+    client_init(&c, &S); /* a login writes: the WAL is there while the programs run */
+    assert_int_equal(client_login(&c, "sec@example.com", "sec-password-1"), 200);
+    client_free(&c);
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        stack_path(&S, files[i], path, sizeof path);
+        if (stat(path, &st) != 0)
+            fail_msg("%s missing", files[i]);
+        if ((st.st_mode & 0777) != 0600)
+            fail_msg("%s has mode %03o, want 0600", files[i], (unsigned)(st.st_mode & 0777));
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(page_headers),
+        cmocka_unit_test(file_modes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
