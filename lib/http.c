@@ -526,6 +526,22 @@ worker:
     return rc;
 }
 
+int http_json_has_nul(const char *s, size_t len)
+{
+    if (memchr(s, '\0', len) != NULL)
+        return 1;
+    /* backslashes only stand in strings of valid JSON: each starts an escape of one character,
+     * or of five for \uXXXX; skipping the escaped character keeps "\\u0000" apart */
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+            return 1;
+        i++;
+    }
+    return 0;
+}
+
 int http_json_body(struct http_req *req, size_t cap, cJSON **out)
 {
     int rc = http_read_body(req, cap);
@@ -538,6 +554,10 @@ int http_json_body(struct http_req *req, size_t cap, cJSON **out)
     if (rc != CS_OK) {
         http_reply_error(req, 400, "cannot read request body");
         return rc;
+    }
+    if (http_json_has_nul(req->body.data, req->body.len)) {
+        http_reply_error(req, 400, "request body must not contain NUL characters");
+        return CS_ERR_INVAL;
     }
     if (!cs_text_valid(req->body.data)) {
         http_reply_error(req, 400, "request body is not valid UTF-8 JSON");

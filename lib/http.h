@@ -44,8 +44,12 @@ const char *http_param(struct http_req *req, const char *name);
 /* Reads the body, refusing more than cap bytes. CS_OK, CS_ERR_TOOBIG or CS_ERR_IO. */
 int http_read_body(struct http_req *req, size_t cap);
 /* Reads and parses a JSON object body of at most cap bytes. On failure answers 413/400 and
- * returns non-CS_OK. On CS_OK *out is owned by the caller (cJSON_Delete). */
+ * returns non-CS_OK: a body holding a NUL (raw or as \u0000) is refused, since C strings would
+ * silently cut it. On CS_OK *out is owned by the caller (cJSON_Delete). */
 int http_json_body(struct http_req *req, size_t cap, cJSON **out);
+/* True when the len bytes of a JSON text hold a NUL byte or a \u0000 escape (an escaped
+ * backslash followed by "u0000" is text, not an escape). */
+int http_json_has_nul(const char *s, size_t len);
 /* Answers 405 with an Allow header. */
 void http_reply_405(struct http_req *req, const char *allow);
 /* Value of a query parameter, URL-decoded into out; CS_OK, CS_ERR_NOTFOUND or CS_ERR_TOOBIG. */

@@ -183,11 +183,56 @@ static void file_modes(void **state)
     }
 }
 
+/* Item 5: a NUL in a body (raw or escaped) is refused instead of cutting the field. */
+static void nul_in_body(void **state)
+{
+    static const char raw_nul[] = "{\"title\":\"a\0b\",\"start\":\"2026-03-02T10:00:00Z\","
+                                  "\"end\":\"2026-03-02T11:00:00Z\"}";
+    const char *escaped = "{\"title\":\"a\\u0000b\",\"start\":\"2026-03-02T10:00:00Z\","
+                          "\"end\":\"2026-03-02T11:00:00Z\"}";
+    const char *literal = "{\"title\":\"a\\\\u0000b\",\"start\":\"2026-03-02T10:00:00Z\","
+                          "\"end\":\"2026-03-02T11:00:00Z\"}";
+    struct client c;
+    struct raw r;
+    cJSON *j;
+
+    (void)state;
+    client_init(&c, &S);
+    assert_int_equal(client_login(&c, "sec@example.com", "sec-password-1"), 200);
+    assert_int_equal(raw_req(&c, "POST", "/api/appointments", raw_nul, sizeof raw_nul - 1, &r),
+                     400);
+    j = cJSON_Parse(r.body);
+    assert_non_null(jstr(j, "error"));
+    cJSON_Delete(j);
+    free(r.body);
+    assert_int_equal(raw_req(&c, "POST", "/api/appointments", escaped, strlen(escaped), &r), 400);
+    j = cJSON_Parse(r.body);
+    assert_non_null(strstr(jstr(j, "error"), "NUL"));
+    cJSON_Delete(j);
+    free(r.body);
+    /* the login body goes through the same parser */
+    {
+        const char *login = "{\"email\":\"sec@example.com\\u0000x\",\"password\":\"p\"}";
+        assert_int_equal(raw_req(&c, "POST", "/api/auth/login", login, strlen(login), &r), 400);
+    }
+    free(r.body);
+    /* an escaped backslash before u0000 is ordinary text */
+    assert_int_equal(raw_req(&c, "POST", "/api/appointments", literal, strlen(literal), &r), 201);
+    j = cJSON_Parse(r.body);
+    assert_string_equal(jstr(j, "title"), "a\\u0000b");
+    cJSON_Delete(j);
+    free(r.body);
+    assert_int_equal(
+        stack_db_int(&S, "SELECT count(*) FROM appointments WHERE title = 'a' OR title = 'ab'"), 0);
+    client_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(page_headers),
         cmocka_unit_test(file_modes),
+        cmocka_unit_test(nul_in_body),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -42,6 +42,34 @@ static void urlencode(void **state)
     buf_free(&b);
 }
 
+static void json_nul(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t len; /* 0: strlen */
+        int nul;
+    } cases[] = {
+        {"{\"title\":\"ab\"}", 0, 0},
+        {"{\"title\":\"a\\u0000b\"}", 0, 1},
+        {"{\"title\":\"a\\\\u0000b\"}", 0, 0},   /* an escaped backslash, then text */
+        {"{\"title\":\"a\\\\\\u0000b\"}", 0, 1}, /* \\ then \u0000 */
+        {"{\"t\":\"\\u00001\"}", 0, 1},
+        {"{\"t\":\"\\u0001\\u00e9\\\"u0000\"}", 0, 0},
+        {"{\"\\u0000\":1}", 0, 1},   /* in a key too */
+        {"{\"t\":\"a\0b\"}", 11, 1}, /* a raw NUL byte */
+        {"\\u000", 0, 0},            /* cut short */
+        {"\\", 0, 0},
+        {"", 0, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].text);
+        if (http_json_has_nul(cases[i].text, len) != cases[i].nul)
+            fail_msg("case %zu (%s): want %d", i, cases[i].text, cases[i].nul);
+    }
+}
+
 static void reasons(void **state)
 {
     (void)state;
@@ -52,6 +80,6 @@ static void reasons(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(query_values), cmocka_unit_test(urlencode),
-                                       cmocka_unit_test(reasons)};
+                                       cmocka_unit_test(json_nul), cmocka_unit_test(reasons)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
