@@ -314,13 +314,15 @@ int gapi_revoke(const struct cfg *cfg, const char *token)
 int gapi_store_tokens(struct db *db, const struct cfg *cfg, const char *user_id,
                       const struct gapi_tokens *t, int connect)
 {
-    char *sa = NULL, *sr = NULL;
+    char *sa = NULL, *sr = NULL, ada[INTEG_ADLEN], adr[INTEG_ADLEN];
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = crypt_seal(cfg->secret_key, t->access, &sa)) != CS_OK)
+    integ_token_ad("access_token", user_id, ada);
+    integ_token_ad("refresh_token", user_id, adr);
+    if ((rc = crypt_seal_ad(cfg->secret_key, t->access, ada, &sa)) != CS_OK)
         goto out;
-    if (t->refresh != NULL && (rc = crypt_seal(cfg->secret_key, t->refresh, &sr)) != CS_OK)
+    if (t->refresh != NULL && (rc = crypt_seal_ad(cfg->secret_key, t->refresh, adr, &sr)) != CS_OK)
         goto out;
     st = db_stmt(db, connect ? DB_INTEG_CONNECT : DB_INTEG_SET_TOKENS);
     if (st == NULL) {
@@ -343,6 +345,7 @@ int gapi_open(struct gapi *g, struct db *db, const struct cfg *cfg, const char *
               long long budget_ms)
 {
     struct integ in;
+    char ada[INTEG_ADLEN], adr[INTEG_ADLEN];
     int rc;
 
     memset(g, 0, sizeof *g);
@@ -358,12 +361,16 @@ int gapi_open(struct gapi *g, struct db *db, const struct cfg *cfg, const char *
     rc = CS_ERR_REAUTH;
     if (!in.is_active || in.refresh_token == NULL)
         goto out;
-    if (crypt_open(cfg->secret_key, in.refresh_token, &g->refresh) != CS_OK) {
-        log_error("stored refresh token cannot be decrypted (wrong CALSYNC_SECRET_KEY?)");
+    integ_token_ad("access_token", user_id, ada);
+    integ_token_ad("refresh_token", user_id, adr);
+    if (crypt_open_ad(cfg->secret_key, in.refresh_token, adr, &g->refresh) != CS_OK) {
+        log_error("stored refresh token cannot be decrypted (wrong CALSYNC_SECRET_KEY, or not "
+                  "sealed for this user?) user=%s",
+                  user_id);
         goto out;
     }
     if (in.access_token != NULL &&
-        crypt_open(cfg->secret_key, in.access_token, &g->access) != CS_OK)
+        crypt_open_ad(cfg->secret_key, in.access_token, ada, &g->access) != CS_OK)
         g->access = NULL;
     g->expiry = in.expiry;
     rc = CS_OK;

@@ -227,12 +227,87 @@ static void nul_in_body(void **state)
     client_free(&c);
 }
 
+static int state_connected(void *arg)
+{
+    struct client *c = arg;
+    struct resp r;
+    int ok;
+
+    client_req(c, "GET", "/api/google/calendar/status", NULL, NULL, &r);
+    ok = jstr(r.json, "state") != NULL && strcmp(jstr(r.json, "state"), "connected") == 0;
+    resp_free(&r);
+    return ok;
+}
+
+/* Item 8: tokens stored by the callback are v2 (bound to their row); rows from before are
+ * re-sealed by calsync-admin migrate and keep working. */
+static void tokens_migrate(void **state)
+{
+    static const unsigned char key[32] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+                                          0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff,
+                                          0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+                                          0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+    const char *args[] = {"migrate", NULL};
+    char *plain = NULL, *sealed = NULL, sqlbuf[4096], out[256];
+    struct client c;
+    struct resp r;
+
+    (void)state;
+    assert_int_equal(stack_connect_user(&S, &c, "migr", NULL), 0);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM user_integrations WHERE "
+                                      "access_token LIKE 'v2:%' AND refresh_token LIKE 'v2:%'"),
+                     1);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM oauth_states WHERE verifier "
+                                      "NOT LIKE 'v2:%'"),
+                     0);
+    /* turn the refresh token back into a v1 value, as an older calsync stored it */
+    {
+        char *uid = stack_db_text(&S, "SELECT id FROM users WHERE email = 'migr@example.com'");
+        char *v2 = stack_db_text(&S, "SELECT refresh_token FROM user_integrations WHERE user_id "
+                                     "= (SELECT id FROM users WHERE email = 'migr@example.com')");
+        char ad[128];
+        assert_non_null(uid);
+        assert_non_null(v2);
+        snprintf(ad, sizeof ad, "refresh_token:%s", uid);
+        assert_int_equal(crypt_open_ad(key, v2, ad, &plain), CS_OK);
+        assert_int_equal(crypt_seal(key, plain, &sealed), CS_OK);
+        snprintf(sqlbuf, sizeof sqlbuf,
+                 "UPDATE user_integrations SET refresh_token = '%s', access_token = NULL "
+                 "WHERE user_id = '%s'",
+                 sealed, uid);
+        assert_int_equal(stack_db_exec(&S, sqlbuf), 0);
+        free(uid);
+        free(v2);
+        free(sealed);
+    }
+    assert_int_equal(stack_run(&S, "cgi/calsync-admin", args, NULL, out, sizeof out), 0);
+    assert_non_null(strstr(out, "tokens re-sealed: 1"));
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM user_integrations WHERE "
+                                      "refresh_token LIKE 'v1:%'"),
+                     0);
+    /* idempotent */
+    assert_int_equal(stack_run(&S, "cgi/calsync-admin", args, NULL, out, sizeof out), 0);
+    assert_null(strstr(out, "re-sealed"));
+    /* the re-sealed refresh token still gets an access token from Google */
+    client_json(&c, "POST", "/api/google/calendar/sync", "{}", &r);
+    assert_true(r.status == 200 || r.status == 202);
+    resp_free(&r);
+    assert_true(wait_until(state_connected, &c, 10000));
+    /* and the access token it got is stored bound to the row */
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM user_integrations WHERE "
+                                      "access_token LIKE 'v2:%' AND refresh_token LIKE 'v2:%'"),
+                     1);
+    crypt_free_secret(plain);
+    client_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(page_headers),
         cmocka_unit_test(file_modes),
         cmocka_unit_test(nul_in_body),
+        cmocka_unit_test(tokens_migrate),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
