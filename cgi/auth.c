@@ -45,14 +45,14 @@ static void login(struct http_req *req)
         http_reply_error(req, 401, "invalid email or password");
         goto out;
     }
-    rc = auth_login(req->db, req->cfg, email->valuestring, pw->valuestring, &u, token, &retry);
+    rc = auth_login(req->db, req->cfg, email->valuestring, pw->valuestring,
+                    http_param(req, "REMOTE_ADDR"), &u, token, &retry);
     if (rc == CS_ERR_BUSY) {
         char h[64];
         cJSON *o = cJSON_CreateObject();
         snprintf(h, sizeof h, "Retry-After: %ld\r\n", retry);
         if (o != NULL)
             cJSON_AddStringToObject(o, "error", "too many failed logins; try again later");
-        log_warn("login refused: address locked after repeated failures");
         http_reply_json(req, 429, o, h);
         goto out;
     }

@@ -22,14 +22,24 @@ DB_STMT(SESSION_GET, "SELECT u.id, u.email, u.timezone FROM sessions s JOIN user
 DB_STMT(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")
 DB_STMT(SESSION_PURGE, "DELETE FROM sessions WHERE expires_at <= ?1")
 
-DB_STMT(LOGIN_LOCKED, "SELECT locked_until FROM login_failures WHERE email = ?1")
-DB_STMT(
-    LOGIN_FAILED,
-    "INSERT INTO login_failures(email, failures, locked_until, updated_at) VALUES(?1, 1, 0, ?2) "
-    "ON CONFLICT(email) DO UPDATE SET failures = failures + 1, updated_at = ?2, "
-    "locked_until = CASE WHEN failures + 1 >= ?3 "
-    "THEN ?2 + min(?4 << min(failures + 1 - ?3, 4), ?5) ELSE locked_until END")
-DB_STMT(LOGIN_OK, "DELETE FROM login_failures WHERE email = ?1")
+/* login throttling (auth.c): ?1 pair key, ?2 address, ?3 account */
+DB_STMT(LOGIN_LOCKED, "SELECT scope, locked_until FROM login_failures WHERE "
+                      "(scope = 'pair' AND key = ?1) OR (scope = 'address' AND key = ?2) OR "
+                      "(scope = 'account' AND key = ?3) ORDER BY locked_until DESC LIMIT 1")
+/* one more failure for (?1 scope, ?2 key) at ?3: from the ?4th in a row, locked for ?5 s
+ * doubling with every further failure, at most ?6 s */
+DB_STMT(LOGIN_FAILED,
+        "INSERT INTO login_failures(scope, key, failures, locked_until, updated_at) "
+        "VALUES(?1, ?2, 1, CASE WHEN ?4 <= 1 THEN ?3 + min(?5, ?6) ELSE 0 END, ?3) "
+        "ON CONFLICT(scope, key) DO UPDATE SET failures = failures + 1, updated_at = ?3, "
+        "locked_until = CASE WHEN failures + 1 >= ?4 "
+        "THEN ?3 + min(?5 << min(failures + 1 - ?4, 20), ?6) ELSE locked_until END")
+DB_STMT(LOGIN_OK, "DELETE FROM login_failures WHERE scope = 'pair' AND key = ?1")
+DB_STMT(LOGIN_PURGE, "DELETE FROM login_failures WHERE updated_at < ?1")
+/* over ?2 rows: the oldest go first, rows holding a lock (at ?1) last */
+DB_STMT(LOGIN_CAP, "DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures "
+                   "ORDER BY locked_until > ?1, updated_at LIMIT max(0, "
+                   "(SELECT count(*) FROM login_failures) - ?2))")
 
 /* appointments */
 DB_STMT(APPT_INSERT,

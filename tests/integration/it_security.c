@@ -227,6 +227,35 @@ static void nul_in_body(void **state)
     client_free(&c);
 }
 
+/* Item 3: nginx's client address reaches the throttle; a locked pair answers 429 with
+ * Retry-After and JSON. */
+static void login_throttle(void **state)
+{
+    struct client c;
+    struct resp r;
+
+    (void)state;
+    assert_int_equal(stack_user(&S, "thr@example.com", "thr-password-1", NULL), 0);
+    client_init(&c, &S);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(client_login(&c, "thr@example.com", "wrong-password"), 401);
+    assert_int_equal(client_json(&c, "POST", "/api/auth/login",
+                                 "{\"email\":\"thr@example.com\",\"password\":\"thr-password-1\"}",
+                                 &r),
+                     429);
+    assert_non_null(jstr(r.json, "error"));
+    assert_true(atoi(r.retry_after) > 0 && atoi(r.retry_after) <= 30);
+    resp_free(&r);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM login_failures WHERE scope = 'pair' "
+                                      "AND key = '127.0.0.1 thr@example.com' AND failures = 5"),
+                     1);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM login_failures WHERE scope = "
+                                      "'address' AND key = '127.0.0.1'"),
+                     1);
+    assert_int_equal(stack_db_exec(&S, "UPDATE login_failures SET locked_until = 0"), 0);
+    client_free(&c);
+}
+
 static int state_connected(void *arg)
 {
     struct client *c = arg;
@@ -304,10 +333,9 @@ static void tokens_migrate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(page_headers),
-        cmocka_unit_test(file_modes),
-        cmocka_unit_test(nul_in_body),
-        cmocka_unit_test(tokens_migrate),
+        cmocka_unit_test(page_headers),   cmocka_unit_test(file_modes),
+        cmocka_unit_test(nul_in_body),    cmocka_unit_test(tokens_migrate),
+        cmocka_unit_test(login_throttle),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
