@@ -47,12 +47,48 @@ static int range_bound(struct http_req *req, const char *key, time_t def, time_t
     return CS_OK;
 }
 
+/* The page size: "limit" in 1..APPT_LIST_MAX, APPT_LIST_MAX when absent. */
+static int page_limit(struct http_req *req, int *out)
+{
+    char v[16], *end;
+    long n;
+    int rc = http_query_get(req->query, "limit", v, sizeof v);
+
+    *out = APPT_LIST_MAX;
+    if (rc == CS_ERR_NOTFOUND)
+        return CS_OK;
+    if (rc != CS_OK || v[0] < '0' || v[0] > '9')
+        return CS_ERR_INVAL;
+    errno = 0;
+    n = strtol(v, &end, 10);
+    if (errno != 0 || *end != '\0' || n < 1 || n > APPT_LIST_MAX)
+        return CS_ERR_INVAL;
+    *out = (int)n;
+    return CS_OK;
+}
+
+/* One page of the range; "nextCursor" continues it (keyset paging on start, id). */
 static void list(struct http_req *req, const struct auth_user *u)
 {
     time_t now = time(NULL), from, to;
-    char f[CAL_STRLEN], t[CAL_STRLEN], msg[128];
+    char f[CAL_STRLEN], t[CAL_STRLEN], msg[128], cur[APPT_CURSOR_LEN];
+    struct appt_pos after, next;
+    int limit, more = 0, has_after = 0, rc;
     cJSON *o, *arr;
 
+    if (page_limit(req, &limit) != CS_OK) {
+        snprintf(msg, sizeof msg, "limit must be an integer from 1 to %d", APPT_LIST_MAX);
+        http_reply_error(req, 400, msg);
+        return;
+    }
+    rc = http_query_get(req->query, "cursor", cur, sizeof cur);
+    if (rc != CS_ERR_NOTFOUND) {
+        if (rc != CS_OK || appt_cursor_decode(cur, &after) != CS_OK) {
+            http_reply_error(req, 400, "invalid cursor");
+            return;
+        }
+        has_after = 1;
+    }
     if (range_bound(req, "from", now - 30 * 86400, &from) != CS_OK ||
         range_bound(req, "to", now + 90 * 86400, &to) != CS_OK) {
         http_reply_error(req, 400, "from and to must be RFC 3339 date-times or dates");
@@ -72,11 +108,21 @@ static void list(struct http_req *req, const struct auth_user *u)
         http_reply_error(req, 500, "out of memory");
         return;
     }
-    if (appt_list(req->db, u->id, f, t, arr) != CS_OK) {
+    if (appt_list(req->db, u->id, f, t, has_after ? &after : NULL, limit, arr, &next, &more) !=
+        CS_OK) {
         cJSON_Delete(o);
         http_reply_error(req, 500, "cannot list appointments");
         return;
     }
+    if (more && appt_cursor_encode(&next, cur) != CS_OK) {
+        cJSON_Delete(o);
+        http_reply_error(req, 500, "cannot page appointments");
+        return;
+    }
+    if (more)
+        cJSON_AddStringToObject(o, "nextCursor", cur);
+    else
+        cJSON_AddNullToObject(o, "nextCursor");
     cJSON_AddStringToObject(o, "from", f);
     cJSON_AddStringToObject(o, "to", t);
     cJSON_AddStringToObject(o, "timezone", u->tz);

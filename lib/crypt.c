@@ -275,6 +275,29 @@ int crypt_password_verify(const char *hash, const char *pw)
     return crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
 }
 
+int crypt_b64url_encode(const void *data, size_t len, char *out, size_t outlen)
+{
+    if (outlen < sodium_base64_encoded_len(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING))
+        return CS_ERR_TOOBIG;
+    sodium_bin2base64(out, outlen, data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return CS_OK;
+}
+
+int crypt_b64url_decode(const char *s, unsigned char *out, size_t outlen, size_t *len)
+{
+    size_t slen = strlen(s);
+    const char *end = NULL;
+
+    *len = 0;
+    if (slen / 4 * 3 + 2 > outlen)
+        return CS_ERR_TOOBIG;
+    if (sodium_base642bin(out, outlen, s, slen, NULL, len, &end,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        end != s + slen)
+        return CS_ERR_INVAL;
+    return CS_OK;
+}
+
 void crypt_pkce_challenge(const char *verifier, char out[CRYPT_TOKLEN])
 {
     unsigned char h[crypto_hash_sha256_BYTES];

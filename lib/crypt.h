@@ -51,6 +51,14 @@ int crypt_password_hash(const char *pw, char out[CRYPT_PWLEN]);
 /* 1 when pw matches hash, else 0. */
 int crypt_password_verify(const char *hash, const char *pw);
 
+/* Unpadded base64url of len bytes into out (outlen >= CRYPT_B64LEN(len)); CS_OK or
+ * CS_ERR_TOOBIG. */
+#define CRYPT_B64LEN(len) (((len) + 2) / 3 * 4 + 1)
+int crypt_b64url_encode(const void *data, size_t len, char *out, size_t outlen);
+/* Reverses it into out (at most outlen bytes); *len is the size read. CS_OK, CS_ERR_INVAL
+ * (not unpadded base64url) or CS_ERR_TOOBIG. */
+int crypt_b64url_decode(const char *s, unsigned char *out, size_t outlen, size_t *len);
+
 /* PKCE: S256 code challenge of a verifier, unpadded base64url, into out[CRYPT_TOKLEN]. */
 void crypt_pkce_challenge(const char *verifier, char out[CRYPT_TOKLEN]);
 /* Lowercase base32hex (0-9a-v) of data, NUL-terminated; out needs len*8/5 + 2 bytes. */

@@ -50,9 +50,11 @@ DB_STMT(APPT_GET, "SELECT " APPT_COLS " FROM appointments WHERE appointment_id =
                   "AND user_id = ?2 AND is_active = 1")
 DB_STMT(APPT_GET_ANY, "SELECT " APPT_COLS " FROM appointments WHERE appointment_id = ?1 "
                       "AND user_id = ?2")
+/* keyset paging: the rows after (?4 start_utc, ?5 appointment_id) in the list order */
 DB_STMT(APPT_LIST, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 AND is_active = 1 "
-                   "AND end_utc > ?2 AND start_utc < ?3 ORDER BY start_utc, appointment_id "
-                   "LIMIT ?4")
+                   "AND end_utc > ?2 AND start_utc < ?3 "
+                   "AND (start_utc > ?4 OR (start_utc = ?4 AND appointment_id > ?5)) "
+                   "ORDER BY start_utc, appointment_id LIMIT ?6")
 DB_STMT(APPT_UPDATE,
         "UPDATE appointments SET contact_id = ?3, title = ?4, description = ?5, location = ?6, "
         "start_utc = ?7, end_utc = ?8, all_day = ?9, type = ?10, status = ?11, sync_state = ?12, "

@@ -131,13 +131,22 @@ async function loadWeek() {
   const to = zonedToUtc(sun.y, sun.m, sun.d, 0, 0, S.tz);
   const end = addDays(S.monday, 6);
   $('weeklabel').textContent = `${S.monday.d}/${S.monday.m} – ${end.d}/${end.m}/${end.y}`;
-  const r = await api('GET', `/api/appointments?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
-  if (seq !== S.loadSeq) return; /* a newer request (another week) answers for the page */
-  if (!r.ok) { toast((r.data && r.data.error) || 'No se pudieron cargar las citas', true); return; }
-  const fresh = JSON.stringify(r.data.appointments);
+  const base = `/api/appointments?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+  /* the list comes in pages: follow nextCursor until the last one */
+  let all = [];
+  let cursor = null;
+  for (let pageNo = 0; pageNo < 100; pageNo++) {
+    const r = await api('GET', cursor ? `${base}&cursor=${encodeURIComponent(cursor)}` : base);
+    if (seq !== S.loadSeq) return; /* a newer request (another week) answers for the page */
+    if (!r.ok) { toast((r.data && r.data.error) || 'No se pudieron cargar las citas', true); return; }
+    all = all.concat(r.data.appointments);
+    cursor = r.data.nextCursor;
+    if (!cursor) break;
+  }
+  const fresh = JSON.stringify(all);
   if (fresh === S.apptsJson) return; /* nothing changed: leave the page (and its focus) alone */
   S.apptsJson = fresh;
-  S.appts = r.data.appointments;
+  S.appts = all;
   render();
 }
 

@@ -256,6 +256,74 @@ static void login_throttle(void **state)
     client_free(&c);
 }
 
+/* Item 6: the list pages with nextCursor instead of stopping silently. */
+static void list_pages(void **state)
+{
+    const char *range = "/api/appointments?from=2026-05-01T00:00:00Z&to=2026-05-08T00:00:00Z";
+    char path[512], cursor[256] = "", body[256];
+    long long seen[16];
+    int nseen = 0, pages = 0;
+    struct client c;
+    struct resp r;
+
+    (void)state;
+    assert_int_equal(stack_user(&S, "page@example.com", "page-password", "UTC"), 0);
+    client_init(&c, &S);
+    assert_int_equal(client_login(&c, "page@example.com", "page-password"), 200);
+    /* seven appointments, two pairs starting at the same time (the id breaks the tie) */
+    for (int i = 0; i < 7; i++) {
+        snprintf(body, sizeof body,
+                 "{\"title\":\"p%d\",\"start\":\"2026-05-0%dT10:00:00Z\","
+                 "\"end\":\"2026-05-0%dT11:00:00Z\"}",
+                 i, 1 + i / 2, 1 + i / 2);
+        assert_int_equal(client_json(&c, "POST", "/api/appointments", body, NULL), 201);
+    }
+    for (;;) {
+        const cJSON *a, *next;
+        snprintf(path, sizeof path, "%s&limit=3%s%s", range, cursor[0] ? "&cursor=" : "", cursor);
+        assert_int_equal(client_req(&c, "GET", path, NULL, NULL, &r), 200);
+        pages++;
+        assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "appointments")) <= 3);
+        cJSON_ArrayForEach(a, cJSON_GetObjectItem(r.json, "appointments"))
+        {
+            assert_true(nseen < 16);
+            seen[nseen++] = (long long)jnum(a, "id");
+        }
+        next = cJSON_GetObjectItem(r.json, "nextCursor");
+        assert_non_null(next); /* present: a string, or null on the last page */
+        if (cJSON_IsNull(next)) {
+            resp_free(&r);
+            break;
+        }
+        assert_true(cJSON_IsString(next) && strlen(next->valuestring) < sizeof cursor);
+        snprintf(cursor, sizeof cursor, "%s", next->valuestring);
+        resp_free(&r);
+        assert_true(pages < 10);
+    }
+    assert_int_equal(pages, 3);
+    assert_int_equal(nseen, 7);
+    for (int i = 1; i < nseen; i++)
+        assert_true(seen[i] > seen[i - 1]); /* created in start order: ids ascend, none twice */
+    /* without a limit one page holds them all */
+    assert_int_equal(client_req(&c, "GET", range, NULL, NULL, &r), 200);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "appointments")), 7);
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(r.json, "nextCursor")));
+    resp_free(&r);
+    /* bad limits and cursors are refused with a message */
+    {
+        const char *bad[] = {"&limit=0",       "&limit=2001", "&limit=-1",
+                             "&limit=1x",      "&limit=",     "&cursor=",
+                             "&cursor=%21%21", "&cursor=abc", "&cursor=bm90LWEtZGF0ZSAxMg"};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            snprintf(path, sizeof path, "%s%s", range, bad[i]);
+            if (client_req(&c, "GET", path, NULL, NULL, &r) != 400 || jstr(r.json, "error") == NULL)
+                fail_msg("%s: %ld %s", bad[i], r.status, r.body);
+            resp_free(&r);
+        }
+    }
+    client_free(&c);
+}
+
 static int state_connected(void *arg)
 {
     struct client *c = arg;
@@ -335,7 +403,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(page_headers),   cmocka_unit_test(file_modes),
         cmocka_unit_test(nul_in_body),    cmocka_unit_test(tokens_migrate),
-        cmocka_unit_test(login_throttle),
+        cmocka_unit_test(login_throttle), cmocka_unit_test(list_pages),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -149,6 +149,36 @@ static void to_json(void **state)
     appt_free(&a);
 }
 
+static void list_cursor(void **state)
+{
+    struct appt_pos p = {"2026-03-02T10:00:00Z", 12345}, q;
+    char c[APPT_CURSOR_LEN], bad[APPT_CURSOR_LEN];
+    const char *invalid[] = {"",
+                             "!!!",
+                             "MjAyNi0wMy0wMlQxMDowMDowMFo=",    /* padded */
+                             "MjAyNi0wMy0wMlQxMDowMDowMFo",     /* no id */
+                             "bm90LWEtZGF0ZSAxMg",              /* "not-a-date 12" */
+                             "MjAyNi0wMy0wMlQxMDowMDowMFogMA",  /* id 0 */
+                             "MjAyNi0wMy0wMlQxMDowMDowMFogLTE", /* id -1 */
+                             "MjAyNi0wMy0wMlQxMDowMDowMFogMXg", /* "1x" */
+                             "MjAyNi0wMy0wMlQxMDowMDowMFogMTIzNDU2Nzg5MDEyMzQ1Njc4OTA"};
+
+    (void)state;
+    assert_int_equal(appt_cursor_encode(&p, c), CS_OK);
+    assert_null(strchr(c, '='));
+    assert_int_equal(strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                     strlen(c));
+    assert_int_equal(appt_cursor_decode(c, &q), CS_OK);
+    assert_string_equal(q.start, p.start);
+    assert_int_equal(q.id, p.id);
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
+        if (appt_cursor_decode(invalid[i], &q) != CS_ERR_INVAL)
+            fail_msg("cursor %zu (%s) accepted", i, invalid[i]);
+    memset(bad, 'A', sizeof bad - 1);
+    bad[sizeof bad - 1] = '\0';
+    assert_int_equal(appt_cursor_decode(bad, &q), CS_ERR_INVAL);
+}
+
 static void text_validation(void **state)
 {
     (void)state;
@@ -165,6 +195,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_inputs), cmocka_unit_test(invalid_inputs),
         cmocka_unit_test(long_title),   cmocka_unit_test(partial_update_keeps_fields),
-        cmocka_unit_test(to_json),      cmocka_unit_test(text_validation)};
+        cmocka_unit_test(to_json),      cmocka_unit_test(text_validation),
+        cmocka_unit_test(list_cursor)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
