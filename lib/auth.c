@@ -231,6 +231,21 @@ int auth_login(struct db *db, const struct cfg *cfg, const char *email, const ch
     return CS_OK;
 }
 
+int auth_login_fields(const cJSON *body, const char **email, const char **password)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(body, "email");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "password");
+
+    *email = *password = NULL;
+    if (!cJSON_IsString(e) || !cJSON_IsString(p))
+        return CS_ERR_INVAL;
+    if (strlen(e->valuestring) > AUTH_EMAIL_MAX || strlen(p->valuestring) > AUTH_PASSWORD_MAX)
+        return CS_ERR_TOOBIG;
+    *email = e->valuestring;
+    *password = p->valuestring;
+    return CS_OK;
+}
+
 int auth_session_user(struct db *db, const struct cfg *cfg, const char *token, struct auth_user *u)
 {
     char th[CRYPT_HEXLEN];

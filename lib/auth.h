@@ -3,6 +3,7 @@
 #define AUTH_H
 
 #include <stddef.h>
+#include <cjson/cJSON.h>
 
 #include "crypt.h"
 
@@ -53,6 +54,10 @@ int auth_user_add(struct db *db, const char *email, const char *password, const 
 int auth_login(struct db *db, const struct cfg *cfg, const char *email, const char *password,
                const char *client_addr, struct auth_user *u, char token[CRYPT_TOKLEN],
                long *retry_after);
+/* The fields of a login body: CS_OK with email and password pointing into body; CS_ERR_INVAL
+ * when either is missing or not a string (400); CS_ERR_TOOBIG when one is longer than any
+ * account's could be (answered like bad credentials). */
+int auth_login_fields(const cJSON *body, const char **email, const char **password);
 /* Resolves a session cookie value to its user; CS_ERR_AUTH when unknown or expired. */
 int auth_session_user(struct db *db, const struct cfg *cfg, const char *token, struct auth_user *u);
 int auth_logout(struct db *db, const char *token);

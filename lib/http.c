@@ -187,7 +187,12 @@ int http_query_get(const char *query, const char *key, char *out, size_t outlen)
 
 int http_cookie_get(struct http_req *req, const char *name, char *out, size_t outlen)
 {
-    const char *c = http_param(req, "HTTP_COOKIE");
+    return http_cookie_find(http_param(req, "HTTP_COOKIE"), name, out, outlen);
+}
+
+int http_cookie_find(const char *header, const char *name, char *out, size_t outlen)
+{
+    const char *c = header;
     size_t nlen = strlen(name);
 
     while (c != NULL && *c != '\0') {
@@ -545,6 +550,7 @@ int http_json_has_nul(const char *s, size_t len)
 int http_json_body(struct http_req *req, size_t cap, cJSON **out)
 {
     int rc = http_read_body(req, cap);
+    const char *why;
 
     *out = NULL;
     if (rc == CS_ERR_TOOBIG) {
@@ -555,23 +561,33 @@ int http_json_body(struct http_req *req, size_t cap, cJSON **out)
         http_reply_error(req, 400, "cannot read request body");
         return rc;
     }
-    if (http_json_has_nul(req->body.data, req->body.len)) {
-        http_reply_error(req, 400, "request body must not contain NUL characters");
+    rc = http_json_parse(req->body.data, req->body.len, out, &why);
+    if (rc != CS_OK)
+        http_reply_error(req, rc == CS_ERR_NOMEM ? 500 : 400, why);
+    return rc;
+}
+
+int http_json_parse(const char *body, size_t len, cJSON **out, const char **why)
+{
+    *out = NULL;
+    *why = NULL;
+    if (http_json_has_nul(body, len)) {
+        *why = "request body must not contain NUL characters";
         return CS_ERR_INVAL;
     }
-    if (!cs_text_valid(req->body.data)) {
-        http_reply_error(req, 400, "request body is not valid UTF-8 JSON");
+    if (!cs_text_valid(body)) {
+        *why = "request body is not valid UTF-8 JSON";
         return CS_ERR_INVAL;
     }
-    *out = cJSON_ParseWithLength(req->body.data, req->body.len);
+    *out = cJSON_ParseWithLength(body, len);
     if (*out == NULL) {
-        http_reply_error(req, 400, "malformed JSON");
+        *why = "malformed JSON";
         return CS_ERR_INVAL;
     }
     if (!cJSON_IsObject(*out)) {
         cJSON_Delete(*out);
         *out = NULL;
-        http_reply_error(req, 400, "body must be a JSON object");
+        *why = "body must be a JSON object";
         return CS_ERR_INVAL;
     }
     return CS_OK;

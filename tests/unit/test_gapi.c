@@ -184,11 +184,130 @@ static void legacy_tokens_migrate(void **state)
     assert_non_null(strstr(err, f->b.id));
 }
 
+static void token_answers(void **state)
+{
+    static const struct {
+        const char *body;
+        int rc;
+    } cases[] = {
+        {"{\"access_token\":\"ya29.a\",\"expires_in\":3599,\"refresh_token\":\"1//r\","
+         "\"scope\":\"https://www.googleapis.com/auth/calendar.events\"}",
+         CS_OK},
+        {"{\"access_token\":\"ya29.a\",\"expires_in\":0}", CS_OK},
+        {"{\"access_token\":\"ya29.a\",\"expires_in\":3599,\"refresh_token\":null}", CS_OK},
+        {"{\"access_token\":\"ya29.a\"}", CS_ERR_GOOGLE},
+        {"{\"access_token\":\"ya29.a\",\"expires_in\":\"3599\"}", CS_ERR_GOOGLE},
+        {"{\"access_token\":\"ya29.a\",\"expires_in\":1e300}", CS_ERR_GOOGLE},
+        {"{\"access_token\":\"ya29.a\",\"expires_in\":-1}", CS_ERR_GOOGLE},
+        {"{\"access_token\":\"ya29 a\",\"expires_in\":1}", CS_ERR_GOOGLE},
+        {"{\"access_token\":\"a\\r\\nX-Evil: 1\",\"expires_in\":1}", CS_ERR_GOOGLE},
+        {"{\"access_token\":\"\",\"expires_in\":1}", CS_ERR_GOOGLE},
+        {"{\"access_token\":\"a\",\"expires_in\":1,\"refresh_token\":5}", CS_ERR_GOOGLE},
+        {"{\"access_token\":\"a\",\"expires_in\":1,\"scope\":[1]}", CS_ERR_GOOGLE},
+        {"[1]", CS_ERR_GOOGLE},
+        {"", CS_ERR_GOOGLE},
+    };
+    struct gapi_tokens t;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int rc = gapi_tokens_parse(cases[i].body, strlen(cases[i].body), &t);
+        if (rc != cases[i].rc)
+            fail_msg("case %zu (%s): %d, want %d", i, cases[i].body, rc, cases[i].rc);
+        if (rc == CS_OK)
+            gapi_tokens_free(&t);
+    }
+    assert_int_equal(gapi_tokens_parse(cases[0].body, strlen(cases[0].body), &t), CS_OK);
+    assert_string_equal(t.access, "ya29.a");
+    assert_string_equal(t.refresh, "1//r");
+    assert_int_equal(t.expires_in, 3599);
+    gapi_tokens_free(&t);
+    assert_int_equal(gapi_tokens_parse(NULL, 0, &t), CS_ERR_GOOGLE);
+}
+
+static void error_bodies_and_headers(void **state)
+{
+    struct gapi_resp r;
+    const char *calendar = "{\"error\":{\"errors\":[{\"reason\":\"rateLimitExceeded\"}],"
+                           "\"code\":403,\"message\":\"Rate Limit Exceeded\"}}";
+    const char *lines[] = {"Content-Type: application/json; charset=UTF-8\r\n",
+                           "Retry-After: 7\r\n", "retry-after: 99999\r\n",
+                           "Retry-After: Wed, 21 Oct 2026 07:28:00 GMT\r\n", "Retry-After:"};
+
+    (void)state;
+    memset(&r, 0, sizeof r);
+    r.json = cJSON_Parse(calendar);
+    gapi_parse_error(&r);
+    assert_string_equal(r.reason, "rateLimitExceeded");
+    assert_string_equal(r.message, "Rate Limit Exceeded");
+    gapi_resp_free(&r);
+    r.json = cJSON_Parse("{\"error\":\"invalid_grant\",\"error_description\":\"Bad\"}");
+    gapi_parse_error(&r);
+    assert_string_equal(r.reason, "invalid_grant");
+    assert_string_equal(r.message, "Bad");
+    gapi_resp_free(&r);
+    gapi_parse_error(&r); /* no body */
+    assert_string_equal(r.reason, "");
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++)
+        gapi_header_parse(&r, lines[i], strlen(lines[i]));
+    assert_string_equal(r.ctype, "application/json; charset=UTF-8");
+    assert_int_equal(r.retry_after, 7); /* later out-of-range or date forms leave it */
+    gapi_resp_free(&r);
+}
+
+static void page_and_watch(void **state)
+{
+    cJSON *j;
+    const cJSON *items;
+    const char *np, *ns, *rid;
+    long long exp;
+
+    (void)state;
+    j = cJSON_Parse("{\"items\":[{\"id\":\"a\"}],\"nextPageToken\":\"p1\"}");
+    assert_int_equal(gapi_page_parse(j, &items, &np, &ns), CS_OK);
+    assert_int_equal(cJSON_GetArraySize(items), 1);
+    assert_string_equal(np, "p1");
+    assert_null(ns);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"nextSyncToken\":\"s 1\"}");
+    assert_int_equal(gapi_page_parse(j, &items, &np, &ns), CS_ERR_GOOGLE);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"items\":{}}");
+    assert_int_equal(gapi_page_parse(j, &items, &np, &ns), CS_ERR_GOOGLE);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"resourceId\":\"r1\",\"expiration\":\"1767225600000\"}");
+    assert_int_equal(gapi_watch_parse(j, &rid, &exp), CS_OK);
+    assert_string_equal(rid, "r1");
+    assert_true(exp == 1767225600000LL);
+    cJSON_Delete(j);
+    j = cJSON_Parse("{\"resourceId\":\"r1\"}");
+    assert_int_equal(gapi_watch_parse(j, &rid, &exp), CS_OK);
+    assert_true(exp == -1);
+    cJSON_Delete(j);
+    {
+        const char *bad[] = {"{\"expiration\":\"1\"}",
+                             "{\"resourceId\":\"r1\",\"expiration\":\"x\"}",
+                             "{\"resourceId\":\"r1\",\"expiration\":\"-5\"}",
+                             "{\"resourceId\":\"r1\",\"expiration\":1e300}",
+                             "{\"resourceId\":\"r 1\"}",
+                             "[]"};
+        for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+            j = cJSON_Parse(bad[i]);
+            if (gapi_watch_parse(j, &rid, &exp) != CS_ERR_GOOGLE)
+                fail_msg("watch answer %s accepted", bad[i]);
+            cJSON_Delete(j);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(tokens_bound_to_row, setup, teardown),
         cmocka_unit_test_setup_teardown(legacy_tokens_migrate, setup, teardown),
+        cmocka_unit_test(token_answers),
+        cmocka_unit_test(error_bodies_and_headers),
+        cmocka_unit_test(page_and_watch),
     };
     if (crypt_init() != CS_OK)
         return 1;

@@ -70,6 +70,41 @@ static void json_nul(void **state)
     }
 }
 
+static void cookies(void **state)
+{
+    char v[16], tiny[4];
+
+    (void)state;
+    assert_int_equal(
+        http_cookie_find("a=1; calsync_session=tok; b=2", "calsync_session", v, sizeof v), CS_OK);
+    assert_string_equal(v, "tok");
+    assert_int_equal(http_cookie_find("xcalsync_session=tok", "calsync_session", v, sizeof v),
+                     CS_ERR_NOTFOUND);
+    assert_int_equal(http_cookie_find(NULL, "a", v, sizeof v), CS_ERR_NOTFOUND);
+    assert_int_equal(http_cookie_find(";;  ;a=", "a", v, sizeof v), CS_OK);
+    assert_string_equal(v, "");
+    assert_int_equal(http_cookie_find("a=toolong", "a", tiny, sizeof tiny), CS_ERR_NOTFOUND);
+}
+
+static void json_parse(void **state)
+{
+    const char *why;
+    cJSON *o;
+
+    (void)state;
+    assert_int_equal(http_json_parse("{\"a\":1}", 7, &o, &why), CS_OK);
+    cJSON_Delete(o);
+    assert_int_equal(http_json_parse("[1]", 3, &o, &why), CS_ERR_INVAL);
+    assert_null(o);
+    assert_non_null(strstr(why, "object"));
+    assert_int_equal(http_json_parse("{\"a\":\"\\u0000\"}", 12, &o, &why), CS_ERR_INVAL);
+    assert_non_null(strstr(why, "NUL"));
+    assert_int_equal(http_json_parse("{\"a\":\"\xff\"}", 8, &o, &why), CS_ERR_INVAL);
+    assert_non_null(strstr(why, "UTF-8"));
+    assert_int_equal(http_json_parse("{", 1, &o, &why), CS_ERR_INVAL);
+    assert_non_null(strstr(why, "malformed"));
+}
+
 static void reasons(void **state)
 {
     (void)state;
@@ -80,6 +115,7 @@ static void reasons(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(query_values), cmocka_unit_test(urlencode),
-                                       cmocka_unit_test(json_nul), cmocka_unit_test(reasons)};
+                                       cmocka_unit_test(json_nul),     cmocka_unit_test(cookies),
+                                       cmocka_unit_test(json_parse),   cmocka_unit_test(reasons)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
