@@ -194,10 +194,9 @@ DB_STMT(INTEG_SET_CHANNEL,
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
         "AND channel_id IS ?7") /* compare-and-swap: concurrent renewals store one channel */
 /* calsync-admin migrate: tokens sealed before they were bound to their row (v1) */
-DB_STMT(INTEG_LEGACY_TOKENS,
-        "SELECT user_id, access_token, refresh_token FROM user_integrations "
-        "WHERE provider = 'google_calendar' AND (access_token LIKE 'v1:%' "
-        "OR refresh_token LIKE 'v1:%')")
+DB_STMT(INTEG_LEGACY_TOKENS, "SELECT user_id, access_token, refresh_token FROM user_integrations "
+                             "WHERE provider = 'google_calendar' AND (access_token LIKE 'v1:%' "
+                             "OR refresh_token LIKE 'v1:%')")
 DB_STMT(INTEG_RESEAL, /* compare-and-swap: a token refreshed meanwhile is not overwritten */
         "UPDATE user_integrations SET access_token = ?2, refresh_token = ?3 "
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND access_token IS ?4 "
