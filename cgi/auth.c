@@ -27,32 +27,32 @@ static void login(struct http_req *req)
 {
     struct auth_user u;
     char token[CRYPT_TOKLEN], cookie[256];
-    const cJSON *email, *pw;
+    const cJSON *pw;
+    const char *email, *password;
     cJSON *body = NULL;
     long retry = 0;
     int rc;
 
     if (auth_check_write(req) != CS_OK || http_json_body(req, 8192, &body) != CS_OK)
         return;
-    email = cJSON_GetObjectItemCaseSensitive(body, "email");
     pw = cJSON_GetObjectItemCaseSensitive(body, "password");
-    if (!cJSON_IsString(email) || !cJSON_IsString(pw)) {
+    rc = auth_login_fields(body, &email, &password);
+    if (rc == CS_ERR_INVAL) {
         http_reply_error(req, 400, "email and password (strings) are required");
         goto out;
     }
-    if (strlen(email->valuestring) > AUTH_EMAIL_MAX ||
-        strlen(pw->valuestring) > AUTH_PASSWORD_MAX) {
+    if (rc != CS_OK) {
         http_reply_error(req, 401, "invalid email or password");
         goto out;
     }
-    rc = auth_login(req->db, req->cfg, email->valuestring, pw->valuestring, &u, token, &retry);
+    rc = auth_login(req->db, req->cfg, email, password, http_param(req, "REMOTE_ADDR"), &u, token,
+                    &retry);
     if (rc == CS_ERR_BUSY) {
         char h[64];
         cJSON *o = cJSON_CreateObject();
         snprintf(h, sizeof h, "Retry-After: %ld\r\n", retry);
         if (o != NULL)
             cJSON_AddStringToObject(o, "error", "too many failed logins; try again later");
-        log_warn("login refused: address locked after repeated failures");
         http_reply_json(req, 429, o, h);
         goto out;
     }

@@ -65,7 +65,7 @@ static int route(struct http_req *req, void *ctx)
 {
     struct auth_user u;
     char state[256], code[1024], err[128], state_hash[CRYPT_HEXLEN], owner[CRYPT_UUIDLEN] = "";
-    char *sealed = NULL, *verifier = NULL, errbuf[CS_ERRLEN];
+    char *sealed = NULL, *verifier = NULL, errbuf[CS_ERRLEN], ad[INTEG_ADLEN];
     long long expires = 0;
     struct gapi_tokens t;
     struct integ in;
@@ -128,7 +128,8 @@ static int route(struct http_req *req, void *ctx)
         back(req, "missing_code");
         goto out;
     }
-    if (crypt_open(req->cfg->secret_key, sealed, &verifier) != CS_OK) {
+    integ_token_ad("pkce", owner, ad);
+    if (crypt_open_ad(req->cfg->secret_key, sealed, ad, &verifier) != CS_OK) {
         back(req, "invalid_state");
         goto out;
     }

@@ -10,6 +10,7 @@
 #include "cs.h"
 #include "db.h"
 #include "http.h"
+#include "integ.h"
 #include "log.h"
 
 #define SCOPE "https://www.googleapis.com/auth/calendar.events"
@@ -26,7 +27,7 @@ static int route(struct http_req *req, void *ctx)
 {
     struct auth_user u;
     char state[CRYPT_TOKLEN], verifier[CRYPT_TOKLEN], challenge[CRYPT_TOKLEN];
-    char state_hash[CRYPT_HEXLEN], redirect[1024];
+    char state_hash[CRYPT_HEXLEN], redirect[1024], ad[INTEG_ADLEN];
     char *sealed = NULL;
     struct buf url;
     sqlite3_stmt *st;
@@ -46,7 +47,8 @@ static int route(struct http_req *req, void *ctx)
     crypt_random_token(verifier, 44); /* 59 characters: within PKCE's 43..128 */
     crypt_pkce_challenge(verifier, challenge);
     crypt_sha256_hex(state, strlen(state), state_hash);
-    if (crypt_seal(req->cfg->secret_key, verifier, &sealed) != CS_OK) {
+    integ_token_ad("pkce", u.id, ad); /* the verifier only opens for the user who started */
+    if (crypt_seal_ad(req->cfg->secret_key, verifier, ad, &sealed) != CS_OK) {
         http_reply_error(req, 500, "cannot start the connection");
         goto out;
     }

@@ -5,6 +5,7 @@
 #include "jobs.h"
 #include "log.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -507,22 +508,77 @@ out:
     return rc;
 }
 
-int appt_list(struct db *db, const char *user_id, const char *from, const char *to, cJSON *arr)
+int appt_cursor_encode(const struct appt_pos *p, char out[APPT_CURSOR_LEN])
+{
+    char text[CAL_STRLEN + 24];
+    int n = snprintf(text, sizeof text, "%s %lld", p->start, p->id);
+
+    if (n < 0 || (size_t)n >= sizeof text)
+        return CS_ERR_TOOBIG;
+    return crypt_b64url_encode(text, (size_t)n, out, APPT_CURSOR_LEN);
+}
+
+int appt_cursor_decode(const char *s, struct appt_pos *out)
+{
+    unsigned char raw[APPT_CURSOR_LEN];
+    char text[APPT_CURSOR_LEN + 1], *sp, *end;
+    size_t len;
+    time_t t;
+    long long id;
+
+    memset(out, 0, sizeof *out);
+    if (strlen(s) >= APPT_CURSOR_LEN || crypt_b64url_decode(s, raw, sizeof raw, &len) != CS_OK ||
+        len == 0)
+        return CS_ERR_INVAL;
+    memcpy(text, raw, len);
+    text[len] = '\0';
+    if (strlen(text) != len || (sp = strchr(text, ' ')) == NULL)
+        return CS_ERR_INVAL;
+    *sp = '\0';
+    if ((size_t)(sp - text) >= sizeof out->start || cal_parse_rfc3339(text, &t) != CS_OK)
+        return CS_ERR_INVAL;
+    if (sp[1] < '1' || sp[1] > '9' || strlen(sp + 1) > 18)
+        return CS_ERR_INVAL;
+    errno = 0;
+    id = strtoll(sp + 1, &end, 10);
+    if (errno != 0 || *end != '\0' || id <= 0)
+        return CS_ERR_INVAL;
+    memcpy(out->start, text, (size_t)(sp - text) + 1);
+    out->id = id;
+    return CS_OK;
+}
+
+int appt_list(struct db *db, const char *user_id, const char *from, const char *to,
+              const struct appt_pos *after, int limit, cJSON *arr, struct appt_pos *next, int *more)
 {
     sqlite3_stmt *st = db_stmt(db, DB_APPT_LIST);
-    int step, rc = CS_OK;
+    int step, rc = CS_OK, n = 0;
 
+    memset(next, 0, sizeof *next);
+    *more = 0;
+    if (limit < 1 || limit > APPT_LIST_MAX)
+        return CS_ERR_INVAL;
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, user_id);
     db_bind_text(st, 2, from);
     db_bind_text(st, 3, to);
-    sqlite3_bind_int(st, 4, APPT_LIST_MAX);
+    db_bind_text(st, 4, after ? after->start : "");
+    sqlite3_bind_int64(st, 5, after ? after->id : 0);
+    sqlite3_bind_int(st, 6, limit + 1); /* one more says whether another page follows */
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct appt a;
         cJSON *o;
+        if (n == limit) {
+            *more = 1;
+            step = SQLITE_DONE;
+            break;
+        }
         if ((rc = appt_from_row(st, &a)) != CS_OK)
             break;
+        snprintf(next->start, sizeof next->start, "%s", a.start);
+        next->id = a.id;
+        n++;
         o = appt_to_json(&a);
         appt_free(&a);
         if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
@@ -600,20 +656,35 @@ static int appt_json_col(struct buf *b, const char *key, sqlite3_stmt *st, int c
 }
 
 int appt_list_json(struct db *db, const char *user_id, const char *from, const char *to,
-                   struct buf *b)
+                   const struct appt_pos *after, int limit, struct buf *b, struct appt_pos *next,
+                   int *more)
 {
     sqlite3_stmt *st = db_stmt(db, DB_APPT_LIST);
-    int step = SQLITE_DONE, rc, first = 1;
+    int step = SQLITE_DONE, rc, first = 1, n = 0;
 
+    memset(next, 0, sizeof *next);
+    *more = 0;
+    if (limit < 1 || limit > APPT_LIST_MAX)
+        return CS_ERR_INVAL;
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, user_id);
     db_bind_text(st, 2, from);
     db_bind_text(st, 3, to);
-    sqlite3_bind_int(st, 4, APPT_LIST_MAX);
+    db_bind_text(st, 4, after ? after->start : "");
+    sqlite3_bind_int64(st, 5, after ? after->id : 0);
+    sqlite3_bind_int(st, 6, limit + 1); /* one more says whether another page follows */
     rc = buf_add(b, "[", 1);
     while (rc == CS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
         int all_day = sqlite3_column_int(st, 8);
+        if (n == limit) {
+            *more = 1;
+            step = SQLITE_DONE;
+            break;
+        }
+        n++;
+        db_col_copy(st, 6, next->start, sizeof next->start);
+        next->id = sqlite3_column_int64(st, 0);
         /* the column order of APPT_COLS */
         rc = buf_printf(b, "%s{\"id\":%lld", first ? "" : ",",
                         (long long)sqlite3_column_int64(st, 0));

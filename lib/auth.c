@@ -76,27 +76,121 @@ int auth_user_add(struct db *db, const char *email, const char *password, const 
     return CS_OK;
 }
 
+/* The keys a login attempt counts under (see auth.h). */
+struct auth_keys {
+    char pair[AUTH_ADDR_MAX + AUTH_EMAIL_MAX + 2]; /* "address email" */
+    char address[AUTH_ADDR_MAX + 1];
+    const char *account;
+};
+
+static const struct auth_throttle {
+    const char *scope;
+    int after, base_s, max_s;
+} auth_throttles[] = {
+    {"pair", AUTH_LOCK_AFTER, AUTH_LOCK_BASE_S, AUTH_LOCK_MAX_S},
+    {"address", AUTH_ADDR_LOCK_AFTER, AUTH_LOCK_BASE_S, AUTH_LOCK_MAX_S},
+    {"account", AUTH_ACCOUNT_LOCK_AFTER, AUTH_ACCOUNT_LOCK_S, AUTH_ACCOUNT_LOCK_S},
+};
+
+static void auth_keys_fill(struct auth_keys *k, const char *email, const char *client_addr)
+{
+    const char *a = client_addr != NULL && *client_addr != '\0' ? client_addr : "unknown";
+
+    snprintf(k->address, sizeof k->address, "%s", a);
+    snprintf(k->pair, sizeof k->pair, "%s %s", k->address, email);
+    k->account = email;
+}
+
+static const char *auth_key_of(const struct auth_keys *k, const char *scope)
+{
+    return strcmp(scope, "pair") == 0      ? k->pair
+           : strcmp(scope, "address") == 0 ? k->address
+                                           : k->account;
+}
+
+/* CS_OK when no lock holds; CS_ERR_BUSY with *retry_after seconds when one does. */
+static int auth_throttle_check(struct db *db, const struct auth_keys *k, long *retry_after)
+{
+    sqlite3_stmt *st = db_stmt(db, DB_LOGIN_LOCKED);
+    long long now = db_now();
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, k->pair);
+    db_bind_text(st, 2, k->address);
+    db_bind_text(st, 3, k->account);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 1) > now) {
+        *retry_after = (long)(sqlite3_column_int64(st, 1) - now);
+        log_warn("login refused: %s locked for %ld s", (const char *)sqlite3_column_text(st, 0),
+                 *retry_after);
+    }
+    sqlite3_reset(st);
+    return *retry_after > 0 ? CS_ERR_BUSY : CS_OK;
+}
+
+/* Counts a failure under each key, forgetting idle rows and keeping the table bounded. */
+static int auth_throttle_fail(struct db *db, const struct auth_keys *k)
+{
+    long long now = db_now();
+    sqlite3_stmt *st;
+    int rc = db_begin(db);
+
+    if (rc != CS_OK)
+        return rc;
+    if ((st = db_stmt(db, DB_LOGIN_PURGE)) == NULL) {
+        rc = CS_ERR_DB;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, now - AUTH_FAIL_TTL_S);
+    if ((rc = db_exec(db, st)) != CS_OK)
+        goto out;
+    for (size_t i = 0; i < sizeof auth_throttles / sizeof auth_throttles[0]; i++) {
+        const struct auth_throttle *t = &auth_throttles[i];
+        if ((st = db_stmt(db, DB_LOGIN_FAILED)) == NULL) {
+            rc = CS_ERR_DB;
+            goto out;
+        }
+        db_bind_text(st, 1, t->scope);
+        db_bind_text(st, 2, auth_key_of(k, t->scope));
+        sqlite3_bind_int64(st, 3, now);
+        sqlite3_bind_int(st, 4, t->after);
+        sqlite3_bind_int(st, 5, t->base_s);
+        sqlite3_bind_int(st, 6, t->max_s);
+        if ((rc = db_exec(db, st)) != CS_OK)
+            goto out;
+    }
+    if ((st = db_stmt(db, DB_LOGIN_CAP)) == NULL) {
+        rc = CS_ERR_DB;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, now);
+    sqlite3_bind_int(st, 2, AUTH_FAIL_ROWS_MAX);
+    rc = db_exec(db, st);
+out:
+    if (rc == CS_OK)
+        rc = db_commit(db);
+    if (rc != CS_OK)
+        db_rollback(db);
+    return rc;
+}
+
 int auth_login(struct db *db, const struct cfg *cfg, const char *email, const char *password,
-               struct auth_user *u, char token[CRYPT_TOKLEN], long *retry_after)
+               const char *client_addr, struct auth_user *u, char token[CRYPT_TOKLEN],
+               long *retry_after)
 {
     /* A fixed hash to verify against when the user is unknown, so timing does not tell. */
     static char dummy[CRYPT_PWLEN];
     char hash[CRYPT_PWLEN] = "", th[CRYPT_HEXLEN];
+    struct auth_keys k;
     sqlite3_stmt *st;
-    int found = 0, ok;
+    int found = 0, ok, rc;
 
     *retry_after = 0;
     if (dummy[0] == '\0' && crypt_password_hash("calsync-dummy-password", dummy) != CS_OK)
         return CS_ERR_NOMEM;
-    st = db_stmt(db, DB_LOGIN_LOCKED);
-    if (st == NULL)
-        return CS_ERR_DB;
-    db_bind_text(st, 1, email);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > db_now())
-        *retry_after = (long)(sqlite3_column_int64(st, 0) - db_now());
-    sqlite3_reset(st);
-    if (*retry_after > 0)
-        return CS_ERR_BUSY;
+    auth_keys_fill(&k, email, client_addr);
+    if ((rc = auth_throttle_check(db, &k, retry_after)) != CS_OK)
+        return rc;
     st = db_stmt(db, DB_USER_BY_EMAIL);
     if (st == NULL)
         return CS_ERR_DB;
@@ -109,21 +203,15 @@ int auth_login(struct db *db, const struct cfg *cfg, const char *email, const ch
     sqlite3_reset(st);
     ok = crypt_password_verify(found ? hash : dummy, password) && found;
     sodium_memzero(hash, sizeof hash);
-    /* failures count per address, known or not, so locking tells nothing either */
-    st = db_stmt(db, ok ? DB_LOGIN_OK : DB_LOGIN_FAILED);
+    /* failures count per account, known or not, so locking tells nothing either */
+    if (!ok)
+        return auth_throttle_fail(db, &k) == CS_OK ? CS_ERR_AUTH : CS_ERR_DB;
+    st = db_stmt(db, DB_LOGIN_OK);
     if (st == NULL)
         return CS_ERR_DB;
-    db_bind_text(st, 1, email);
-    if (!ok) {
-        sqlite3_bind_int64(st, 2, db_now());
-        sqlite3_bind_int(st, 3, AUTH_LOCK_AFTER);
-        sqlite3_bind_int(st, 4, AUTH_LOCK_BASE_S);
-        sqlite3_bind_int(st, 5, AUTH_LOCK_MAX_S);
-    }
+    db_bind_text(st, 1, k.pair);
     if (db_exec(db, st) != CS_OK)
         return CS_ERR_DB;
-    if (!ok)
-        return CS_ERR_AUTH;
     crypt_random_token(token, 32);
     crypt_sha256_hex(token, strlen(token), th);
     st = db_stmt(db, DB_SESSION_INSERT);
@@ -140,6 +228,21 @@ int auth_login(struct db *db, const struct cfg *cfg, const char *email, const ch
         sqlite3_bind_int64(st, 1, db_now());
         db_exec(db, st);
     }
+    return CS_OK;
+}
+
+int auth_login_fields(const cJSON *body, const char **email, const char **password)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(body, "email");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(body, "password");
+
+    *email = *password = NULL;
+    if (!cJSON_IsString(e) || !cJSON_IsString(p))
+        return CS_ERR_INVAL;
+    if (strlen(e->valuestring) > AUTH_EMAIL_MAX || strlen(p->valuestring) > AUTH_PASSWORD_MAX)
+        return CS_ERR_TOOBIG;
+    *email = e->valuestring;
+    *password = p->valuestring;
     return CS_OK;
 }
 

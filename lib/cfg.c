@@ -373,6 +373,7 @@ void cfg_load_or_die(struct cfg *out)
 {
     char err[CS_ERRLEN];
 
+    cs_secure_umask(); /* before the first file of the process exists */
     if (cfg_load(out, err, sizeof err) != CS_OK) {
         fprintf(stderr, "calsync: configuration error: %s\n", err);
         exit(2);

@@ -41,7 +41,8 @@ void cfg_free(struct cfg *c);
 /* True when the Google client is configured. */
 int cfg_google_enabled(const struct cfg *c);
 
-/* Loads the config or exits with a clear message on stderr (used by every program's main). */
+/* Sets the private umask (cs_secure_umask), then loads the config or exits with a clear
+ * message on stderr (used by every program's main). */
 void cfg_load_or_die(struct cfg *out);
 
 #endif

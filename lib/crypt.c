@@ -158,6 +158,99 @@ out:
     return rc;
 }
 
+#define CRYPT_V2_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define CRYPT_V2_TAG crypto_aead_xchacha20poly1305_ietf_ABYTES
+
+int crypt_seal_ad(const unsigned char key[32], const char *plain, const char *ad, char **out)
+{
+    unsigned char k[32];
+    size_t plen = strlen(plain);
+    size_t rawlen = CRYPT_V2_NONCE + plen + CRYPT_V2_TAG;
+    size_t b64len = sodium_base64_encoded_len(rawlen, sodium_base64_VARIANT_ORIGINAL);
+    unsigned long long clen = 0;
+    unsigned char *raw = NULL;
+    char *s = NULL;
+    int rc = CS_ERR_NOMEM;
+
+    *out = NULL;
+    raw = malloc(rawlen);
+    s = malloc(3 + b64len);
+    if (raw == NULL || s == NULL)
+        goto out;
+    crypt_subkey(key, "calsync-tokens-v2", k);
+    randombytes_buf(raw, CRYPT_V2_NONCE);
+    if (crypto_aead_xchacha20poly1305_ietf_encrypt(
+            raw + CRYPT_V2_NONCE, &clen, (const unsigned char *)plain, plen,
+            (const unsigned char *)ad, strlen(ad), NULL, raw, k) != 0 ||
+        clen != plen + CRYPT_V2_TAG) {
+        rc = CS_ERR_CRYPTO;
+        goto out;
+    }
+    memcpy(s, "v2:", 3);
+    sodium_bin2base64(s + 3, b64len, raw, rawlen, sodium_base64_VARIANT_ORIGINAL);
+    *out = s;
+    s = NULL;
+    rc = CS_OK;
+out:
+    sodium_memzero(k, sizeof k);
+    free(raw);
+    free(s);
+    return rc;
+}
+
+int crypt_open_ad(const unsigned char key[32], const char *sealed, const char *ad, char **out)
+{
+    unsigned char k[32];
+    size_t slen, rawlen = 0;
+    unsigned long long plen = 0;
+    unsigned char *raw = NULL;
+    char *p = NULL;
+    int rc = CS_ERR_CRYPTO;
+
+    *out = NULL;
+    if (sealed != NULL && strncmp(sealed, "v1:", 3) == 0)
+        return crypt_open(key, sealed, out); /* written before v2: no ad to check */
+    if (sealed == NULL || ad == NULL || strncmp(sealed, "v2:", 3) != 0)
+        return CS_ERR_CRYPTO;
+    slen = strlen(sealed + 3);
+    raw = malloc(slen + 1);
+    if (raw == NULL)
+        return CS_ERR_NOMEM;
+    if (sodium_base642bin(raw, slen + 1, sealed + 3, slen, NULL, &rawlen, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
+        rawlen < CRYPT_V2_NONCE + CRYPT_V2_TAG)
+        goto out;
+    p = malloc(rawlen - CRYPT_V2_NONCE - CRYPT_V2_TAG + 1);
+    if (p == NULL) {
+        rc = CS_ERR_NOMEM;
+        goto out;
+    }
+    crypt_subkey(key, "calsync-tokens-v2", k);
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+            (unsigned char *)p, &plen, NULL, raw + CRYPT_V2_NONCE, rawlen - CRYPT_V2_NONCE,
+            (const unsigned char *)ad, strlen(ad), raw, k) != 0)
+        goto out;
+    if (memchr(p, '\0', (size_t)plen) != NULL) /* never sealed by us: a C string has none */
+        goto out;
+    p[plen] = '\0';
+    *out = p;
+    p = NULL;
+    rc = CS_OK;
+out:
+    sodium_memzero(k, sizeof k);
+    free(raw);
+    if (p != NULL) {
+        sodium_memzero(p, (size_t)plen);
+        free(p);
+    }
+    return rc;
+}
+
+int crypt_sealed_legacy(const char *sealed)
+{
+    return sealed != NULL && strncmp(sealed, "v1:", 3) == 0;
+}
+
 void crypt_free_secret(char *s)
 {
     if (s != NULL) {
@@ -180,6 +273,29 @@ int crypt_password_verify(const char *hash, const char *pw)
     if (hash == NULL || pw == NULL)
         return 0;
     return crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;
+}
+
+int crypt_b64url_encode(const void *data, size_t len, char *out, size_t outlen)
+{
+    if (outlen < sodium_base64_encoded_len(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING))
+        return CS_ERR_TOOBIG;
+    sodium_bin2base64(out, outlen, data, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    return CS_OK;
+}
+
+int crypt_b64url_decode(const char *s, unsigned char *out, size_t outlen, size_t *len)
+{
+    size_t slen = strlen(s);
+    const char *end = NULL;
+
+    *len = 0;
+    if (slen / 4 * 3 + 2 > outlen)
+        return CS_ERR_TOOBIG;
+    if (sodium_base642bin(out, outlen, s, slen, NULL, len, &end,
+                          sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0 ||
+        end != s + slen)
+        return CS_ERR_INVAL;
+    return CS_OK;
 }
 
 void crypt_pkce_challenge(const char *verifier, char out[CRYPT_TOKLEN])

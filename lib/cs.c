@@ -1,6 +1,7 @@
 /* cs.c: error texts and the detail-buffer helper. */
 #include "cs.h"
 
+#include <sys/stat.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -77,4 +78,9 @@ int cs_text_valid(const char *s)
             return 0;
     }
     return 1;
+}
+
+void cs_secure_umask(void)
+{
+    umask(077);
 }

@@ -33,6 +33,11 @@ int cs_fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
 
 #define CS_ERRLEN 256
 
+/* Makes every file and directory this process creates private to its user (umask 077): the
+ * database and its WAL/SHM files, logs, sockets' directories. Called first by every program
+ * (through cfg_load_or_die). */
+void cs_secure_umask(void);
+
 /* True when s is well-formed UTF-8 without control characters other than \t \n \r. */
 int cs_text_valid(const char *s);
 

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #define DB_STMT(name, sql) [DB_##name] = sql,
@@ -20,6 +21,26 @@ struct db {
     sqlite3 *h;
     sqlite3_stmt *st[DB__MAX];
 };
+
+/* A database made before the private umask (0644) is tightened to 0600, with its WAL and
+ * shared-memory files: they hold sessions hashes and sealed tokens. */
+static void db_tighten_modes(const char *path)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+    char p[4096];
+    struct stat st;
+
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        if ((size_t)snprintf(p, sizeof p, "%s%s", path, suffixes[i]) >= sizeof p)
+            return;
+        if (stat(p, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) == 0)
+            continue;
+        if (chmod(p, st.st_mode & 0700) != 0)
+            log_warn("cannot make %s private", p);
+        else
+            log_info("made %s private (mode 0600)", p);
+    }
+}
 
 int db_open(const char *path, struct db **out, char *errbuf, size_t errlen)
 {
@@ -54,6 +75,7 @@ int db_open(const char *path, struct db **out, char *errbuf, size_t errlen)
         }
         usleep(50 * 1000);
     }
+    db_tighten_modes(path);
     rc = db_migrate(db, errbuf, errlen);
     if (rc != CS_OK)
         goto fail;

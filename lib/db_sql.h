@@ -22,14 +22,24 @@ DB_STMT(SESSION_GET, "SELECT u.id, u.email, u.timezone FROM sessions s JOIN user
 DB_STMT(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")
 DB_STMT(SESSION_PURGE, "DELETE FROM sessions WHERE expires_at <= ?1")
 
-DB_STMT(LOGIN_LOCKED, "SELECT locked_until FROM login_failures WHERE email = ?1")
-DB_STMT(
-    LOGIN_FAILED,
-    "INSERT INTO login_failures(email, failures, locked_until, updated_at) VALUES(?1, 1, 0, ?2) "
-    "ON CONFLICT(email) DO UPDATE SET failures = failures + 1, updated_at = ?2, "
-    "locked_until = CASE WHEN failures + 1 >= ?3 "
-    "THEN ?2 + min(?4 << min(failures + 1 - ?3, 4), ?5) ELSE locked_until END")
-DB_STMT(LOGIN_OK, "DELETE FROM login_failures WHERE email = ?1")
+/* login throttling (auth.c): ?1 pair key, ?2 address, ?3 account */
+DB_STMT(LOGIN_LOCKED, "SELECT scope, locked_until FROM login_failures WHERE "
+                      "(scope = 'pair' AND key = ?1) OR (scope = 'address' AND key = ?2) OR "
+                      "(scope = 'account' AND key = ?3) ORDER BY locked_until DESC LIMIT 1")
+/* one more failure for (?1 scope, ?2 key) at ?3: from the ?4th in a row, locked for ?5 s
+ * doubling with every further failure, at most ?6 s */
+DB_STMT(LOGIN_FAILED,
+        "INSERT INTO login_failures(scope, key, failures, locked_until, updated_at) "
+        "VALUES(?1, ?2, 1, CASE WHEN ?4 <= 1 THEN ?3 + min(?5, ?6) ELSE 0 END, ?3) "
+        "ON CONFLICT(scope, key) DO UPDATE SET failures = failures + 1, updated_at = ?3, "
+        "locked_until = CASE WHEN failures + 1 >= ?4 "
+        "THEN ?3 + min(?5 << min(failures + 1 - ?4, 20), ?6) ELSE locked_until END")
+DB_STMT(LOGIN_OK, "DELETE FROM login_failures WHERE scope = 'pair' AND key = ?1")
+DB_STMT(LOGIN_PURGE, "DELETE FROM login_failures WHERE updated_at < ?1")
+/* over ?2 rows: the oldest go first, rows holding a lock (at ?1) last */
+DB_STMT(LOGIN_CAP, "DELETE FROM login_failures WHERE rowid IN (SELECT rowid FROM login_failures "
+                   "ORDER BY locked_until > ?1, updated_at LIMIT max(0, "
+                   "(SELECT count(*) FROM login_failures) - ?2))")
 
 /* appointments */
 DB_STMT(APPT_INSERT,
@@ -40,9 +50,11 @@ DB_STMT(APPT_GET, "SELECT " APPT_COLS " FROM appointments WHERE appointment_id =
                   "AND user_id = ?2 AND is_active = 1")
 DB_STMT(APPT_GET_ANY, "SELECT " APPT_COLS " FROM appointments WHERE appointment_id = ?1 "
                       "AND user_id = ?2")
+/* keyset paging: the rows after (?4 start_utc, ?5 appointment_id) in the list order */
 DB_STMT(APPT_LIST, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 AND is_active = 1 "
-                   "AND end_utc > ?2 AND start_utc < ?3 ORDER BY start_utc, appointment_id "
-                   "LIMIT ?4")
+                   "AND end_utc > ?2 AND start_utc < ?3 "
+                   "AND (start_utc > ?4 OR (start_utc = ?4 AND appointment_id > ?5)) "
+                   "ORDER BY start_utc, appointment_id LIMIT ?6")
 DB_STMT(APPT_UPDATE,
         "UPDATE appointments SET contact_id = ?3, title = ?4, description = ?5, location = ?6, "
         "start_utc = ?7, end_utc = ?8, all_day = ?9, type = ?10, status = ?11, sync_state = ?12, "
@@ -183,6 +195,14 @@ DB_STMT(INTEG_SET_CHANNEL,
         "channel_expiration = ?5, updated_at = ?6, channel_msgno = NULL "
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
         "AND channel_id IS ?7 AND epoch = ?8") /* compare-and-swap: concurrent renewals store one channel */
+/* calsync-admin migrate: tokens sealed before they were bound to their row (v1) */
+DB_STMT(INTEG_LEGACY_TOKENS, "SELECT user_id, access_token, refresh_token FROM user_integrations "
+                             "WHERE provider = 'google_calendar' AND (access_token LIKE 'v1:%' "
+                             "OR refresh_token LIKE 'v1:%')")
+DB_STMT(INTEG_RESEAL, /* compare-and-swap: a token refreshed meanwhile is not overwritten */
+        "UPDATE user_integrations SET access_token = ?2, refresh_token = ?3 "
+        "WHERE user_id = ?1 AND provider = 'google_calendar' AND access_token IS ?4 "
+        "AND refresh_token IS ?5")
 DB_STMT(INTEG_BY_CHANNEL, "SELECT " INTEG_COLS " FROM user_integrations WHERE channel_id = ?1 "
                           "AND provider = 'google_calendar'")
 DB_STMT(INTEG_RENEW_DUE, "SELECT user_id FROM user_integrations WHERE is_active = 1 "

@@ -8,6 +8,7 @@
 #include "integ.h"
 #include "log.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,11 +42,8 @@ static size_t gapi_write(char *p, size_t size, size_t n, void *ud)
     return size * n;
 }
 
-static size_t gapi_header(char *p, size_t size, size_t n, void *ud)
+void gapi_header_parse(struct gapi_resp *r, const char *p, size_t len)
 {
-    struct gapi_resp *r = ud;
-    size_t len = size * n;
-
     if (len > 13 && strncasecmp(p, "Content-Type:", 13) == 0) {
         size_t vl = len - 13;
         const char *v = p + 13;
@@ -70,11 +68,16 @@ static size_t gapi_header(char *p, size_t size, size_t n, void *ud)
         if (end != v && secs >= 0 && secs < 3600)
             r->retry_after = secs;
     }
-    return len;
+}
+
+static size_t gapi_header(char *p, size_t size, size_t n, void *ud)
+{
+    gapi_header_parse(ud, p, size * n);
+    return size * n;
 }
 
 /* Pulls Google's error reason/message (or OAuth's error/error_description) out of the body. */
-static void gapi_parse_error(struct gapi_resp *r)
+void gapi_parse_error(struct gapi_resp *r)
 {
     const cJSON *err, *errs, *first, *v;
 
@@ -201,7 +204,6 @@ static int gapi_token_post(const struct cfg *cfg, struct buf *form, struct gapi_
                            char *errbuf, size_t errlen)
 {
     struct gapi_resp r;
-    const cJSON *at, *rt, *sc, *ex;
     int rc;
 
     memset(t, 0, sizeof *t);
@@ -220,25 +222,67 @@ static int gapi_token_post(const struct cfg *cfg, struct buf *form, struct gapi_
         gapi_resp_free(&r);
         return rc;
     }
-    at = cJSON_GetObjectItemCaseSensitive(r.json, "access_token");
-    rt = cJSON_GetObjectItemCaseSensitive(r.json, "refresh_token");
-    sc = cJSON_GetObjectItemCaseSensitive(r.json, "scope");
-    ex = cJSON_GetObjectItemCaseSensitive(r.json, "expires_in");
-    if (!cJSON_IsString(at) || !cJSON_IsNumber(ex)) {
-        gapi_resp_free(&r);
-        return cs_fail(errbuf, errlen, CS_ERR_GOOGLE, "malformed token answer");
-    }
+    rc = gapi_tokens_parse(r.body.data, r.body.len, t);
+    if (r.body.data != NULL)
+        sodium_memzero(r.body.data, r.body.len);
+    gapi_resp_free(&r);
+    if (rc == CS_ERR_GOOGLE)
+        return cs_fail(errbuf, errlen, rc, "malformed token answer");
+    return rc;
+}
+
+/* A token as it may go into an Authorization header: printable ASCII, no spaces, bounded. */
+static int gapi_token_text_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > GAPI_TOKEN_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
+int gapi_tokens_parse(const char *body, size_t len, struct gapi_tokens *t)
+{
+    const cJSON *at, *rt, *sc, *ex;
+    cJSON *j;
+    int rc = CS_ERR_GOOGLE;
+
+    memset(t, 0, sizeof *t);
+    if (body == NULL || (j = cJSON_ParseWithLength(body, len)) == NULL)
+        return CS_ERR_GOOGLE;
+    at = cJSON_GetObjectItemCaseSensitive(j, "access_token");
+    rt = cJSON_GetObjectItemCaseSensitive(j, "refresh_token");
+    sc = cJSON_GetObjectItemCaseSensitive(j, "scope");
+    ex = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
+    /* the number is checked before it becomes a long: 1e300 or NaN must not */
+    if (!cJSON_IsString(at) || !gapi_token_text_ok(at->valuestring) || !cJSON_IsNumber(ex) ||
+        !(ex->valuedouble >= 0 && ex->valuedouble <= GAPI_EXPIRES_MAX) ||
+        (rt != NULL && !cJSON_IsNull(rt) &&
+         (!cJSON_IsString(rt) || !gapi_token_text_ok(rt->valuestring))) ||
+        (sc != NULL && !cJSON_IsNull(sc) &&
+         (!cJSON_IsString(sc) || strlen(sc->valuestring) > GAPI_TOKEN_MAX ||
+          !cs_text_valid(sc->valuestring))))
+        goto out;
+    rc = CS_ERR_NOMEM;
     t->access = strdup(at->valuestring);
     t->refresh = cJSON_IsString(rt) ? strdup(rt->valuestring) : NULL;
     t->scope = strdup(cJSON_IsString(sc) ? sc->valuestring : "");
     t->expires_in = (long)ex->valuedouble;
-    sodium_memzero(r.body.data, r.body.len);
-    gapi_resp_free(&r);
     if (t->access == NULL || t->scope == NULL || (cJSON_IsString(rt) && t->refresh == NULL)) {
         gapi_tokens_free(t);
-        return CS_ERR_NOMEM;
+        goto out;
     }
-    return CS_OK;
+    rc = CS_OK;
+out:
+    if (cJSON_IsString(at))
+        sodium_memzero(at->valuestring, strlen(at->valuestring));
+    if (cJSON_IsString(rt))
+        sodium_memzero(rt->valuestring, strlen(rt->valuestring));
+    cJSON_Delete(j);
+    return rc;
 }
 
 int gapi_token_exchange(const struct cfg *cfg, const char *code, const char *verifier,
@@ -314,13 +358,15 @@ int gapi_revoke(const struct cfg *cfg, const char *token)
 int gapi_store_tokens(struct db *db, const struct cfg *cfg, const char *user_id,
                       const struct gapi_tokens *t, int connect, long long epoch)
 {
-    char *sa = NULL, *sr = NULL;
+    char *sa = NULL, *sr = NULL, ada[INTEG_ADLEN], adr[INTEG_ADLEN];
     sqlite3_stmt *st;
     int rc;
 
-    if ((rc = crypt_seal(cfg->secret_key, t->access, &sa)) != CS_OK)
+    integ_token_ad("access_token", user_id, ada);
+    integ_token_ad("refresh_token", user_id, adr);
+    if ((rc = crypt_seal_ad(cfg->secret_key, t->access, ada, &sa)) != CS_OK)
         goto out;
-    if (t->refresh != NULL && (rc = crypt_seal(cfg->secret_key, t->refresh, &sr)) != CS_OK)
+    if (t->refresh != NULL && (rc = crypt_seal_ad(cfg->secret_key, t->refresh, adr, &sr)) != CS_OK)
         goto out;
     st = db_stmt(db, connect ? DB_INTEG_CONNECT : DB_INTEG_SET_TOKENS);
     if (st == NULL) {
@@ -345,6 +391,7 @@ int gapi_open(struct gapi *g, struct db *db, const struct cfg *cfg, const char *
               long long budget_ms)
 {
     struct integ in;
+    char ada[INTEG_ADLEN], adr[INTEG_ADLEN];
     int rc;
 
     memset(g, 0, sizeof *g);
@@ -361,12 +408,16 @@ int gapi_open(struct gapi *g, struct db *db, const struct cfg *cfg, const char *
     rc = CS_ERR_REAUTH;
     if (!in.is_active || in.refresh_token == NULL)
         goto out;
-    if (crypt_open(cfg->secret_key, in.refresh_token, &g->refresh) != CS_OK) {
-        log_error("stored refresh token cannot be decrypted (wrong CALSYNC_SECRET_KEY?)");
+    integ_token_ad("access_token", user_id, ada);
+    integ_token_ad("refresh_token", user_id, adr);
+    if (crypt_open_ad(cfg->secret_key, in.refresh_token, adr, &g->refresh) != CS_OK) {
+        log_error("stored refresh token cannot be decrypted (wrong CALSYNC_SECRET_KEY, or not "
+                  "sealed for this user?) user=%s",
+                  user_id);
         goto out;
     }
     if (in.access_token != NULL &&
-        crypt_open(cfg->secret_key, in.access_token, &g->access) != CS_OK)
+        crypt_open_ad(cfg->secret_key, in.access_token, ada, &g->access) != CS_OK)
         g->access = NULL;
     g->expiry = in.expiry;
     rc = CS_OK;
@@ -766,4 +817,61 @@ int gapi_batch(struct gapi *g, size_t n, const char *const *methods, const char 
         for (size_t i = 0; i < n; i++)
             gapi_resp_free(&outs[i]);
     return rc;
+}
+
+/* A page or sync token: printable ASCII without spaces, bounded (it goes back into a URL). */
+static int gapi_page_token_ok(const cJSON *v)
+{
+    return v == NULL || cJSON_IsNull(v) ||
+           (cJSON_IsString(v) && gapi_token_text_ok(v->valuestring));
+}
+
+int gapi_page_parse(const cJSON *page, const cJSON **items, const char **next_page,
+                    const char **next_sync)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(page, "items");
+    const cJSON *np = cJSON_GetObjectItemCaseSensitive(page, "nextPageToken");
+    const cJSON *ns = cJSON_GetObjectItemCaseSensitive(page, "nextSyncToken");
+
+    *items = NULL;
+    *next_page = *next_sync = NULL;
+    if (!cJSON_IsObject(page) || (it != NULL && !cJSON_IsArray(it) && !cJSON_IsNull(it)) ||
+        !gapi_page_token_ok(np) || !gapi_page_token_ok(ns))
+        return CS_ERR_GOOGLE;
+    *items = cJSON_IsArray(it) ? it : NULL;
+    *next_page = cJSON_IsString(np) ? np->valuestring : NULL;
+    *next_sync = cJSON_IsString(ns) ? ns->valuestring : NULL;
+    return CS_OK;
+}
+
+int gapi_watch_parse(const cJSON *ans, const char **resource_id, long long *expiration_ms)
+{
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(ans, "resourceId");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(ans, "expiration");
+    char *end;
+    long long v;
+
+    *resource_id = NULL;
+    *expiration_ms = -1;
+    if (!cJSON_IsObject(ans) || !cJSON_IsString(rid) || !gapi_token_text_ok(rid->valuestring) ||
+        strlen(rid->valuestring) > 256)
+        return CS_ERR_GOOGLE;
+    if (cJSON_IsString(exp)) { /* Google sends the int64 as a string */
+        const char *s = exp->valuestring;
+        if (*s < '0' || *s > '9' || strlen(s) > 15)
+            return CS_ERR_GOOGLE;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno != 0 || *end != '\0')
+            return CS_ERR_GOOGLE;
+        *expiration_ms = v;
+    } else if (cJSON_IsNumber(exp)) {
+        if (!(exp->valuedouble >= 0 && exp->valuedouble < 1e15))
+            return CS_ERR_GOOGLE;
+        *expiration_ms = (long long)exp->valuedouble;
+    } else if (exp != NULL && !cJSON_IsNull(exp)) {
+        return CS_ERR_GOOGLE;
+    }
+    *resource_id = rid->valuestring;
+    return CS_OK;
 }

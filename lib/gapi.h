@@ -25,6 +25,12 @@ struct gapi_resp {
 
 /* Frees what a response holds; safe on a zeroed struct. */
 void gapi_resp_free(struct gapi_resp *r);
+/* One response header line (len bytes, CRLF included or not) into r: Content-Type and
+ * Retry-After (delta seconds below an hour; anything else is ignored). */
+void gapi_header_parse(struct gapi_resp *r, const char *line, size_t len);
+/* Google's error reason and message out of r->json (Calendar's {"error":{"errors":[{reason}],
+ * message}} or OAuth's {"error": code, "error_description": text}) into r->reason/message. */
+void gapi_parse_error(struct gapi_resp *r);
 
 /* One HTTP exchange, no retries. body may be NULL; ctype applies to it. Returns CS_OK when an
  * answer arrived (whatever its status), CS_ERR_NET / CS_ERR_TOOBIG otherwise. Free out. */
@@ -36,6 +42,13 @@ struct gapi_tokens {
     long expires_in;
 };
 void gapi_tokens_free(struct gapi_tokens *t);
+#define GAPI_TOKEN_MAX 4096             /* longest access/refresh token (and scope list) taken */
+#define GAPI_EXPIRES_MAX (366L * 86400) /* longest expires_in taken */
+/* Reads a token endpoint answer (len bytes of JSON): access_token and expires_in required,
+ * refresh_token and scope optional; tokens must be printable ASCII without spaces (they go
+ * into headers). CS_OK (free t with gapi_tokens_free), CS_ERR_GOOGLE (malformed) or
+ * CS_ERR_NOMEM. */
+int gapi_tokens_parse(const char *body, size_t len, struct gapi_tokens *t);
 /* authorization_code grant with the PKCE verifier. CS_OK, CS_ERR_AUTH (Google refused: reason
  * in errbuf), CS_ERR_NET. Free t with gapi_tokens_free iff CS_OK. */
 int gapi_token_exchange(const struct cfg *cfg, const char *code, const char *verifier,
@@ -101,6 +114,16 @@ size_t gapi_batch_parse(const char *ctype, const char *body, size_t len, struct 
                         size_t n);
 /* Percent-encodes a path segment into b. */
 int gapi_path_segment(struct buf *b, const char *s);
+
+/* Reads an events list page: items (NULL when absent), nextPageToken and nextSyncToken
+ * (NULL when absent; printable tokens without spaces, bounded), pointing into page.
+ * CS_OK or CS_ERR_GOOGLE (not a page). */
+int gapi_page_parse(const cJSON *page, const cJSON **items, const char **next_page,
+                    const char **next_sync);
+/* Reads an events/watch answer: resourceId (required, a bounded printable token) and
+ * expiration (ms since the epoch, as Google's int64 string or a number; -1 when absent),
+ * pointing into ans. CS_OK or CS_ERR_GOOGLE. */
+int gapi_watch_parse(const cJSON *ans, const char **resource_id, long long *expiration_ms);
 
 /* Stores tokens sealed for user: on connect (a new connection epoch starts), or after a refresh
  * (only into the connection epoch they belong to). */

@@ -1,5 +1,6 @@
 /* http.c: FastCGI (fd 0 or --listen, several workers) and plain CGI behind one request API. */
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -192,7 +193,12 @@ int http_query_get(const char *query, const char *key, char *out, size_t outlen)
 
 int http_cookie_get(struct http_req *req, const char *name, char *out, size_t outlen)
 {
-    const char *c = http_param(req, "HTTP_COOKIE");
+    return http_cookie_find(http_param(req, "HTTP_COOKIE"), name, out, outlen);
+}
+
+int http_cookie_find(const char *header, const char *name, char *out, size_t outlen)
+{
+    const char *c = header;
     size_t nlen = strlen(name);
 
     while (c != NULL && *c != '\0') {
@@ -462,10 +468,15 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
     }
     http_signals();
     if (listen_on != NULL) {
+        mode_t old_mask;
         if (strchr(listen_on, '/') != NULL)
             unlink(listen_on);
-        /* a burst queues here, not in nginx's 502s (listen() caps it at net.core.somaxconn) */
+        /* the socket alone is group-writable (srw-rw----): nginx may run as another user in
+         * the owner's group; everything else stays private. A burst queues in the backlog,
+         * not in nginx's 502s (listen() caps it at net.core.somaxconn) */
+        old_mask = umask(0117);
         sock = FCGX_OpenSocket(listen_on, (int)backlog);
+        umask(old_mask);
         if (sock < 0) {
             log_error("cannot listen on %s", listen_on);
             return 1;
@@ -556,9 +567,26 @@ worker:
     return rc;
 }
 
+int http_json_has_nul(const char *s, size_t len)
+{
+    if (memchr(s, '\0', len) != NULL)
+        return 1;
+    /* backslashes only stand in strings of valid JSON: each starts an escape of one character,
+     * or of five for \uXXXX; skipping the escaped character keeps "\\u0000" apart */
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (i + 5 < len && s[i + 1] == 'u' && memcmp(s + i + 2, "0000", 4) == 0)
+            return 1;
+        i++;
+    }
+    return 0;
+}
+
 int http_json_body(struct http_req *req, size_t cap, cJSON **out)
 {
     int rc = http_read_body(req, cap);
+    const char *why;
 
     *out = NULL;
     if (rc == CS_ERR_TOOBIG) {
@@ -569,19 +597,33 @@ int http_json_body(struct http_req *req, size_t cap, cJSON **out)
         http_reply_error(req, 400, "cannot read request body");
         return rc;
     }
-    if (!cs_text_valid(req->body.data)) {
-        http_reply_error(req, 400, "request body is not valid UTF-8 JSON");
+    rc = http_json_parse(req->body.data, req->body.len, out, &why);
+    if (rc != CS_OK)
+        http_reply_error(req, rc == CS_ERR_NOMEM ? 500 : 400, why);
+    return rc;
+}
+
+int http_json_parse(const char *body, size_t len, cJSON **out, const char **why)
+{
+    *out = NULL;
+    *why = NULL;
+    if (http_json_has_nul(body, len)) {
+        *why = "request body must not contain NUL characters";
         return CS_ERR_INVAL;
     }
-    *out = cJSON_ParseWithLength(req->body.data, req->body.len);
+    if (!cs_text_valid(body)) {
+        *why = "request body is not valid UTF-8 JSON";
+        return CS_ERR_INVAL;
+    }
+    *out = cJSON_ParseWithLength(body, len);
     if (*out == NULL) {
-        http_reply_error(req, 400, "malformed JSON");
+        *why = "malformed JSON";
         return CS_ERR_INVAL;
     }
     if (!cJSON_IsObject(*out)) {
         cJSON_Delete(*out);
         *out = NULL;
-        http_reply_error(req, 400, "body must be a JSON object");
+        *why = "body must be a JSON object";
         return CS_ERR_INVAL;
     }
     return CS_OK;

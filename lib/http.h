@@ -44,14 +44,24 @@ const char *http_param(struct http_req *req, const char *name);
 /* Reads the body, refusing more than cap bytes. CS_OK, CS_ERR_TOOBIG or CS_ERR_IO. */
 int http_read_body(struct http_req *req, size_t cap);
 /* Reads and parses a JSON object body of at most cap bytes. On failure answers 413/400 and
- * returns non-CS_OK. On CS_OK *out is owned by the caller (cJSON_Delete). */
+ * returns non-CS_OK: a body holding a NUL (raw or as \u0000) is refused, since C strings would
+ * silently cut it. On CS_OK *out is owned by the caller (cJSON_Delete). */
 int http_json_body(struct http_req *req, size_t cap, cJSON **out);
+/* The checks and parse of http_json_body without the answer: body is len bytes followed by a
+ * NUL. On CS_OK *out is a JSON object (cJSON_Delete); else CS_ERR_INVAL with *why saying what
+ * is wrong, in words for the client. */
+int http_json_parse(const char *body, size_t len, cJSON **out, const char **why);
+/* True when the len bytes of a JSON text hold a NUL byte or a \u0000 escape (an escaped
+ * backslash followed by "u0000" is text, not an escape). */
+int http_json_has_nul(const char *s, size_t len);
 /* Answers 405 with an Allow header. */
 void http_reply_405(struct http_req *req, const char *allow);
 /* Value of a query parameter, URL-decoded into out; CS_OK, CS_ERR_NOTFOUND or CS_ERR_TOOBIG. */
 int http_query_get(const char *query, const char *key, char *out, size_t outlen);
-/* Value of a cookie into out; CS_OK or CS_ERR_NOTFOUND. */
+/* Value of a cookie of the request into out; CS_OK or CS_ERR_NOTFOUND. */
 int http_cookie_get(struct http_req *req, const char *name, char *out, size_t outlen);
+/* Same, from a Cookie header value (NULL: none); a value that does not fit is not found. */
+int http_cookie_find(const char *header, const char *name, char *out, size_t outlen);
 /* True when the content type's media type is application/json. */
 int http_is_json(const struct http_req *req);
 

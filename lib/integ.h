@@ -35,4 +35,15 @@ int integ_is_connected(struct db *db, const char *user_id);
 /* Sets state and last_error (NULL clears) of an active integration. */
 int integ_set_state(struct db *db, const char *user_id, const char *state, const char *error);
 
+#define INTEG_ADLEN 96
+/* The associated data a sealed field of a user's row is bound to (crypt_seal_ad):
+ * "<field>:<user id>", field being "access_token", "refresh_token", "pkce" or "cleanup"
+ * (what a disconnect keeps for telling Google). */
+void integ_token_ad(const char *field, const char *user_id, char out[INTEG_ADLEN]);
+/* Re-seals every legacy "v1:" token of user_integrations as "v2:" bound to its row and field.
+ * Idempotent; a row changed meanwhile is left to the next run. *n counts the rows rewritten.
+ * CS_OK, or CS_ERR_CRYPTO (a value does not open under key: errbuf names the user) / CS_ERR_DB. */
+int integ_reseal_legacy(struct db *db, const unsigned char key[32], int *n, char *errbuf,
+                        size_t errlen);
+
 #endif

@@ -167,12 +167,17 @@ out:
 static char *sync_cleanup_payload(const struct cfg *cfg, const struct integ *in)
 {
     char *access = NULL, *refresh = NULL, *text = NULL, *sealed = NULL;
+    char ada[INTEG_ADLEN], adr[INTEG_ADLEN], adc[INTEG_ADLEN];
     cJSON *o;
 
-    if (in->access_token != NULL && crypt_open(cfg->secret_key, in->access_token, &access) != CS_OK)
+    integ_token_ad("access_token", in->user_id, ada);
+    integ_token_ad("refresh_token", in->user_id, adr);
+    integ_token_ad("cleanup", in->user_id, adc);
+    if (in->access_token != NULL &&
+        crypt_open_ad(cfg->secret_key, in->access_token, ada, &access) != CS_OK)
         access = NULL;
     if (in->refresh_token != NULL &&
-        crypt_open(cfg->secret_key, in->refresh_token, &refresh) != CS_OK)
+        crypt_open_ad(cfg->secret_key, in->refresh_token, adr, &refresh) != CS_OK)
         refresh = NULL;
     if (access == NULL && refresh == NULL)
         goto out; /* no grant left to revoke or to stop a channel with */
@@ -183,7 +188,7 @@ static char *sync_cleanup_payload(const struct cfg *cfg, const struct integ *in)
         (in->resource_id == NULL || cJSON_AddStringToObject(o, "resource", in->resource_id)))
         text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
-    if (text != NULL && crypt_seal(cfg->secret_key, text, &sealed) != CS_OK)
+    if (text != NULL && crypt_seal_ad(cfg->secret_key, text, adc, &sealed) != CS_OK)
         sealed = NULL;
 out:
     crypt_free_secret(text);
@@ -235,13 +240,14 @@ int sync_disconnect(struct db *db, const struct cfg *cfg, const char *user_id,
 
 int sync_cleanup(const struct cfg *cfg, struct job *job)
 {
-    char *text = NULL;
+    char *text = NULL, ad[INTEG_ADLEN];
     const char *access, *refresh, *chan, *rid;
     cJSON *o = NULL;
     struct gapi g;
     int rc;
 
-    if (job->payload == NULL || crypt_open(cfg->secret_key, job->payload, &text) != CS_OK ||
+    integ_token_ad("cleanup", job->user_id, ad); /* opens only for the user it was made for */
+    if (job->payload == NULL || crypt_open_ad(cfg->secret_key, job->payload, ad, &text) != CS_OK ||
         (o = cJSON_Parse(text)) == NULL) {
         log_error("disconnect clean-up job %lld is unreadable; dropped user=%s", job->id,
                   job->user_id);

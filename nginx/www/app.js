@@ -131,13 +131,22 @@ async function loadWeek() {
   const to = zonedToUtc(sun.y, sun.m, sun.d, 0, 0, S.tz);
   const end = addDays(S.monday, 6);
   $('weeklabel').textContent = `${S.monday.d}/${S.monday.m} – ${end.d}/${end.m}/${end.y}`;
-  const r = await api('GET', `/api/appointments?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`);
-  if (seq !== S.loadSeq) return; /* a newer request (another week) answers for the page */
-  if (!r.ok) { toast((r.data && r.data.error) || 'No se pudieron cargar las citas', true); return; }
-  const fresh = JSON.stringify(r.data.appointments);
+  const base = `/api/appointments?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+  /* the list comes in pages: follow nextCursor until the last one */
+  let all = [];
+  let cursor = null;
+  for (let pageNo = 0; pageNo < 100; pageNo++) {
+    const r = await api('GET', cursor ? `${base}&cursor=${encodeURIComponent(cursor)}` : base);
+    if (seq !== S.loadSeq) return; /* a newer request (another week) answers for the page */
+    if (!r.ok) { toast((r.data && r.data.error) || 'No se pudieron cargar las citas', true); return; }
+    all = all.concat(r.data.appointments);
+    cursor = r.data.nextCursor;
+    if (!cursor) break;
+  }
+  const fresh = JSON.stringify(all);
   if (fresh === S.apptsJson) return; /* nothing changed: leave the page (and its focus) alone */
   S.apptsJson = fresh;
-  S.appts = r.data.appointments;
+  S.appts = all;
   render();
 }
 
@@ -444,9 +453,27 @@ $('disconnect').addEventListener('click', async () => {
   const q = new URLSearchParams(window.location.search);
   const g = q.get('google');
   if (!g) return;
-  const reasons = { access_denied: 'has denegado el acceso', invalid_state: 'la solicitud caducó o no es válida', expired_state: 'la solicitud caducó', state_mismatch: 'la solicitud era de otra sesión', not_logged_in: 'la sesión había caducado', token_exchange_failed: 'Google rechazó el código', google_unavailable: 'Google no responde' };
+  /* Only these texts are ever shown: the reason in the URL is a key, never text to display
+   * (anyone can send a link with any words in it). */
+  const reasons = new Map([
+    ['access_denied', 'has denegado el acceso'],
+    ['invalid_state', 'la solicitud caducó o no es válida'],
+    ['expired_state', 'la solicitud caducó'],
+    ['state_mismatch', 'la solicitud era de otra sesión'],
+    ['not_logged_in', 'la sesión había caducado'],
+    ['missing_code', 'Google no devolvió la autorización'],
+    ['token_exchange_failed', 'Google rechazó el código'],
+    ['google_unavailable', 'Google no responde'],
+    ['insufficient_scope', 'no se concedió permiso para el calendario'],
+    ['no_refresh_token', 'Google no concedió acceso permanente; vuelve a conectar'],
+    ['server_error', 'error interno del servidor'],
+    ['not_configured', 'Google Calendar no está configurado en este servidor'],
+    ['google_error', 'Google devolvió un error'],
+  ]);
+  const reason = reasons.get(q.get('reason'));
   if (g === 'connected') toast('Google Calendar conectado. Sincronizando tus citas…');
-  else toast(`No se pudo conectar Google Calendar: ${reasons[q.get('reason')] || q.get('reason') || 'error'}`, true);
+  else if (reason) toast(`No se pudo conectar Google Calendar: ${reason}`, true);
+  else toast('No se pudo conectar Google Calendar. Inténtalo de nuevo.', true);
   history.replaceState(null, '', '/calendario');
 })();
 

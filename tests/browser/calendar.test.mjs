@@ -100,6 +100,21 @@ test('the page holds no secrets', async () => {
   assert.ok(!js.includes('secret'), 'app.js mentions a secret');
 });
 
+test('the result message shows only known reasons, never text from the URL', async () => {
+  const generic = 'No se pudo conectar Google Calendar. Inténtalo de nuevo.';
+  for (const reason of ['<script>evil', 'Your+account+is+hacked', 'constructor', '__proto__', '']) {
+    await page.goto(`${stack.base}/calendario?google=error&reason=${reason}`);
+    await page.locator('#toast').waitFor({ state: 'visible' });
+    assert.equal(await page.textContent('#toast'), generic, reason);
+    assert.equal(await page.locator('#toast script').count(), 0);
+  }
+  await page.goto(`${stack.base}/calendario?google=error&reason=access_denied`);
+  await page.locator('#toast').waitFor({ state: 'visible' });
+  assert.equal(await page.textContent('#toast'), 'No se pudo conectar Google Calendar: has denegado el acceso');
+  await page.goto(`${stack.base}/calendario`);
+  await page.locator('#grid .daycol').first().waitFor();
+});
+
 test('connect Google Calendar through the consent page', async () => {
   await openPanel();
   await page.click('#connect');

@@ -121,7 +121,7 @@ static void connect_flow(void **state)
     resp_free(&r);
     /* tokens are sealed: unreadable in the database file without the key */
     assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM user_integrations WHERE is_active = 1 "
-                                      "AND access_token LIKE 'v1:%' AND refresh_token LIKE 'v1:%'"),
+                                      "AND access_token LIKE 'v2:%' AND refresh_token LIKE 'v2:%'"),
                      1);
     assert_int_equal(emu_ctl(&S, "GET", "tokens", NULL, &r), 200);
     {

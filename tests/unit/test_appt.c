@@ -152,6 +152,36 @@ static void to_json(void **state)
     appt_free(&a);
 }
 
+static void list_cursor(void **state)
+{
+    struct appt_pos p = {"2026-03-02T10:00:00Z", 12345}, q;
+    char c[APPT_CURSOR_LEN], bad[APPT_CURSOR_LEN];
+    const char *invalid[] = {"",
+                             "!!!",
+                             "MjAyNi0wMy0wMlQxMDowMDowMFo=",    /* padded */
+                             "MjAyNi0wMy0wMlQxMDowMDowMFo",     /* no id */
+                             "bm90LWEtZGF0ZSAxMg",              /* "not-a-date 12" */
+                             "MjAyNi0wMy0wMlQxMDowMDowMFogMA",  /* id 0 */
+                             "MjAyNi0wMy0wMlQxMDowMDowMFogLTE", /* id -1 */
+                             "MjAyNi0wMy0wMlQxMDowMDowMFogMXg", /* "1x" */
+                             "MjAyNi0wMy0wMlQxMDowMDowMFogMTIzNDU2Nzg5MDEyMzQ1Njc4OTA"};
+
+    (void)state;
+    assert_int_equal(appt_cursor_encode(&p, c), CS_OK);
+    assert_null(strchr(c, '='));
+    assert_int_equal(strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
+                     strlen(c));
+    assert_int_equal(appt_cursor_decode(c, &q), CS_OK);
+    assert_string_equal(q.start, p.start);
+    assert_int_equal(q.id, p.id);
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
+        if (appt_cursor_decode(invalid[i], &q) != CS_ERR_INVAL)
+            fail_msg("cursor %zu (%s) accepted", i, invalid[i]);
+    memset(bad, 'A', sizeof bad - 1);
+    bad[sizeof bad - 1] = '\0';
+    assert_int_equal(appt_cursor_decode(bad, &q), CS_ERR_INVAL);
+}
+
 static void text_validation(void **state)
 {
     (void)state;
@@ -169,6 +199,8 @@ static void list_json_matches_cjson(void **state)
     char path[64], err[CS_ERRLEN], *want;
     struct db *db;
     struct buf b;
+    struct appt_pos pos;
+    int more;
     cJSON *arr = cJSON_CreateArray();
     int fd;
 
@@ -199,17 +231,20 @@ static void list_json_matches_cjson(void **state)
                      "UPDATE appointments SET is_active = 0 WHERE title = 'gone';",
                      NULL, NULL, NULL),
         SQLITE_OK);
-    assert_int_equal(appt_list(db, "u1", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", arr),
+    assert_int_equal(appt_list(db, "u1", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", NULL,
+                               APPT_LIST_MAX, arr, &pos, &more),
                      CS_OK);
     assert_int_equal(cJSON_GetArraySize(arr), 2);
     want = cJSON_PrintUnformatted(arr);
     buf_init(&b, 1 << 20);
-    assert_int_equal(appt_list_json(db, "u1", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", &b),
+    assert_int_equal(appt_list_json(db, "u1", "2026-03-01T00:00:00Z", "2026-04-01T00:00:00Z", NULL,
+                                    APPT_LIST_MAX, &b, &pos, &more),
                      CS_OK);
     assert_non_null(b.data);
     assert_string_equal(b.data, want);
     buf_reset(&b);
-    assert_int_equal(appt_list_json(db, "u1", "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z", &b),
+    assert_int_equal(appt_list_json(db, "u1", "2027-03-01T00:00:00Z", "2027-04-01T00:00:00Z", NULL,
+                                    APPT_LIST_MAX, &b, &pos, &more),
                      CS_OK);
     assert_string_equal(b.data, "[]");
     buf_free(&b);
@@ -221,12 +256,10 @@ static void list_json_matches_cjson(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(valid_inputs),
-                                       cmocka_unit_test(invalid_inputs),
-                                       cmocka_unit_test(long_title),
-                                       cmocka_unit_test(partial_update_keeps_fields),
-                                       cmocka_unit_test(to_json),
-                                       cmocka_unit_test(text_validation),
-                                       cmocka_unit_test(list_json_matches_cjson)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(valid_inputs), cmocka_unit_test(invalid_inputs),
+        cmocka_unit_test(long_title),   cmocka_unit_test(partial_update_keeps_fields),
+        cmocka_unit_test(to_json),      cmocka_unit_test(text_validation),
+        cmocka_unit_test(list_cursor),  cmocka_unit_test(list_json_matches_cjson)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

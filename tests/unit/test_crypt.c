@@ -37,6 +37,54 @@ static void seal_roundtrip_and_tamper(void **state)
     free(sealed);
 }
 
+/* v2: XChaCha20-Poly1305 bound to associated data (the row and field a value is stored in) */
+static void seal_with_ad(void **state)
+{
+    char *sealed = NULL, *plain = NULL, *v1 = NULL;
+    unsigned char other[32] = {0};
+
+    (void)state;
+    assert_int_equal(crypt_seal_ad(key, "1//refresh-token", "refresh_token:user-a", &sealed),
+                     CS_OK);
+    assert_true(strncmp(sealed, "v2:", 3) == 0);
+    assert_null(strstr(sealed, "refresh-token"));
+    assert_false(crypt_sealed_legacy(sealed));
+    assert_int_equal(crypt_open_ad(key, sealed, "refresh_token:user-a", &plain), CS_OK);
+    assert_string_equal(plain, "1//refresh-token");
+    crypt_free_secret(plain);
+    /* another user's row, another field of the same row, another key: refused */
+    assert_int_equal(crypt_open_ad(key, sealed, "refresh_token:user-b", &plain), CS_ERR_CRYPTO);
+    assert_null(plain);
+    assert_int_equal(crypt_open_ad(key, sealed, "access_token:user-a", &plain), CS_ERR_CRYPTO);
+    assert_int_equal(crypt_open_ad(key, sealed, "", &plain), CS_ERR_CRYPTO);
+    assert_int_equal(crypt_open_ad(other, sealed, "refresh_token:user-a", &plain), CS_ERR_CRYPTO);
+    /* a v2 value is not a v1 value */
+    assert_int_equal(crypt_open(key, sealed, &plain), CS_ERR_CRYPTO);
+    /* tampering, truncation, garbage */
+    sealed[12] = sealed[12] == 'A' ? 'B' : 'A';
+    assert_int_equal(crypt_open_ad(key, sealed, "refresh_token:user-a", &plain), CS_ERR_CRYPTO);
+    sealed[12] = '\0';
+    assert_int_equal(crypt_open_ad(key, sealed, "refresh_token:user-a", &plain), CS_ERR_CRYPTO);
+    assert_int_equal(crypt_open_ad(key, "v2:", "x", &plain), CS_ERR_CRYPTO);
+    assert_int_equal(crypt_open_ad(key, "v2:!!!!", "x", &plain), CS_ERR_CRYPTO);
+    assert_int_equal(crypt_open_ad(key, "v3:AAAA", "x", &plain), CS_ERR_CRYPTO);
+    assert_int_equal(crypt_open_ad(key, NULL, "x", &plain), CS_ERR_CRYPTO);
+    crypt_free_secret(sealed);
+    /* legacy v1 values (no ad) still open, whatever ad the reader expects */
+    assert_int_equal(crypt_seal(key, "ya29.old", &v1), CS_OK);
+    assert_true(crypt_sealed_legacy(v1));
+    assert_int_equal(crypt_open_ad(key, v1, "access_token:user-a", &plain), CS_OK);
+    assert_string_equal(plain, "ya29.old");
+    crypt_free_secret(plain);
+    free(v1);
+    /* an empty secret round-trips too */
+    assert_int_equal(crypt_seal_ad(key, "", "pkce:u", &sealed), CS_OK);
+    assert_int_equal(crypt_open_ad(key, sealed, "pkce:u", &plain), CS_OK);
+    assert_string_equal(plain, "");
+    crypt_free_secret(plain);
+    crypt_free_secret(sealed);
+}
+
 static void seal_is_randomised(void **state)
 {
     char *a = NULL, *b = NULL;
@@ -120,6 +168,7 @@ static void hmac_is_keyed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(seal_roundtrip_and_tamper),
+                                       cmocka_unit_test(seal_with_ad),
                                        cmocka_unit_test(seal_is_randomised),
                                        cmocka_unit_test(passwords),
                                        cmocka_unit_test(pkce_s256),

@@ -17,6 +17,11 @@
 #include "cs.h"
 #include "db.h"
 
+/* client addresses (documentation ranges) */
+#define A1 "192.0.2.1"
+#define A2 "192.0.2.2"
+#define A3 "2001:db8::3"
+
 struct fx {
     char path[64];
     struct db *db;
@@ -124,10 +129,10 @@ static void users_and_sessions(void **state)
         auth_user_add(f->db, "b@example.com", "long-password", "Mars/Base", &v, err, sizeof err),
         CS_ERR_INVAL);
     assert_int_equal(
-        auth_login(f->db, &cfg, "ana@example.com", "wrong-password", &v, token, &retry),
+        auth_login(f->db, &cfg, "ana@example.com", "wrong-password", A1, &v, token, &retry),
         CS_ERR_AUTH);
-    assert_int_equal(auth_login(f->db, &cfg, "ana@example.com", "long-password", &v, token, &retry),
-                     CS_OK);
+    assert_int_equal(
+        auth_login(f->db, &cfg, "ana@example.com", "long-password", A1, &v, token, &retry), CS_OK);
     assert_string_equal(v.id, u.id);
     assert_string_equal(v.tz, "Europe/Madrid"); /* default zone */
     assert_int_equal(count(f->db, "SELECT count(*) FROM sessions"), 1);
@@ -145,10 +150,24 @@ static void users_and_sessions(void **state)
     assert_int_equal(auth_logout(f->db, token), CS_OK);
     assert_int_equal(auth_session_user(f->db, &cfg, token, &v), CS_ERR_AUTH);
     /* expired sessions do not authenticate */
-    assert_int_equal(auth_login(f->db, &cfg, "ana@example.com", "long-password", &v, token, &retry),
-                     CS_OK);
+    assert_int_equal(
+        auth_login(f->db, &cfg, "ana@example.com", "long-password", A1, &v, token, &retry), CS_OK);
     sqlite3_exec(db_handle(f->db), "UPDATE sessions SET expires_at = 1", NULL, NULL, NULL);
     assert_int_equal(auth_session_user(f->db, &cfg, token, &v), CS_ERR_AUTH);
+}
+
+static long long lock_of(struct db *db, const char *scope)
+{
+    char q[160];
+
+    snprintf(q, sizeof q,
+             "SELECT coalesce(max(locked_until), 0) FROM login_failures WHERE scope = '%s'", scope);
+    return count(db, q);
+}
+
+static void unlock_all(struct db *db)
+{
+    sqlite3_exec(db_handle(db), "UPDATE login_failures SET locked_until = 0", NULL, NULL, NULL);
 }
 
 static void login_throttle(void **state)
@@ -164,30 +183,145 @@ static void login_throttle(void **state)
     assert_int_equal(
         auth_user_add(f->db, "t@example.com", "long-password", NULL, &u, err, sizeof err), CS_OK);
     for (int i = 0; i < AUTH_LOCK_AFTER; i++)
-        assert_int_equal(auth_login(f->db, &cfg, "t@example.com", "nope-nope", &v, token, &retry),
-                         CS_ERR_AUTH);
-    /* locked now, even with the right password, and for a while */
-    assert_int_equal(auth_login(f->db, &cfg, "T@example.com", "long-password", &v, token, &retry),
-                     CS_ERR_BUSY);
-    assert_true(retry > 0 && retry <= AUTH_LOCK_BASE_S);
-    /* another address is unaffected */
-    assert_int_equal(auth_login(f->db, &cfg, "other@example.com", "x-x-x-x-x", &v, token, &retry),
-                     CS_ERR_AUTH);
-    /* once the lock passes a good password works and clears the count */
-    sqlite3_exec(db_handle(f->db), "UPDATE login_failures SET locked_until = 0", NULL, NULL, NULL);
-    assert_int_equal(auth_login(f->db, &cfg, "t@example.com", "long-password", &v, token, &retry),
-                     CS_OK);
+        assert_int_equal(
+            auth_login(f->db, &cfg, "t@example.com", "nope-nope", A1, &v, token, &retry),
+            CS_ERR_AUTH);
+    /* that pair is locked now, even with the right password, and for a while */
     assert_int_equal(
-        count(f->db, "SELECT count(*) FROM login_failures WHERE email = 't@example.com'"), 0);
-    /* failures after a lock double it */
-    for (int i = 0; i < AUTH_LOCK_AFTER + 1; i++) {
-        sqlite3_exec(db_handle(f->db), "UPDATE login_failures SET locked_until = 0", NULL, NULL,
-                     NULL);
-        auth_login(f->db, &cfg, "t@example.com", "nope-nope", &v, token, &retry);
+        auth_login(f->db, &cfg, "T@example.com", "long-password", A1, &v, token, &retry),
+        CS_ERR_BUSY);
+    assert_true(retry > 0 && retry <= AUTH_LOCK_BASE_S);
+    /* the owner, from another address, is not locked out */
+    assert_int_equal(
+        auth_login(f->db, &cfg, "t@example.com", "long-password", A2, &v, token, &retry), CS_OK);
+    /* another account from the locked address is not locked either (yet) */
+    assert_int_equal(
+        auth_login(f->db, &cfg, "other@example.com", "x-x-x-x-x", A1, &v, token, &retry),
+        CS_ERR_AUTH);
+    /* once the lock passes a good password works and clears that pair's count */
+    unlock_all(f->db);
+    assert_int_equal(
+        auth_login(f->db, &cfg, "t@example.com", "long-password", A1, &v, token, &retry), CS_OK);
+    assert_int_equal(count(f->db, "SELECT count(*) FROM login_failures WHERE scope = 'pair' AND "
+                                  "key = '" A1 " t@example.com'"),
+                     0);
+    /* failures after a lock double it, up to 15 minutes (README) */
+    {
+        const long want[] = {30, 60, 120, 240, 480, 900, 900};
+        for (int i = 0; i < AUTH_LOCK_AFTER - 1; i++)
+            auth_login(f->db, &cfg, "t@example.com", "nope-nope", A3, &v, token, &retry);
+        for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+            long long until;
+            unlock_all(f->db);
+            assert_int_equal(
+                auth_login(f->db, &cfg, "t@example.com", "nope-nope", A3, &v, token, &retry),
+                CS_ERR_AUTH);
+            until = lock_of(f->db, "pair") - db_now();
+            if (until < want[i] - 2 || until > want[i])
+                fail_msg("lock %zu: %lld s, want %ld", i, until, want[i]);
+        }
+        assert_int_equal(
+            auth_login(f->db, &cfg, "t@example.com", "long-password", A3, &v, token, &retry),
+            CS_ERR_BUSY);
+        assert_true(retry > AUTH_LOCK_MAX_S - 3 && retry <= AUTH_LOCK_MAX_S);
     }
-    assert_int_equal(auth_login(f->db, &cfg, "t@example.com", "long-password", &v, token, &retry),
-                     CS_ERR_BUSY);
-    assert_true(retry > AUTH_LOCK_BASE_S && retry <= 2 * AUTH_LOCK_BASE_S);
+}
+
+/* One address spraying many accounts is locked as an address; many addresses guessing one
+ * account lock it only briefly. */
+static void login_throttle_address_and_account(void **state)
+{
+    struct fx *f = *state;
+    struct auth_user u, v;
+    struct cfg cfg;
+    char err[CS_ERRLEN], token[CRYPT_TOKLEN], email[64], addr[32];
+    long retry = 0;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.default_tz = "UTC";
+    assert_int_equal(
+        auth_user_add(f->db, "own@example.com", "long-password", NULL, &u, err, sizeof err), CS_OK);
+    for (int i = 0; i < AUTH_ADDR_LOCK_AFTER; i++) {
+        snprintf(email, sizeof email, "victim%d@example.com", i);
+        assert_int_equal(auth_login(f->db, &cfg, email, "nope-nope", A1, &v, token, &retry),
+                         CS_ERR_AUTH);
+    }
+    assert_int_equal(
+        auth_login(f->db, &cfg, "own@example.com", "long-password", A1, &v, token, &retry),
+        CS_ERR_BUSY);
+    assert_true(retry > 0 && retry <= AUTH_LOCK_BASE_S);
+    assert_int_equal(
+        auth_login(f->db, &cfg, "own@example.com", "long-password", A2, &v, token, &retry), CS_OK);
+    unlock_all(f->db);
+    /* a success on one account does not reset the address's count: the next failure locks */
+    assert_int_equal(
+        auth_login(f->db, &cfg, "own@example.com", "long-password", A1, &v, token, &retry), CS_OK);
+    assert_int_equal(auth_login(f->db, &cfg, "x@example.com", "nope-nope", A1, &v, token, &retry),
+                     CS_ERR_AUTH);
+    assert_true(lock_of(f->db, "address") > db_now());
+
+    /* many addresses, one account: a short, flat lock */
+    for (int i = 0; i < AUTH_ACCOUNT_LOCK_AFTER; i++) {
+        snprintf(addr, sizeof addr, "198.51.100.%d", i + 1);
+        assert_int_equal(
+            auth_login(f->db, &cfg, "own@example.com", "nope-nope", addr, &v, token, &retry),
+            CS_ERR_AUTH);
+    }
+    assert_int_equal(
+        auth_login(f->db, &cfg, "own@example.com", "long-password", A3, &v, token, &retry),
+        CS_ERR_BUSY);
+    assert_true(retry > 0 && retry <= AUTH_ACCOUNT_LOCK_S);
+    for (int i = 0; i < 5; i++) {
+        unlock_all(f->db);
+        auth_login(f->db, &cfg, "own@example.com", "nope-nope", "198.51.100.200", &v, token,
+                   &retry);
+    }
+    assert_true(lock_of(f->db, "account") - db_now() <= AUTH_ACCOUNT_LOCK_S);
+    /* a missing address counts as one "unknown" client */
+    assert_int_equal(auth_login(f->db, &cfg, "n@example.com", "nope-nope", NULL, &v, token, &retry),
+                     CS_ERR_AUTH);
+    assert_int_equal(count(f->db, "SELECT count(*) FROM login_failures WHERE scope = 'address' AND "
+                                  "key = 'unknown'"),
+                     1);
+}
+
+/* Idle rows are forgotten and the table stays bounded. */
+static void login_throttle_bounded(void **state)
+{
+    struct fx *f = *state;
+    struct auth_user v;
+    struct cfg cfg;
+    char token[CRYPT_TOKLEN], q[512];
+    long retry = 0;
+
+    memset(&cfg, 0, sizeof cfg);
+    cfg.default_tz = "UTC";
+    snprintf(q, sizeof q,
+             "INSERT INTO login_failures(scope, key, failures, locked_until, updated_at) "
+             "VALUES('account', 'old@example.com', 3, 0, %lld)",
+             db_now() - AUTH_FAIL_TTL_S - 10);
+    assert_int_equal(sqlite3_exec(db_handle(f->db), q, NULL, NULL, NULL), SQLITE_OK);
+    /* a flood of distinct accounts, over the cap, one of them locked */
+    snprintf(q, sizeof q,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d) "
+             "INSERT INTO login_failures(scope, key, failures, locked_until, updated_at) "
+             "SELECT 'account', 'flood' || i || '@example.com', 1, "
+             "CASE WHEN i = 1 THEN %lld ELSE 0 END, %lld - %d + i FROM n",
+             AUTH_FAIL_ROWS_MAX + 10, db_now() + 600, db_now(), AUTH_FAIL_ROWS_MAX + 10);
+    assert_int_equal(sqlite3_exec(db_handle(f->db), q, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(auth_login(f->db, &cfg, "new@example.com", "nope-nope", A1, &v, token, &retry),
+                     CS_ERR_AUTH);
+    assert_int_equal(count(f->db, "SELECT count(*) FROM login_failures WHERE key = "
+                                  "'old@example.com'"),
+                     0);
+    assert_true(count(f->db, "SELECT count(*) FROM login_failures") <= AUTH_FAIL_ROWS_MAX);
+    /* the newest rows and the locked one are kept */
+    assert_int_equal(count(f->db, "SELECT count(*) FROM login_failures WHERE key = "
+                                  "'flood1@example.com'"),
+                     1);
+    assert_int_equal(count(f->db, "SELECT count(*) FROM login_failures WHERE scope = 'pair' AND "
+                                  "key = '" A1 " new@example.com'"),
+                     1);
 }
 
 static void outbox_with_change(void **state)
@@ -235,6 +369,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(every_statement_prepares, setup, teardown),
         cmocka_unit_test_setup_teardown(users_and_sessions, setup, teardown),
         cmocka_unit_test_setup_teardown(login_throttle, setup, teardown),
+        cmocka_unit_test_setup_teardown(login_throttle_address_and_account, setup, teardown),
+        cmocka_unit_test_setup_teardown(login_throttle_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(outbox_with_change, setup, teardown),
     };
     if (crypt_init() != CS_OK)

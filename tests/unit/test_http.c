@@ -42,6 +42,69 @@ static void urlencode(void **state)
     buf_free(&b);
 }
 
+static void json_nul(void **state)
+{
+    static const struct {
+        const char *text;
+        size_t len; /* 0: strlen */
+        int nul;
+    } cases[] = {
+        {"{\"title\":\"ab\"}", 0, 0},
+        {"{\"title\":\"a\\u0000b\"}", 0, 1},
+        {"{\"title\":\"a\\\\u0000b\"}", 0, 0},   /* an escaped backslash, then text */
+        {"{\"title\":\"a\\\\\\u0000b\"}", 0, 1}, /* \\ then \u0000 */
+        {"{\"t\":\"\\u00001\"}", 0, 1},
+        {"{\"t\":\"\\u0001\\u00e9\\\"u0000\"}", 0, 0},
+        {"{\"\\u0000\":1}", 0, 1},   /* in a key too */
+        {"{\"t\":\"a\0b\"}", 11, 1}, /* a raw NUL byte */
+        {"\\u000", 0, 0},            /* cut short */
+        {"\\", 0, 0},
+        {"", 0, 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].text);
+        if (http_json_has_nul(cases[i].text, len) != cases[i].nul)
+            fail_msg("case %zu (%s): want %d", i, cases[i].text, cases[i].nul);
+    }
+}
+
+static void cookies(void **state)
+{
+    char v[16], tiny[4];
+
+    (void)state;
+    assert_int_equal(
+        http_cookie_find("a=1; calsync_session=tok; b=2", "calsync_session", v, sizeof v), CS_OK);
+    assert_string_equal(v, "tok");
+    assert_int_equal(http_cookie_find("xcalsync_session=tok", "calsync_session", v, sizeof v),
+                     CS_ERR_NOTFOUND);
+    assert_int_equal(http_cookie_find(NULL, "a", v, sizeof v), CS_ERR_NOTFOUND);
+    assert_int_equal(http_cookie_find(";;  ;a=", "a", v, sizeof v), CS_OK);
+    assert_string_equal(v, "");
+    assert_int_equal(http_cookie_find("a=toolong", "a", tiny, sizeof tiny), CS_ERR_NOTFOUND);
+}
+
+static void json_parse(void **state)
+{
+    const char *why;
+    cJSON *o;
+
+    (void)state;
+    assert_int_equal(http_json_parse("{\"a\":1}", 7, &o, &why), CS_OK);
+    cJSON_Delete(o);
+    assert_int_equal(http_json_parse("[1]", 3, &o, &why), CS_ERR_INVAL);
+    assert_null(o);
+    assert_non_null(strstr(why, "object"));
+    assert_int_equal(http_json_parse("{\"a\":\"\\u0000\"}", 12, &o, &why), CS_ERR_INVAL);
+    assert_non_null(strstr(why, "NUL"));
+    assert_int_equal(http_json_parse("{\"a\":\"\xff\"}", 8, &o, &why), CS_ERR_INVAL);
+    assert_non_null(strstr(why, "UTF-8"));
+    assert_int_equal(http_json_parse("{", 1, &o, &why), CS_ERR_INVAL);
+    assert_non_null(strstr(why, "malformed"));
+}
+
 static void reasons(void **state)
 {
     (void)state;
@@ -52,6 +115,7 @@ static void reasons(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(query_values), cmocka_unit_test(urlencode),
-                                       cmocka_unit_test(reasons)};
+                                       cmocka_unit_test(json_nul),     cmocka_unit_test(cookies),
+                                       cmocka_unit_test(json_parse),   cmocka_unit_test(reasons)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
