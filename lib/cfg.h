@@ -7,6 +7,7 @@
 struct cfg {
     char *db_path;
     unsigned char secret_key[32];
+    char *secret_key_file; /* CALSYNC_SECRET_KEY_FILE when the key came from it, else NULL */
     char *base_url; /* no trailing slash */
     int http_port;
     char *state_dir;
