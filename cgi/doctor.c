@@ -68,7 +68,8 @@ static int doc_stat(const char *path, mode_t *mode, char *owner, size_t ownerlen
     return 0;
 }
 
-/* The CALSYNC_CONFIG file holds secrets (client secret, webhook secret): nobody else may read it. */
+/* The CALSYNC_CONFIG file holds secrets (client secret, webhook secret): nobody else may read it.
+ */
 static void doc_config_file(struct doc *d, const char *path)
 {
     char owner[64];

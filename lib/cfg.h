@@ -7,7 +7,6 @@
 struct cfg {
     char *db_path;
     unsigned char secret_key[32];
-    char *secret_key_file; /* CALSYNC_SECRET_KEY_FILE when the key came from it, else NULL */
     char *base_url; /* no trailing slash */
     int http_port;
     char *state_dir;
@@ -26,6 +25,8 @@ struct cfg {
     int webhook_settle_ms; /* how long a notification's sync waits for the rest of a burst */
     char *worker_socket;   /* UNIX datagram socket calsync-worker is woken on ("" = none) */
     int worker_poll_ms;    /* calsync-worker looks for due jobs at least this often */
+
+    char *secret_key_file; /* CALSYNC_SECRET_KEY_FILE when the key came from it, else NULL */
 };
 
 /* Looks a key up; NULL when unset. */
