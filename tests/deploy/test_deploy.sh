@@ -61,23 +61,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# A TCP port on 127.0.0.1 nobody answers on.
+# A TCP port on 127.0.0.1 nobody answers on, below Linux's ephemeral range (32768-60999).
 free_port() {
     local p
     while :; do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000))
         (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
     done
     echo "$p"
 }
 
+# wait_port PORT PID: 0 once something listens on PORT, 1 when PID died or after 10 s.
 wait_port() {
     local i
     for i in $(seq 200); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        kill -0 "$2" 2>/dev/null || return 1
         sleep 0.05
     done
-    fail "nothing listens on 127.0.0.1:$1"
+    return 1
 }
 
 for tool in cmake cpack lintian dpkg-deb dpkg-buildflags systemd-analyze systemd-socket-activate \
@@ -188,10 +190,66 @@ done
 
 # ---------------------------------------------------------------------------------------------
 step "the installed programs behind nginx, socket-activated, against the Google emulator"
-HTTPS_PORT=$(free_port)
-HTTP_PORT=$(free_port)
-VESTA_PORT=$(free_port)
+# nginx: the packaged TLS site (it includes the upstreams and the routes snippet) and a second
+# "Vesta" server that mounts calsync by including calsync-routes.conf, as the README says.
 HOST=calendar.example.com
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$HOST" \
+    -addext "subjectAltName=DNS:$HOST" -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" \
+    >"$T/openssl.log" 2>&1 || { cat "$T/openssl.log"; fail "openssl could not make a test certificate"; }
+for attempt in 1 2 3 4 5; do
+    HTTPS_PORT=$(free_port)
+    HTTP_PORT=$(free_port)
+    VESTA_PORT=$(free_port)
+    for f in "$ROOT"/usr/share/calsync/nginx/*.conf "$ROOT/etc/nginx/sites-available/calsync"; do
+        sed -e "s|/usr/share/calsync/nginx/|$T/nginx/|g" -e "s|/usr/share/calsync/|$ROOT/usr/share/calsync/|g" \
+            -e "s|/run/calsync/|$T/run/|g" -e "s|/var/log/nginx/|$T/logs/|g" \
+            -e "s|listen 443 ssl http2;|listen 127.0.0.1:$HTTPS_PORT ssl http2;|" \
+            -e "s|listen 80;|listen 127.0.0.1:$HTTP_PORT;|" -e '/listen \[::\]/d' \
+            -e "s|/etc/ssl/certs/calendar.example.com.pem|$T/tls/cert.pem|" \
+            -e "s|/etc/ssl/private/calendar.example.com.key|$T/tls/key.pem|" \
+            -e "s|root /var/www/html;|root $T/acme;|" "$f" >"$T/nginx/$(basename "$f" .conf).conf"
+    done
+    if grep -rnE '([ :]|^)(/run/calsync|/usr/share/calsync|/etc/ssl|/var/log)|listen (80|443)' "$T/nginx"; then
+        fail "a packaged nginx path was not mapped into the test directory (template changed?)"
+    fi
+    cat >"$T/nginx.conf" <<EOF
+    user root;
+    worker_processes 1;
+    daemon off;
+    pid $T/nginx.pid;
+    error_log $T/logs/nginx-error.log warn;
+    events { worker_connections 256; }
+    http {
+        client_body_temp_path $T/tmp/client_body;
+        proxy_temp_path $T/tmp/proxy;
+        fastcgi_temp_path $T/tmp/fastcgi;
+        uwsgi_temp_path $T/tmp/uwsgi;
+        scgi_temp_path $T/tmp/scgi;
+        access_log $T/logs/nginx-access.log;
+        types { text/html html; text/css css; application/javascript js; application/json json; }
+        default_type application/octet-stream;
+        include $T/nginx/calsync.conf;
+        server {
+            listen 127.0.0.1:$VESTA_PORT;
+            server_name vesta.test;
+            include $T/nginx/calsync-routes.conf;
+            location / { return 200 'vesta\n'; }
+        }
+    }
+EOF
+    nginx -t -p "$T" -c "$T/nginx.conf" -e "$T/logs/nginx-error.log" >"$T/logs/nginx-t.log" 2>&1 ||
+        { cat "$T/logs/nginx-t.log"; fail "nginx -t refuses the packaged site + snippets"; }
+    nginx -p "$T" -c "$T/nginx.conf" -e "$T/logs/nginx-error.log" >"$T/logs/nginx.out" 2>&1 &
+    NGINX=$!
+    if wait_port "$HTTPS_PORT" $NGINX && wait_port "$HTTP_PORT" $NGINX && wait_port "$VESTA_PORT" $NGINX; then
+        PIDS+=($NGINX)
+        break
+    fi
+    # a port was taken between free_port and bind (other tests pick ports too): new ports
+    kill -TERM "$NGINX" 2>/dev/null || true
+    wait "$NGINX" 2>/dev/null || true
+    [ "$attempt" -lt 5 ] || fail "nginx could not bind its ports: $(tail -n 3 "$T/logs/nginx.out")"
+done
 BASE=https://$HOST:$HTTPS_PORT
 VESTA=http://127.0.0.1:$VESTA_PORT
 
@@ -261,55 +319,6 @@ env -i CALSYNC_CONFIG="$T/calsync.env" "$ROOT${argv[0]}" "${argv[@]:1}" 2>>"$T/l
 WORKER=$!
 PIDS+=($WORKER)
 
-# nginx: the packaged TLS site (it includes the upstreams and the routes snippet) and a second
-# "Vesta" server that mounts calsync by including calsync-routes.conf, as the README says.
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=$HOST" \
-    -addext "subjectAltName=DNS:$HOST" -keyout "$T/tls/key.pem" -out "$T/tls/cert.pem" \
-    >"$T/openssl.log" 2>&1 || { cat "$T/openssl.log"; fail "openssl could not make a test certificate"; }
-for f in "$ROOT"/usr/share/calsync/nginx/*.conf "$ROOT/etc/nginx/sites-available/calsync"; do
-    sed -e "s|/usr/share/calsync/nginx/|$T/nginx/|g" -e "s|/usr/share/calsync/|$ROOT/usr/share/calsync/|g" \
-        -e "s|/run/calsync/|$T/run/|g" -e "s|/var/log/nginx/|$T/logs/|g" \
-        -e "s|listen 443 ssl http2;|listen 127.0.0.1:$HTTPS_PORT ssl http2;|" \
-        -e "s|listen 80;|listen 127.0.0.1:$HTTP_PORT;|" -e '/listen \[::\]/d' \
-        -e "s|/etc/ssl/certs/calendar.example.com.pem|$T/tls/cert.pem|" \
-        -e "s|/etc/ssl/private/calendar.example.com.key|$T/tls/key.pem|" \
-        -e "s|root /var/www/html;|root $T/acme;|" "$f" >"$T/nginx/$(basename "$f" .conf).conf"
-done
-if grep -rnE '([ :]|^)(/run/calsync|/usr/share/calsync|/etc/ssl|/var/log)|listen (80|443)' "$T/nginx"; then
-    fail "a packaged nginx path was not mapped into the test directory (template changed?)"
-fi
-cat >"$T/nginx.conf" <<EOF
-user root;
-worker_processes 1;
-daemon off;
-pid $T/nginx.pid;
-error_log $T/logs/nginx-error.log warn;
-events { worker_connections 256; }
-http {
-    client_body_temp_path $T/tmp/client_body;
-    proxy_temp_path $T/tmp/proxy;
-    fastcgi_temp_path $T/tmp/fastcgi;
-    uwsgi_temp_path $T/tmp/uwsgi;
-    scgi_temp_path $T/tmp/scgi;
-    access_log $T/logs/nginx-access.log;
-    types { text/html html; text/css css; application/javascript js; application/json json; }
-    default_type application/octet-stream;
-    include $T/nginx/calsync.conf;
-    server {
-        listen 127.0.0.1:$VESTA_PORT;
-        server_name vesta.test;
-        include $T/nginx/calsync-routes.conf;
-        location / { return 200 'vesta\n'; }
-    }
-}
-EOF
-nginx -t -p "$T" -c "$T/nginx.conf" -e "$T/logs/nginx-error.log" >"$T/logs/nginx-t.log" 2>&1 ||
-    { cat "$T/logs/nginx-t.log"; fail "nginx -t refuses the packaged site + snippets"; }
-nginx -p "$T" -c "$T/nginx.conf" -e "$T/logs/nginx-error.log" >"$T/logs/nginx.out" 2>&1 &
-PIDS+=($!)
-wait_port "$HTTPS_PORT"
-wait_port "$HTTP_PORT"
-wait_port "$VESTA_PORT"
 
 # curl against the TLS site, verifying the test certificate, with a cookie jar
 C() {
