@@ -1,6 +1,9 @@
-/* calsync-admin: migrate, user-add EMAIL [--tz ZONE] (password on stdin), user-list, status. */
+/* calsync-admin: migrate, user-add EMAIL [--tz ZONE] (password on stdin), user-list, status,
+ * doctor. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -11,6 +14,7 @@
 #include "cs.h"
 #include "db.h"
 #include "integ.h"
+#include "doctor.h"
 #include "log.h"
 
 static int usage(void)
@@ -18,7 +22,8 @@ static int usage(void)
     fprintf(stderr, "usage: calsync-admin migrate\n"
                     "       calsync-admin user-add EMAIL [--tz ZONE]   (password on stdin)\n"
                     "       calsync-admin user-list\n"
-                    "       calsync-admin status\n");
+                    "       calsync-admin status\n"
+                    "       calsync-admin doctor\n");
     return 2;
 }
 
@@ -132,6 +137,13 @@ int main(int argc, char **argv)
     log_init("admin");
     if (argc < 2)
         return usage();
+#ifdef CALSYNC_DEFAULT_CONFIG
+    /* installed: the packaged environment file, unless the caller names one (or "") */
+    if (getenv("CALSYNC_CONFIG") == NULL && access(CALSYNC_DEFAULT_CONFIG, F_OK) == 0)
+        setenv("CALSYNC_CONFIG", CALSYNC_DEFAULT_CONFIG, 1);
+#endif
+    if (strcmp(argv[1], "doctor") == 0) /* before the database is opened (and migrated) */
+        return doctor_run(argc, argv);
     cfg_load_or_die(&cfg);
     if (crypt_init() != CS_OK)
         return 1;

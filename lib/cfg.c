@@ -178,6 +178,10 @@ static int cfg_secret_key(struct cfg *c, cfg_getter get, void *ctx, char *errbuf
         if (fp == NULL)
             return cs_fail(errbuf, errlen, CS_ERR_CONFIG, "CALSYNC_SECRET_KEY_FILE: cannot open %s",
                            file);
+        if ((c->secret_key_file = strdup(file)) == NULL) { /* for calsync-admin doctor */
+            fclose(fp);
+            return CS_ERR_NOMEM;
+        }
         if (fgets(fbuf, sizeof fbuf, fp) == NULL)
             fbuf[0] = '\0';
         fclose(fp);
@@ -361,6 +365,8 @@ void cfg_free(struct cfg *c)
             *strs[i] = NULL;
         }
     }
+    free(c->secret_key_file); /* a path, not a secret */
+    c->secret_key_file = NULL;
     sodium_memzero(c->secret_key, sizeof c->secret_key);
 }
 

@@ -27,6 +27,8 @@ struct cfg {
     char *worker_socket;   /* UNIX datagram socket calsync-worker is woken on ("" = none) */
     int worker_poll_ms;    /* calsync-worker looks for due jobs at least this often */
     int job_lease_ms;      /* a claimed job another worker may take over once this lapses */
+
+    char *secret_key_file; /* CALSYNC_SECRET_KEY_FILE when the key came from it, else NULL */
 };
 
 /* Looks a key up; NULL when unset. */

@@ -6,6 +6,8 @@ CALSYNC_BUILD_PACKAGES="build-essential cmake pkg-config libfcgi-dev libcurl4-op
 libcjson-dev libsqlite3-dev libsodium-dev libmicrohttpd-dev libcmocka-dev nginx-light tzdata \
 curl ca-certificates sqlite3"
 CALSYNC_TEST_PACKAGES="chromium nodejs openssl spawn-fcgi clang libclang-rt-14-dev"
+# the deploy kit test (tests/deploy): package, lint, verify units, socket activation
+CALSYNC_TEST_PACKAGES="$CALSYNC_TEST_PACKAGES lintian systemd dpkg-dev fakeroot file"
 
 log() { printf '[calsync] %s\n' "$*" >&2; }
 
