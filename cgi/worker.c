@@ -61,6 +61,15 @@ static int wake_socket(const struct cfg *cfg)
     memset(&sa, 0, sizeof sa);
     sa.sun_family = AF_UNIX;
     snprintf(sa.sun_path, sizeof sa.sun_path, "%s", cfg->worker_socket);
+    {
+        /* its directory (e.g. STATE/run) may not exist yet on a fresh install */
+        char dir[sizeof sa.sun_path], *slash;
+        snprintf(dir, sizeof dir, "%s", cfg->worker_socket);
+        if ((slash = strrchr(dir, '/')) != NULL && slash != dir) {
+            *slash = '\0';
+            mkdir(dir, 0700);
+        }
+    }
     unlink(cfg->worker_socket); /* a stale socket of a previous run */
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
         log_warn("cannot bind wake-up socket %s (%s); polling every %d ms only", cfg->worker_socket,
