@@ -64,7 +64,7 @@ int sync_channel_open(struct db *db, const struct cfg *cfg, const char *user_id,
     struct gapi_resp r;
     struct buf path;
     cJSON *body = NULL;
-    const char *rid, *exp_s;
+    const char *rid = NULL;
     long long exp;
     sqlite3_stmt *st;
     int rc;
@@ -111,10 +111,8 @@ int sync_channel_open(struct db *db, const struct cfg *cfg, const char *user_id,
     rc = gapi_call(&c.g, "POST", path.data, body, NULL, &r);
     if (rc == CS_OK && r.status != 200)
         rc = CS_ERR_GOOGLE;
-    rid = sync_str(r.json, "resourceId");
-    exp_s = sync_str(r.json, "expiration");
-    if (rc == CS_OK && rid == NULL)
-        rc = CS_ERR_GOOGLE;
+    if (rc == CS_OK && gapi_watch_parse(r.json, &rid, &exp) != CS_OK)
+        rc = CS_ERR_GOOGLE; /* no usable channel: a surplus one, if any, expires by itself */
     if (rc != CS_OK) {
         log_warn("opening push channel failed (%s, status %ld %s) user=%s", cs_strerror(rc),
                  r.status, r.reason, user_id);
@@ -122,7 +120,8 @@ int sync_channel_open(struct db *db, const struct cfg *cfg, const char *user_id,
             job->lease_until = c.g.retry_at_ms; /* tells the worker when to retry */
         goto out_path;
     }
-    exp = exp_s ? strtoll(exp_s, NULL, 10) : db_now_ms() + (long long)cfg->channel_ttl_s * 1000;
+    if (exp < 0) /* Google always says; if not, what we asked for */
+        exp = db_now_ms() + (long long)cfg->channel_ttl_s * 1000;
     st = db_stmt(db, DB_INTEG_SET_CHANNEL);
     if (st == NULL) {
         rc = CS_ERR_DB;

@@ -262,7 +262,12 @@ int sync_pull(struct sync_ctx *c, const char *sync_token)
             gapi_resp_free(&r);
             break;
         }
-        items = cJSON_GetObjectItemCaseSensitive(r.json, "items");
+        if (gapi_page_parse(r.json, &items, &np, &ns) != CS_OK) {
+            snprintf(c->err, sizeof c->err, "Google sent an unreadable event list page");
+            gapi_resp_free(&r);
+            rc = CS_ERR_GOOGLE;
+            break;
+        }
         if ((rc = db_begin(c->db)) == CS_OK) {
             cJSON_ArrayForEach(it, items)
             {
@@ -274,8 +279,6 @@ int sync_pull(struct sync_ctx *c, const char *sync_token)
             if (rc != CS_OK)
                 db_rollback(c->db);
         }
-        np = sync_str(r.json, "nextPageToken");
-        ns = sync_str(r.json, "nextSyncToken");
         free(page);
         page = np ? strdup(np) : NULL;
         if (ns != NULL) {
