@@ -167,34 +167,15 @@ static long long push_of(struct http_req *req, int connected)
     return connected ? req->cfg->push_delay_ms : APPT_NO_PUSH;
 }
 
-/* The Idempotency-Key header: 1-200 visible ASCII characters. CS_OK (key set), CS_ERR_NOTFOUND
- * (absent) or CS_ERR_INVAL. */
-static int idem_key(struct http_req *req, char out[201])
-{
-    const char *v = http_param(req, "HTTP_IDEMPOTENCY_KEY");
-    size_t n;
-
-    if (v == NULL)
-        return CS_ERR_NOTFOUND;
-    n = strlen(v);
-    if (n == 0 || n > 200)
-        return CS_ERR_INVAL;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
-            return CS_ERR_INVAL;
-    memcpy(out, v, n + 1);
-    return CS_OK;
-}
-
 static void create(struct http_req *req, const struct auth_user *u)
 {
     struct appt a;
-    char err[CS_ERRLEN], key[201], hash[CRYPT_HEXLEN];
+    char err[CS_ERRLEN], key[HTTP_IDEM_KEY_MAX + 1], hash[CRYPT_HEXLEN];
     cJSON *body = NULL;
     int rc, connected, have_key;
 
     memset(&a, 0, sizeof a);
-    have_key = idem_key(req, key);
+    have_key = http_idempotency_key(http_param(req, "HTTP_IDEMPOTENCY_KEY"), key);
     if (have_key == CS_ERR_INVAL) {
         http_reply_error(req, 400, "Idempotency-Key must be 1-200 visible ASCII characters");
         goto out;

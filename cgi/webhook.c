@@ -24,17 +24,12 @@ static int header(struct http_req *req, const char *name, char *out, size_t outl
 
 /* Records the message number; CS_ERR_CONFLICT when it is not above the last one accepted for
  * the channel (a replay). Without a number (never from Google) there is nothing to compare. */
-static int seen(struct http_req *req, const char *chan, const char *rid, const char *msgno)
+static int seen(struct http_req *req, const char *chan, const char *rid, long long n)
 {
     sqlite3_stmt *st;
-    long long n;
-    char *end;
 
-    if (msgno[0] == '\0')
+    if (n < 0)
         return CS_OK;
-    n = strtoll(msgno, &end, 10);
-    if (*end != '\0' || n < 0)
-        return CS_ERR_CONFLICT;
     if ((st = db_stmt(req->db, DB_INTEG_WEBHOOK_SEEN)) == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, chan);
@@ -52,7 +47,8 @@ static void ok(struct http_req *req)
 
 static int route(struct http_req *req, void *ctx)
 {
-    char chan[HDR_MAX], rid[HDR_MAX], token[HDR_MAX], state[32], msgno[32];
+    char chan[HDR_MAX], rid[HDR_MAX], token[HDR_MAX], state[32];
+    long long msgno;
     char expect[CRYPT_HEXLEN], user_id[CRYPT_UUIDLEN];
     struct integ in;
     int rc, good;
@@ -81,10 +77,10 @@ static int route(struct http_req *req, void *ctx)
     }
     if (rc == CS_ERR_NOTFOUND)
         token[0] = '\0';
-    rc = header(req, "HTTP_X_GOOG_MESSAGE_NUMBER", msgno, sizeof msgno);
+    rc = http_message_number(http_param(req, "HTTP_X_GOOG_MESSAGE_NUMBER"), &msgno);
     if (rc == CS_ERR_NOTFOUND)
-        msgno[0] = '\0';
-    if (rc == CS_ERR_INVAL || (rc == CS_OK && strspn(msgno, "0123456789") != strlen(msgno))) {
+        msgno = -1;
+    if (rc == CS_ERR_INVAL) {
         http_reply_error(req, 400, "malformed X-Goog-Message-Number");
         return 0;
     }

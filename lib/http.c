@@ -666,3 +666,35 @@ const char *http_after_blank(const char *p, const char *end)
     }
     return NULL;
 }
+
+int http_idempotency_key(const char *v, char out[HTTP_IDEM_KEY_MAX + 1])
+{
+    size_t n;
+
+    if (v == NULL)
+        return CS_ERR_NOTFOUND;
+    n = strlen(v);
+    if (n == 0 || n > HTTP_IDEM_KEY_MAX)
+        return CS_ERR_INVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x21 || (unsigned char)v[i] > 0x7e)
+            return CS_ERR_INVAL;
+    memcpy(out, v, n + 1);
+    return CS_OK;
+}
+
+int http_message_number(const char *v, long long *out)
+{
+    long long n = 0;
+    size_t i;
+
+    if (v == NULL || *v == '\0')
+        return CS_ERR_NOTFOUND;
+    for (i = 0; v[i] != '\0'; i++) {
+        if (v[i] < '0' || v[i] > '9' || i >= 18)
+            return CS_ERR_INVAL;
+        n = n * 10 + (v[i] - '0');
+    }
+    *out = n;
+    return CS_OK;
+}

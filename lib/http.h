@@ -84,6 +84,13 @@ int http_header_token(const char *v, char *out, size_t outlen);
 /* In an HTTP message held in [p, end): the start of what follows the first blank line (CRLF
  * or LF endings), or NULL when there is none. */
 const char *http_after_blank(const char *p, const char *end);
+/* An Idempotency-Key header value: 1-200 visible ASCII characters, copied into out[201].
+ * CS_OK, CS_ERR_NOTFOUND (v is NULL) or CS_ERR_INVAL. */
+#define HTTP_IDEM_KEY_MAX 200
+int http_idempotency_key(const char *v, char out[HTTP_IDEM_KEY_MAX + 1]);
+/* X-Goog-Message-Number: decimal digits only, at most 18 of them. CS_OK (*out set),
+ * CS_ERR_NOTFOUND (v is NULL or empty) or CS_ERR_INVAL. */
+int http_message_number(const char *v, long long *out);
 /* Percent-encodes s for a URL query component into b. */
 int http_urlencode(struct buf *b, const char *s);
 /* Status reason text ("Created"). */

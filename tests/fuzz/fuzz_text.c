@@ -1,5 +1,5 @@
 /* fuzz_text: the small parsers of outside text: RFC 3339 times, dates, query strings,
- * webhook header tokens, UTF-8 validation. */
+ * webhook header tokens and message numbers, Idempotency-Key, UTF-8 validation. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +29,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     http_query_get(s, "state", out, sizeof out);
     http_query_get(s, "code", out, 8);
     http_header_token(s, out, sizeof out);
+    {
+        char key[HTTP_IDEM_KEY_MAX + 1];
+        long long n;
+        if (http_idempotency_key(s, key) == CS_OK && strcmp(key, s) != 0)
+            abort(); /* a valid key is taken as it is */
+        if (http_message_number(s, &n) == CS_OK && n < 0)
+            abort();
+    }
     cs_text_valid(s);
     free(s);
     return 0;

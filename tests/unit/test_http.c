@@ -105,6 +105,49 @@ static void json_parse(void **state)
     assert_non_null(strstr(why, "malformed"));
 }
 
+static void idempotency_keys(void **state)
+{
+    static const struct {
+        const char *in;
+        int rc;
+    } cases[] = {
+        {"abc-123", CS_OK},          {"!~", CS_OK},
+        {"", CS_ERR_INVAL},          {"has space", CS_ERR_INVAL},
+        {"tab\there", CS_ERR_INVAL}, {"caf\xc3\xa9", CS_ERR_INVAL},
+        {NULL, CS_ERR_NOTFOUND},
+    };
+    char out[HTTP_IDEM_KEY_MAX + 1], long_key[HTTP_IDEM_KEY_MAX + 2];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(http_idempotency_key(cases[i].in, out), cases[i].rc);
+        if (cases[i].rc == CS_OK)
+            assert_string_equal(out, cases[i].in);
+    }
+    memset(long_key, 'k', sizeof long_key - 1);
+    long_key[HTTP_IDEM_KEY_MAX] = '\0'; /* exactly 200: fine */
+    assert_int_equal(http_idempotency_key(long_key, out), CS_OK);
+    long_key[HTTP_IDEM_KEY_MAX] = 'k';
+    long_key[HTTP_IDEM_KEY_MAX + 1] = '\0'; /* 201: refused */
+    assert_int_equal(http_idempotency_key(long_key, out), CS_ERR_INVAL);
+}
+
+static void message_numbers(void **state)
+{
+    long long n = -1;
+
+    (void)state;
+    assert_int_equal(http_message_number("1", &n), CS_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(http_message_number("123456789012345678", &n), CS_OK);
+    assert_int_equal(n, 123456789012345678LL);
+    assert_int_equal(http_message_number("1234567890123456789", &n), CS_ERR_INVAL);
+    assert_int_equal(http_message_number("-1", &n), CS_ERR_INVAL);
+    assert_int_equal(http_message_number("12a", &n), CS_ERR_INVAL);
+    assert_int_equal(http_message_number("", &n), CS_ERR_NOTFOUND);
+    assert_int_equal(http_message_number(NULL, &n), CS_ERR_NOTFOUND);
+}
+
 static void reasons(void **state)
 {
     (void)state;
@@ -114,8 +157,10 @@ static void reasons(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(query_values), cmocka_unit_test(urlencode),
-                                       cmocka_unit_test(json_nul),     cmocka_unit_test(cookies),
-                                       cmocka_unit_test(json_parse),   cmocka_unit_test(reasons)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(query_values),     cmocka_unit_test(urlencode),
+        cmocka_unit_test(json_nul),         cmocka_unit_test(cookies),
+        cmocka_unit_test(json_parse),       cmocka_unit_test(reasons),
+        cmocka_unit_test(idempotency_keys), cmocka_unit_test(message_numbers)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
