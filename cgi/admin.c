@@ -81,28 +81,27 @@ static int user_add(struct db *db, int argc, char **argv)
 
 static int user_list(struct db *db)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_USER_LIST);
+    struct db_stmt *st = db_stmt(db, DB_USER_LIST);
 
     if (st == NULL)
         return 1;
-    while (sqlite3_step(st) == SQLITE_ROW) {
-        const unsigned char *tz = sqlite3_column_text(st, 2);
-        printf("%s\t%s\t%s\n", sqlite3_column_text(st, 0), sqlite3_column_text(st, 1),
-               tz ? (const char *)tz : "-");
+    while (db_step(st) == DB_ROW) {
+        const unsigned char *tz = db_col_text(st, 2);
+        printf("%s\t%s\t%s\n", db_col_text(st, 0), db_col_text(st, 1), tz ? (const char *)tz : "-");
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return 0;
 }
 
 static int status(struct db *db, const struct cfg *cfg)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_USER_COUNT);
+    struct db_stmt *st = db_stmt(db, DB_USER_COUNT);
     long long users = 0;
 
-    if (st != NULL && sqlite3_step(st) == SQLITE_ROW)
-        users = sqlite3_column_int64(st, 0);
+    if (st != NULL && db_step(st) == DB_ROW)
+        users = db_col_int64(st, 0);
     if (st != NULL)
-        sqlite3_reset(st);
+        db_reset(st);
     printf("database: %s\nschema version: %d of %zu\nusers: %lld\ngoogle: %s\nwebhooks: %s\n",
            cfg->db_path, db_version(db), db_migrations_count, users,
            cfg_google_enabled(cfg) ? cfg->api_url : "not configured",
@@ -112,18 +111,18 @@ static int status(struct db *db, const struct cfg *cfg)
     if (st == NULL)
         return 1;
     printf("connected:\n");
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (db_step(st) == DB_ROW) {
         char when[CAL_STRLEN] = "never", chan[CAL_STRLEN] = "none";
-        const unsigned char *err = sqlite3_column_text(st, 4);
-        if (sqlite3_column_type(st, 2) != SQLITE_NULL)
-            cal_format_utc((time_t)sqlite3_column_int64(st, 2), when);
-        if (sqlite3_column_type(st, 3) != SQLITE_NULL)
-            cal_format_utc((time_t)(sqlite3_column_int64(st, 3) / 1000), chan);
-        printf("  %s\t%s\tlast sync %s\tchannel until %s\tpending %lld%s%s\n",
-               sqlite3_column_text(st, 0), sqlite3_column_text(st, 1), when, chan,
-               sqlite3_column_int64(st, 5), err ? "\terror: " : "", err ? (const char *)err : "");
+        const unsigned char *err = db_col_text(st, 4);
+        if (!db_col_is_null(st, 2))
+            cal_format_utc((time_t)db_col_int64(st, 2), when);
+        if (!db_col_is_null(st, 3))
+            cal_format_utc((time_t)(db_col_int64(st, 3) / 1000), chan);
+        printf("  %s\t%s\tlast sync %s\tchannel until %s\tpending %lld%s%s\n", db_col_text(st, 0),
+               db_col_text(st, 1), when, chan, db_col_int64(st, 5), err ? "\terror: " : "",
+               err ? (const char *)err : "");
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return 0;
 }
 

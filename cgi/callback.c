@@ -69,7 +69,7 @@ static int route(struct http_req *req, void *ctx)
     long long expires = 0;
     struct gapi_tokens t;
     struct integ in;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int have_state = 0, rc, have_refresh;
 
     (void)ctx;
@@ -94,13 +94,13 @@ static int route(struct http_req *req, void *ctx)
         return 0;
     }
     db_bind_text(st, 1, state_hash);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (db_step(st) == DB_ROW) {
         db_col_copy(st, 0, owner, sizeof owner);
         sealed = db_col_dup(st, 1);
-        expires = sqlite3_column_int64(st, 2);
+        expires = db_col_int64(st, 2);
         have_state = 1;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     if (!have_state) {
         log_warn("callback with unknown or used state");
         back(req, "invalid_state");

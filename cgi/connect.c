@@ -30,7 +30,7 @@ static int route(struct http_req *req, void *ctx)
     char state_hash[CRYPT_HEXLEN], redirect[1024], ad[INTEG_ADLEN];
     char *sealed = NULL;
     struct buf url;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     (void)ctx;
     if (strcmp(req->method, "GET") != 0) {
@@ -53,7 +53,7 @@ static int route(struct http_req *req, void *ctx)
         goto out;
     }
     if ((st = db_stmt(req->db, DB_STATE_PURGE)) != NULL) {
-        sqlite3_bind_int64(st, 1, db_now());
+        db_bind_int64(st, 1, db_now());
         db_exec(req->db, st);
     }
     st = db_stmt(req->db, DB_STATE_INSERT);
@@ -64,7 +64,7 @@ static int route(struct http_req *req, void *ctx)
     db_bind_text(st, 1, state_hash);
     db_bind_text(st, 2, u.id);
     db_bind_text(st, 3, sealed);
-    sqlite3_bind_int64(st, 4, db_now() + STATE_TTL);
+    db_bind_int64(st, 4, db_now() + STATE_TTL);
     if (db_exec(req->db, st) != CS_OK) {
         http_reply_error(req, 500, "database error");
         goto out;

@@ -14,7 +14,6 @@
 #include <pwd.h>
 
 #include <curl/curl.h>
-#include <sqlite3.h>
 
 #include "cfg.h"
 #include "cs.h"
@@ -120,8 +119,8 @@ static void doc_key_file(struct doc *d, const struct cfg *cfg)
  * migrations this program carries. */
 static void doc_database(struct doc *d, const struct cfg *cfg)
 {
-    sqlite3 *h = NULL;
-    sqlite3_stmt *st = NULL;
+    struct db *db = NULL;
+    char err[CS_ERRLEN];
     int version = -1;
     const int want = (int)db_migrations_count;
 
@@ -134,19 +133,15 @@ static void doc_database(struct doc *d, const struct cfg *cfg)
                 cfg->db_path);
         return;
     }
-    if (sqlite3_open_v2(cfg->db_path, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-        doc_say(d, DOC_FAIL, "database", "cannot open %s: %s", cfg->db_path,
-                h ? sqlite3_errmsg(h) : "out of memory");
+    if (db_connect(cfg->db_path, &db, err, sizeof err) != CS_OK) {
+        doc_say(d, DOC_FAIL, "database", "cannot open %s: %s", cfg->db_path, err);
         goto out;
     }
-    sqlite3_busy_timeout(h, 5000);
-    if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK ||
-        sqlite3_step(st) != SQLITE_ROW) {
+    if ((version = db_version(db)) < 0) {
         doc_say(d, DOC_FAIL, "database", "%s is not readable as a database: %s", cfg->db_path,
-                sqlite3_errmsg(h));
+                db_errmsg(db));
         goto out;
     }
-    version = sqlite3_column_int(st, 0);
     if (version < want)
         doc_say(d, DOC_FAIL, "database",
                 "%s: schema version %d of %d: run calsync-admin migrate (as the calsync user)",
@@ -158,8 +153,7 @@ static void doc_database(struct doc *d, const struct cfg *cfg)
     else
         doc_say(d, DOC_OK, "database", "%s: schema version %d (latest)", cfg->db_path, version);
 out:
-    sqlite3_finalize(st);
-    sqlite3_close(h);
+    db_close(db);
 }
 
 /* Copies the host of an http(s) URL (lowercased, without brackets, port or userinfo) into out;

@@ -20,18 +20,18 @@
 static size_t users(struct db *db, enum db_stmt_id id, long long p1, long long p2,
                     char (*out)[CRYPT_UUIDLEN])
 {
-    sqlite3_stmt *st = db_stmt(db, id);
+    struct db_stmt *st = db_stmt(db, id);
     size_t n = 0;
 
     if (st == NULL)
         return 0;
-    if (sqlite3_bind_parameter_count(st) > 0)
-        sqlite3_bind_int64(st, 1, p1);
-    if (sqlite3_bind_parameter_count(st) > 1)
-        sqlite3_bind_int64(st, 2, p2);
-    while (n < MAX_USERS && sqlite3_step(st) == SQLITE_ROW)
+    if (db_param_count(st) > 0)
+        db_bind_int64(st, 1, p1);
+    if (db_param_count(st) > 1)
+        db_bind_int64(st, 2, p2);
+    while (n < MAX_USERS && db_step(st) == DB_ROW)
         db_col_copy(st, 0, out[n++], CRYPT_UUIDLEN);
-    sqlite3_reset(st);
+    db_reset(st);
     return n;
 }
 
@@ -94,12 +94,12 @@ int main(int argc, char **argv)
         count(jobs_enqueue_sync(db, ids[i], 1, "poll", 0, NULL, NULL), &polled, &errors);
     /* jobs whose worker died: their lease lapses and any worker takes them over */
     {
-        sqlite3_stmt *st = db_stmt(db, DB_JOB_STALE);
+        struct db_stmt *st = db_stmt(db, DB_JOB_STALE);
         if (st != NULL) {
-            sqlite3_bind_int64(st, 1, db_now_ms());
-            if (sqlite3_step(st) == SQLITE_ROW)
-                stale = sqlite3_column_int(st, 0);
-            sqlite3_reset(st);
+            db_bind_int64(st, 1, db_now_ms());
+            if (db_step(st) == DB_ROW)
+                stale = db_col_int(st, 0);
+            db_reset(st);
         }
     }
     if (renewed + opened + retried + polled > 0)

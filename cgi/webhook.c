@@ -26,7 +26,7 @@ static int header(struct http_req *req, const char *name, char *out, size_t outl
  * the channel (a replay). Without a number (never from Google) there is nothing to compare. */
 static int seen(struct http_req *req, const char *chan, const char *rid, long long n)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     if (n < 0)
         return CS_OK;
@@ -34,10 +34,10 @@ static int seen(struct http_req *req, const char *chan, const char *rid, long lo
         return CS_ERR_DB;
     db_bind_text(st, 1, chan);
     db_bind_text(st, 2, rid);
-    sqlite3_bind_int64(st, 3, n);
+    db_bind_int64(st, 3, n);
     if (db_exec(req->db, st) != CS_OK)
         return CS_ERR_DB;
-    return sqlite3_changes(db_handle(req->db)) == 1 ? CS_OK : CS_ERR_CONFLICT;
+    return db_changes(req->db) == 1 ? CS_OK : CS_ERR_CONFLICT;
 }
 
 static void ok(struct http_req *req)

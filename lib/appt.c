@@ -47,30 +47,30 @@ void appt_free(struct appt *a)
     a->sync_error = NULL;
 }
 
-int appt_from_row(sqlite3_stmt *st, struct appt *a)
+int appt_from_row(struct db_stmt *st, struct appt *a)
 {
     memset(a, 0, sizeof *a);
-    a->id = sqlite3_column_int64(st, 0);
+    a->id = db_col_int64(st, 0);
     db_col_copy(st, 1, a->user_id, sizeof a->user_id);
-    a->contact_id = sqlite3_column_int64(st, 2);
+    a->contact_id = db_col_int64(st, 2);
     a->title = db_col_dup(st, 3);
     a->description = db_col_dup(st, 4);
     a->location = db_col_dup(st, 5);
     db_col_copy(st, 6, a->start, sizeof a->start);
     db_col_copy(st, 7, a->end, sizeof a->end);
-    a->all_day = sqlite3_column_int(st, 8);
+    a->all_day = db_col_int(st, 8);
     db_col_copy(st, 9, a->type, sizeof a->type);
     db_col_copy(st, 10, a->status, sizeof a->status);
-    a->is_active = sqlite3_column_int(st, 11);
+    a->is_active = db_col_int(st, 11);
     a->google_event_id = db_col_dup(st, 12);
     a->google_etag = db_col_dup(st, 13);
     a->google_updated = db_col_dup(st, 14);
     a->synced_snapshot = db_col_dup(st, 15);
-    a->last_synced_at = sqlite3_column_int64(st, 16);
+    a->last_synced_at = db_col_int64(st, 16);
     db_col_copy(st, 17, a->sync_state, sizeof a->sync_state);
     a->sync_error = db_col_dup(st, 18);
-    a->created_at = sqlite3_column_int64(st, 19);
-    a->updated_at = sqlite3_column_int64(st, 20);
+    a->created_at = db_col_int64(st, 19);
+    a->updated_at = db_col_int64(st, 20);
     a->former_event_id = db_col_dup(st, 21);
     if (a->title == NULL || a->description == NULL || a->location == NULL) {
         appt_free(a);
@@ -298,37 +298,37 @@ cJSON *appt_to_json(const struct appt *a)
     return o;
 }
 
-void appt_bind_content(sqlite3_stmt *st, int first, const struct appt *a)
+void appt_bind_content(struct db_stmt *st, int first, const struct appt *a)
 {
     if (a->contact_id)
-        sqlite3_bind_int64(st, first, a->contact_id);
+        db_bind_int64(st, first, a->contact_id);
     else
-        sqlite3_bind_null(st, first);
+        db_bind_null(st, first);
     db_bind_text(st, first + 1, a->title);
     db_bind_text(st, first + 2, a->description);
     db_bind_text(st, first + 3, a->location);
     db_bind_text(st, first + 4, a->start);
     db_bind_text(st, first + 5, a->end);
-    sqlite3_bind_int(st, first + 6, a->all_day);
+    db_bind_int(st, first + 6, a->all_day);
     db_bind_text(st, first + 7, a->type);
     db_bind_text(st, first + 8, a->status);
 }
 
 int appt_get(struct db *db, const char *user_id, long long id, struct appt *a)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_APPT_GET);
+    struct db_stmt *st = db_stmt(db, DB_APPT_GET);
     int rc = CS_ERR_NOTFOUND, step;
 
     if (st == NULL)
         return CS_ERR_DB;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     db_bind_text(st, 2, user_id);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
+    step = db_step(st);
+    if (step == DB_ROW)
         rc = appt_from_row(st, a);
-    else if (step != SQLITE_DONE)
+    else if (step != DB_DONE)
         rc = CS_ERR_DB;
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
@@ -337,15 +337,15 @@ int appt_get(struct db *db, const char *user_id, long long id, struct appt *a)
 static int appt_outbox(struct db *db, const char *user_id, long long id, const char *op,
                        long long push)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_OUTBOX_PUT);
+    struct db_stmt *st = db_stmt(db, DB_OUTBOX_PUT);
     int rc;
 
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, id);
+    db_bind_int64(st, 2, id);
     db_bind_text(st, 3, op);
-    sqlite3_bind_int64(st, 4, db_now_ms());
+    db_bind_int64(st, 4, db_now_ms());
     rc = db_exec(db, st);
     if (rc == CS_OK && push != APPT_NO_PUSH)
         rc = jobs_enqueue_sync(db, user_id, 0, "change", push, NULL, NULL);
@@ -357,30 +357,30 @@ static int appt_outbox(struct db *db, const char *user_id, long long id, const c
 static int appt_idem_get(struct db *db, const char *user_id, const char *key, const char *hash,
                          long long *id)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_IDEM_GET);
+    struct db_stmt *st = db_stmt(db, DB_IDEM_GET);
     int rc = CS_ERR_NOTFOUND, step;
 
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, user_id);
     db_bind_text(st, 2, key);
-    sqlite3_bind_int64(st, 3, db_now() - APPT_IDEM_TTL_S);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        const unsigned char *h = sqlite3_column_text(st, 0);
-        *id = sqlite3_column_int64(st, 1);
+    db_bind_int64(st, 3, db_now() - APPT_IDEM_TTL_S);
+    step = db_step(st);
+    if (step == DB_ROW) {
+        const unsigned char *h = db_col_text(st, 0);
+        *id = db_col_int64(st, 1);
         rc = h != NULL && strcmp((const char *)h, hash) == 0 ? CS_OK : CS_ERR_INVAL;
-    } else if (step != SQLITE_DONE) {
+    } else if (step != DB_DONE) {
         rc = CS_ERR_DB;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
 static int appt_idem_put(struct db *db, const char *user_id, const char *key, const char *hash,
                          long long id)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_IDEM_PUT);
+    struct db_stmt *st = db_stmt(db, DB_IDEM_PUT);
     int rc;
 
     if (st == NULL)
@@ -388,21 +388,21 @@ static int appt_idem_put(struct db *db, const char *user_id, const char *key, co
     db_bind_text(st, 1, user_id);
     db_bind_text(st, 2, key);
     db_bind_text(st, 3, hash);
-    sqlite3_bind_int64(st, 4, id);
-    sqlite3_bind_int64(st, 5, db_now());
+    db_bind_int64(st, 4, id);
+    db_bind_int64(st, 5, db_now());
     if ((rc = db_exec(db, st)) != CS_OK)
         return rc;
     /* keys live 24 h; expire a few old ones on each write */
     if ((st = db_stmt(db, DB_IDEM_PURGE)) == NULL)
         return CS_ERR_DB;
-    sqlite3_bind_int64(st, 1, db_now() - APPT_IDEM_TTL_S);
+    db_bind_int64(st, 1, db_now() - APPT_IDEM_TTL_S);
     return db_exec(db, st);
 }
 
 int appt_create(struct db *db, struct appt *a, long long push, const char *idem_key,
                 const char *idem_hash)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     long long earlier = 0;
     int rc;
 
@@ -428,10 +428,10 @@ int appt_create(struct db *db, struct appt *a, long long push, const char *idem_
     db_bind_text(st, 1, a->user_id);
     appt_bind_content(st, 2, a);
     db_bind_text(st, 11, a->sync_state);
-    sqlite3_bind_int64(st, 12, a->created_at);
+    db_bind_int64(st, 12, a->created_at);
     if ((rc = db_exec(db, st)) != CS_OK)
         goto out;
-    a->id = sqlite3_last_insert_rowid(db_handle(db));
+    a->id = db_last_id(db);
     a->is_active = 1;
     rc = appt_outbox(db, a->user_id, a->id, "upsert", push);
     if (rc == CS_OK && idem_key != NULL)
@@ -446,7 +446,7 @@ out:
 
 int appt_update(struct db *db, struct appt *a, long long push)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
 
     if ((rc = db_begin(db)) != CS_OK)
@@ -457,14 +457,14 @@ int appt_update(struct db *db, struct appt *a, long long push)
         goto out;
     }
     snprintf(a->sync_state, sizeof a->sync_state, "%s", push != APPT_NO_PUSH ? "pending" : "local");
-    sqlite3_bind_int64(st, 1, a->id);
+    db_bind_int64(st, 1, a->id);
     db_bind_text(st, 2, a->user_id);
     appt_bind_content(st, 3, a);
     db_bind_text(st, 12, a->sync_state);
-    sqlite3_bind_int64(st, 13, db_now_ms());
+    db_bind_int64(st, 13, db_now_ms());
     if ((rc = db_exec(db, st)) != CS_OK)
         goto out;
-    if (sqlite3_changes(db_handle(db)) != 1) {
+    if (db_changes(db) != 1) {
         rc = CS_ERR_NOTFOUND;
         goto out;
     }
@@ -479,7 +479,7 @@ out:
 
 int appt_delete(struct db *db, const char *user_id, long long id, long long push)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
 
     if ((rc = db_begin(db)) != CS_OK)
@@ -489,13 +489,13 @@ int appt_delete(struct db *db, const char *user_id, long long id, long long push
         rc = CS_ERR_DB;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     db_bind_text(st, 2, user_id);
     db_bind_text(st, 3, push != APPT_NO_PUSH ? "pending" : "local");
-    sqlite3_bind_int64(st, 4, db_now_ms());
+    db_bind_int64(st, 4, db_now_ms());
     if ((rc = db_exec(db, st)) != CS_OK)
         goto out;
-    if (sqlite3_changes(db_handle(db)) != 1) {
+    if (db_changes(db) != 1) {
         rc = CS_ERR_NOTFOUND;
         goto out;
     }
@@ -551,7 +551,7 @@ int appt_cursor_decode(const char *s, struct appt_pos *out)
 int appt_list(struct db *db, const char *user_id, const char *from, const char *to,
               const struct appt_pos *after, int limit, cJSON *arr, struct appt_pos *next, int *more)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_APPT_LIST);
+    struct db_stmt *st = db_stmt(db, DB_APPT_LIST);
     int step, rc = CS_OK, n = 0;
 
     memset(next, 0, sizeof *next);
@@ -564,14 +564,14 @@ int appt_list(struct db *db, const char *user_id, const char *from, const char *
     db_bind_text(st, 2, from);
     db_bind_text(st, 3, to);
     db_bind_text(st, 4, after ? after->start : "");
-    sqlite3_bind_int64(st, 5, after ? after->id : 0);
-    sqlite3_bind_int(st, 6, limit + 1); /* one more says whether another page follows */
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 5, after ? after->id : 0);
+    db_bind_int(st, 6, limit + 1); /* one more says whether another page follows */
+    while ((step = db_step(st)) == DB_ROW) {
         struct appt a;
         cJSON *o;
         if (n == limit) {
             *more = 1;
-            step = SQLITE_DONE;
+            step = DB_DONE;
             break;
         }
         if ((rc = appt_from_row(st, &a)) != CS_OK)
@@ -587,9 +587,9 @@ int appt_list(struct db *db, const char *user_id, const char *from, const char *
             break;
         }
     }
-    if (rc == CS_OK && step != SQLITE_DONE)
+    if (rc == CS_OK && step != DB_DONE)
         rc = CS_ERR_DB;
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
@@ -643,9 +643,9 @@ static int appt_json_str(struct buf *b, const unsigned char *s)
 }
 
 /* ,"key": then the column as a string, or null when it is NULL and nullable. */
-static int appt_json_col(struct buf *b, const char *key, sqlite3_stmt *st, int col, int nullable)
+static int appt_json_col(struct buf *b, const char *key, struct db_stmt *st, int col, int nullable)
 {
-    const unsigned char *v = sqlite3_column_text(st, col);
+    const unsigned char *v = db_col_text(st, col);
     int rc = buf_adds(b, key);
 
     if (rc != CS_OK)
@@ -659,8 +659,8 @@ int appt_list_json(struct db *db, const char *user_id, const char *from, const c
                    const struct appt_pos *after, int limit, struct buf *b, struct appt_pos *next,
                    int *more)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_APPT_LIST);
-    int step = SQLITE_DONE, rc, first = 1, n = 0;
+    struct db_stmt *st = db_stmt(db, DB_APPT_LIST);
+    int step = DB_DONE, rc, first = 1, n = 0;
 
     memset(next, 0, sizeof *next);
     *more = 0;
@@ -672,22 +672,21 @@ int appt_list_json(struct db *db, const char *user_id, const char *from, const c
     db_bind_text(st, 2, from);
     db_bind_text(st, 3, to);
     db_bind_text(st, 4, after ? after->start : "");
-    sqlite3_bind_int64(st, 5, after ? after->id : 0);
-    sqlite3_bind_int(st, 6, limit + 1); /* one more says whether another page follows */
+    db_bind_int64(st, 5, after ? after->id : 0);
+    db_bind_int(st, 6, limit + 1); /* one more says whether another page follows */
     rc = buf_add(b, "[", 1);
-    while (rc == CS_OK && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        int all_day = sqlite3_column_int(st, 8);
+    while (rc == CS_OK && (step = db_step(st)) == DB_ROW) {
+        int all_day = db_col_int(st, 8);
         if (n == limit) {
             *more = 1;
-            step = SQLITE_DONE;
+            step = DB_DONE;
             break;
         }
         n++;
         db_col_copy(st, 6, next->start, sizeof next->start);
-        next->id = sqlite3_column_int64(st, 0);
+        next->id = db_col_int64(st, 0);
         /* the column order of APPT_COLS */
-        rc = buf_printf(b, "%s{\"id\":%lld", first ? "" : ",",
-                        (long long)sqlite3_column_int64(st, 0));
+        rc = buf_printf(b, "%s{\"id\":%lld", first ? "" : ",", (long long)db_col_int64(st, 0));
         first = 0;
         if (rc == CS_OK)
             rc = appt_json_col(b, ",\"title\":", st, 3, 0);
@@ -718,7 +717,7 @@ int appt_list_json(struct db *db, const char *user_id, const char *from, const c
         if (rc == CS_OK)
             rc = appt_json_col(b, ",\"status\":", st, 10, 0);
         if (rc == CS_OK) {
-            long long contact = sqlite3_column_int64(st, 2);
+            long long contact = db_col_int64(st, 2);
             rc = contact ? buf_printf(b, ",\"contactId\":%lld", contact)
                          : buf_adds(b, ",\"contactId\":null");
         }
@@ -729,12 +728,12 @@ int appt_list_json(struct db *db, const char *user_id, const char *from, const c
         if (rc == CS_OK)
             rc = appt_json_col(b, ",\"googleEventId\":", st, 12, 1);
         if (rc == CS_OK)
-            rc = buf_printf(b, ",\"updatedAt\":%lld}", (long long)sqlite3_column_int64(st, 20));
+            rc = buf_printf(b, ",\"updatedAt\":%lld}", (long long)db_col_int64(st, 20));
     }
-    if (rc == CS_OK && step != SQLITE_DONE)
+    if (rc == CS_OK && step != DB_DONE)
         rc = CS_ERR_DB;
     if (rc == CS_OK)
         rc = buf_add(b, "]", 1);
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }

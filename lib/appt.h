@@ -6,12 +6,12 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
-#include <sqlite3.h>
 
 #include "cal.h"
 #include "crypt.h"
 
 struct db;
+struct db_stmt;
 
 #define APPT_TITLE_MAX 500
 #define APPT_LOCATION_MAX 500
@@ -41,7 +41,7 @@ struct appt {
 /* Frees the strings of a (not a itself); safe on a zeroed struct. */
 void appt_free(struct appt *a);
 /* Fills a from a row selected with APPT_COLS; free with appt_free. */
-int appt_from_row(sqlite3_stmt *st, struct appt *a);
+int appt_from_row(struct db_stmt *st, struct appt *a);
 
 /* True for the five types / three statuses (exact, UTF-8). */
 int appt_type_valid(const char *s);
@@ -56,7 +56,7 @@ cJSON *appt_to_json(const struct appt *a);
 
 /* Binds the content fields of a (contact, title, description, location, start, end, all-day,
  * type, status) to parameters first .. first + 8 of st, in that order. */
-void appt_bind_content(sqlite3_stmt *st, int first, const struct appt *a);
+void appt_bind_content(struct db_stmt *st, int first, const struct appt *a);
 
 /* Loads one active appointment of user; CS_ERR_NOTFOUND when absent or another user's. */
 int appt_get(struct db *db, const char *user_id, long long id, struct appt *a);

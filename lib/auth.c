@@ -29,7 +29,7 @@ int auth_email_valid(const char *email)
     return at != NULL && at != email && at[1] != '\0' && strchr(at + 1, '@') == NULL;
 }
 
-static void auth_user_fill(sqlite3_stmt *st, const struct cfg *cfg, struct auth_user *u)
+static void auth_user_fill(struct db_stmt *st, const struct cfg *cfg, struct auth_user *u)
 {
     db_col_copy(st, 0, u->id, sizeof u->id);
     db_col_copy(st, 1, u->email, sizeof u->email);
@@ -42,7 +42,7 @@ int auth_user_add(struct db *db, const char *email, const char *password, const 
                   struct auth_user *out, char *errbuf, size_t errlen)
 {
     char hash[CRYPT_PWLEN];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     size_t plen = password ? strlen(password) : 0;
     int rc;
 
@@ -66,7 +66,7 @@ int auth_user_add(struct db *db, const char *email, const char *password, const 
     db_bind_text(st, 2, email);
     db_bind_text(st, 3, hash);
     db_bind_text(st, 4, tz);
-    sqlite3_bind_int64(st, 5, db_now());
+    db_bind_int64(st, 5, db_now());
     rc = db_exec(db, st);
     sodium_memzero(hash, sizeof hash);
     if (rc == CS_ERR_CONFLICT)
@@ -111,7 +111,7 @@ static const char *auth_key_of(const struct auth_keys *k, const char *scope)
 /* CS_OK when no lock holds; CS_ERR_BUSY with *retry_after seconds when one does. */
 static int auth_throttle_check(struct db *db, const struct auth_keys *k, long *retry_after)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_LOGIN_LOCKED);
+    struct db_stmt *st = db_stmt(db, DB_LOGIN_LOCKED);
     long long now = db_now();
 
     if (st == NULL)
@@ -119,12 +119,12 @@ static int auth_throttle_check(struct db *db, const struct auth_keys *k, long *r
     db_bind_text(st, 1, k->pair);
     db_bind_text(st, 2, k->address);
     db_bind_text(st, 3, k->account);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 1) > now) {
-        *retry_after = (long)(sqlite3_column_int64(st, 1) - now);
-        log_warn("login refused: %s locked for %ld s", (const char *)sqlite3_column_text(st, 0),
+    if (db_step(st) == DB_ROW && db_col_int64(st, 1) > now) {
+        *retry_after = (long)(db_col_int64(st, 1) - now);
+        log_warn("login refused: %s locked for %ld s", (const char *)db_col_text(st, 0),
                  *retry_after);
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return *retry_after > 0 ? CS_ERR_BUSY : CS_OK;
 }
 
@@ -132,7 +132,7 @@ static int auth_throttle_check(struct db *db, const struct auth_keys *k, long *r
 static int auth_throttle_fail(struct db *db, const struct auth_keys *k)
 {
     long long now = db_now();
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = db_begin(db);
 
     if (rc != CS_OK)
@@ -141,7 +141,7 @@ static int auth_throttle_fail(struct db *db, const struct auth_keys *k)
         rc = CS_ERR_DB;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, now - AUTH_FAIL_TTL_S);
+    db_bind_int64(st, 1, now - AUTH_FAIL_TTL_S);
     if ((rc = db_exec(db, st)) != CS_OK)
         goto out;
     for (size_t i = 0; i < sizeof auth_throttles / sizeof auth_throttles[0]; i++) {
@@ -152,10 +152,10 @@ static int auth_throttle_fail(struct db *db, const struct auth_keys *k)
         }
         db_bind_text(st, 1, t->scope);
         db_bind_text(st, 2, auth_key_of(k, t->scope));
-        sqlite3_bind_int64(st, 3, now);
-        sqlite3_bind_int(st, 4, t->after);
-        sqlite3_bind_int(st, 5, t->base_s);
-        sqlite3_bind_int(st, 6, t->max_s);
+        db_bind_int64(st, 3, now);
+        db_bind_int(st, 4, t->after);
+        db_bind_int(st, 5, t->base_s);
+        db_bind_int(st, 6, t->max_s);
         if ((rc = db_exec(db, st)) != CS_OK)
             goto out;
     }
@@ -163,8 +163,8 @@ static int auth_throttle_fail(struct db *db, const struct auth_keys *k)
         rc = CS_ERR_DB;
         goto out;
     }
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int(st, 2, AUTH_FAIL_ROWS_MAX);
+    db_bind_int64(st, 1, now);
+    db_bind_int(st, 2, AUTH_FAIL_ROWS_MAX);
     rc = db_exec(db, st);
 out:
     if (rc == CS_OK)
@@ -182,7 +182,7 @@ int auth_login(struct db *db, const struct cfg *cfg, const char *email, const ch
     static char dummy[CRYPT_PWLEN];
     char hash[CRYPT_PWLEN] = "", th[CRYPT_HEXLEN];
     struct auth_keys k;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int found = 0, ok, rc;
 
     *retry_after = 0;
@@ -195,12 +195,12 @@ int auth_login(struct db *db, const struct cfg *cfg, const char *email, const ch
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, email);
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    if (db_step(st) == DB_ROW) {
         auth_user_fill(st, cfg, u);
         db_col_copy(st, 3, hash, sizeof hash);
         found = 1;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     ok = crypt_password_verify(found ? hash : dummy, password) && found;
     sodium_memzero(hash, sizeof hash);
     /* failures count per account, known or not, so locking tells nothing either */
@@ -219,13 +219,13 @@ int auth_login(struct db *db, const struct cfg *cfg, const char *email, const ch
         return CS_ERR_DB;
     db_bind_text(st, 1, th);
     db_bind_text(st, 2, u->id);
-    sqlite3_bind_int64(st, 3, db_now() + AUTH_SESSION_TTL);
-    sqlite3_bind_int64(st, 4, db_now());
+    db_bind_int64(st, 3, db_now() + AUTH_SESSION_TTL);
+    db_bind_int64(st, 4, db_now());
     if (db_exec(db, st) != CS_OK)
         return CS_ERR_DB;
     st = db_stmt(db, DB_SESSION_PURGE);
     if (st != NULL) {
-        sqlite3_bind_int64(st, 1, db_now());
+        db_bind_int64(st, 1, db_now());
         db_exec(db, st);
     }
     return CS_OK;
@@ -249,7 +249,7 @@ int auth_login_fields(const cJSON *body, const char **email, const char **passwo
 int auth_session_user(struct db *db, const struct cfg *cfg, const char *token, struct auth_user *u)
 {
     char th[CRYPT_HEXLEN];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc = CS_ERR_AUTH;
 
     if (token == NULL || strlen(token) < 16 || strlen(token) >= CRYPT_TOKLEN)
@@ -259,19 +259,19 @@ int auth_session_user(struct db *db, const struct cfg *cfg, const char *token, s
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, th);
-    sqlite3_bind_int64(st, 2, db_now());
-    if (sqlite3_step(st) == SQLITE_ROW) {
+    db_bind_int64(st, 2, db_now());
+    if (db_step(st) == DB_ROW) {
         auth_user_fill(st, cfg, u);
         rc = CS_OK;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
 int auth_logout(struct db *db, const char *token)
 {
     char th[CRYPT_HEXLEN];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     crypt_sha256_hex(token, strlen(token), th);
     st = db_stmt(db, DB_SESSION_DELETE);

@@ -1,4 +1,7 @@
-/* db.c: the SQLite connection, migrations and the per-process statement cache. */
+/* db.c: the store's SQLite back end: the connection, migrations, the per-connection statement
+ * cache, and the bind/step/column calls behind lib/db.h. */
+#include <sqlite3.h>
+
 #include "db.h"
 #include "cs.h"
 #include "log.h"
@@ -17,9 +20,15 @@ static const char *const db_sql[DB__MAX] = {
 };
 #undef DB_STMT
 
+struct db_stmt {
+    struct db *db;
+    sqlite3_stmt *s;
+};
+
 struct db {
+    enum db_kind kind;
     sqlite3 *h;
-    sqlite3_stmt *st[DB__MAX];
+    struct db_stmt st[DB__MAX];
 };
 
 /* A database made before the private umask (0644) is tightened to 0600, with its WAL and
@@ -42,7 +51,9 @@ static void db_tighten_modes(const char *path)
     }
 }
 
-int db_open(const char *path, struct db **out, char *errbuf, size_t errlen)
+/* Opens the SQLite file in WAL mode with a busy timeout; migrate or not. */
+static int db_open_sqlite(const char *path, int migrate, struct db **out, char *errbuf,
+                          size_t errlen)
 {
     struct db *db;
     int rc;
@@ -76,8 +87,9 @@ int db_open(const char *path, struct db **out, char *errbuf, size_t errlen)
         usleep(50 * 1000);
     }
     db_tighten_modes(path);
-    rc = db_migrate(db, errbuf, errlen);
-    if (rc != CS_OK)
+    for (int i = 0; i < DB__MAX; i++)
+        db->st[i].db = db;
+    if (migrate && (rc = db_migrate(db, errbuf, errlen)) != CS_OK)
         goto fail;
     *out = db;
     return CS_OK;
@@ -86,19 +98,34 @@ fail:
     return rc;
 }
 
+int db_open(const char *url, struct db **out, char *errbuf, size_t errlen)
+{
+    return db_open_sqlite(url, 1, out, errbuf, errlen);
+}
+
+int db_connect(const char *url, struct db **out, char *errbuf, size_t errlen)
+{
+    return db_open_sqlite(url, 0, out, errbuf, errlen);
+}
+
+enum db_kind db_kind(const struct db *db)
+{
+    return db->kind;
+}
+
 void db_close(struct db *db)
 {
     if (db == NULL)
         return;
     for (int i = 0; i < DB__MAX; i++)
-        sqlite3_finalize(db->st[i]);
+        sqlite3_finalize(db->st[i].s);
     sqlite3_close(db->h);
     free(db);
 }
 
-sqlite3 *db_handle(struct db *db)
+struct sqlite3 *db_handle(struct db *db)
 {
-    return db->h;
+    return db->kind == DB_SQLITE ? db->h : NULL;
 }
 
 int db_version(struct db *db)
@@ -146,38 +173,130 @@ int db_migrate(struct db *db, char *errbuf, size_t errlen)
     return CS_OK;
 }
 
-sqlite3_stmt *db_stmt(struct db *db, enum db_stmt_id id)
+struct db_stmt *db_stmt(struct db *db, enum db_stmt_id id)
 {
+    struct db_stmt *st;
+
     if (id >= DB__MAX)
         return NULL;
-    if (db->st[id] == NULL) {
-        if (sqlite3_prepare_v3(db->h, db_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &db->st[id],
-                               NULL) != SQLITE_OK) {
+    st = &db->st[id];
+    if (st->s == NULL) {
+        if (sqlite3_prepare_v3(db->h, db_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st->s, NULL) !=
+            SQLITE_OK) {
             log_error("prepare of statement %d failed: %s", (int)id, sqlite3_errmsg(db->h));
-            db->st[id] = NULL;
+            st->s = NULL;
             return NULL;
         }
     } else {
-        sqlite3_reset(db->st[id]);
-        sqlite3_clear_bindings(db->st[id]);
+        sqlite3_reset(st->s);
+        sqlite3_clear_bindings(st->s);
     }
-    return db->st[id];
+    return st;
 }
 
-int db_exec(struct db *db, sqlite3_stmt *st)
+const char *db_sql_text(struct db *db, enum db_stmt_id id)
+{
+    (void)db;
+    return id < DB__MAX ? db_sql[id] : NULL;
+}
+
+int db_exec(struct db *db, struct db_stmt *st)
 {
     int rc;
 
     if (st == NULL)
         return CS_ERR_DB;
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
+    rc = sqlite3_step(st->s);
+    sqlite3_reset(st->s);
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         return CS_OK;
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         return CS_ERR_CONFLICT;
     log_error("sql failed: %s", sqlite3_errmsg(db->h));
     return CS_ERR_DB;
+}
+
+int db_bind_int(struct db_stmt *st, int idx, int v)
+{
+    return sqlite3_bind_int(st->s, idx, v) == SQLITE_OK ? CS_OK : CS_ERR_DB;
+}
+
+int db_bind_int64(struct db_stmt *st, int idx, long long v)
+{
+    return sqlite3_bind_int64(st->s, idx, v) == SQLITE_OK ? CS_OK : CS_ERR_DB;
+}
+
+int db_bind_null(struct db_stmt *st, int idx)
+{
+    return sqlite3_bind_null(st->s, idx) == SQLITE_OK ? CS_OK : CS_ERR_DB;
+}
+
+int db_param_count(struct db_stmt *st)
+{
+    return sqlite3_bind_parameter_count(st->s);
+}
+
+int db_step(struct db_stmt *st)
+{
+    int rc = sqlite3_step(st->s);
+
+    if (rc == SQLITE_ROW)
+        return DB_ROW;
+    if (rc == SQLITE_DONE)
+        return DB_DONE;
+    return DB_FAILED;
+}
+
+void db_reset(struct db_stmt *st)
+{
+    sqlite3_reset(st->s);
+}
+
+long long db_col_int64(struct db_stmt *st, int col)
+{
+    return sqlite3_column_int64(st->s, col);
+}
+
+int db_col_int(struct db_stmt *st, int col)
+{
+    return sqlite3_column_int(st->s, col);
+}
+
+const unsigned char *db_col_text(struct db_stmt *st, int col)
+{
+    return sqlite3_column_text(st->s, col);
+}
+
+int db_col_is_null(struct db_stmt *st, int col)
+{
+    return sqlite3_column_type(st->s, col) == SQLITE_NULL;
+}
+
+int db_changes(struct db *db)
+{
+    return sqlite3_changes(db->h);
+}
+
+long long db_last_id(struct db *db)
+{
+    return sqlite3_last_insert_rowid(db->h);
+}
+
+const char *db_errmsg(struct db *db)
+{
+    return sqlite3_errmsg(db->h);
+}
+
+int db_exec_sql(struct db *db, const char *sql)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        log_error("sql failed: %s", msg ? msg : sqlite3_errmsg(db->h));
+        sqlite3_free(msg);
+        return CS_ERR_DB;
+    }
+    return CS_OK;
 }
 
 static int db_simple(struct db *db, const char *sql)
@@ -205,23 +324,23 @@ void db_rollback(struct db *db)
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
-int db_bind_text(sqlite3_stmt *st, int idx, const char *s)
+int db_bind_text(struct db_stmt *st, int idx, const char *s)
 {
     if (s == NULL)
-        return sqlite3_bind_null(st, idx);
-    return sqlite3_bind_text(st, idx, s, -1, SQLITE_TRANSIENT);
+        return db_bind_null(st, idx);
+    return sqlite3_bind_text(st->s, idx, s, -1, SQLITE_TRANSIENT) == SQLITE_OK ? CS_OK : CS_ERR_DB;
 }
 
-char *db_col_dup(sqlite3_stmt *st, int col)
+char *db_col_dup(struct db_stmt *st, int col)
 {
-    const unsigned char *s = sqlite3_column_text(st, col);
+    const unsigned char *s = db_col_text(st, col);
 
     return s ? strdup((const char *)s) : NULL;
 }
 
-void db_col_copy(sqlite3_stmt *st, int col, char *out, size_t outlen)
+void db_col_copy(struct db_stmt *st, int col, char *out, size_t outlen)
 {
-    const unsigned char *s = sqlite3_column_text(st, col);
+    const unsigned char *s = db_col_text(st, col);
 
     snprintf(out, outlen, "%s", s ? (const char *)s : "");
 }

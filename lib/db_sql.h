@@ -194,7 +194,8 @@ DB_STMT(INTEG_SET_CHANNEL,
         "UPDATE user_integrations SET channel_id = ?2, resource_id = ?3, channel_token_hash = ?4, "
         "channel_expiration = ?5, updated_at = ?6, channel_msgno = NULL "
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
-        "AND channel_id IS ?7 AND epoch = ?8") /* compare-and-swap: concurrent renewals store one channel */
+        "AND channel_id IS ?7 AND epoch = ?8") /* compare-and-swap: concurrent renewals store one
+                                                  channel */
 /* calsync-admin migrate: tokens sealed before they were bound to their row (v1) */
 DB_STMT(INTEG_LEGACY_TOKENS, "SELECT user_id, access_token, refresh_token FROM user_integrations "
                              "WHERE provider = 'google_calendar' AND (access_token LIKE 'v1:%' "
@@ -243,8 +244,9 @@ DB_STMT(INTEG_OVERVIEW,
 /* sync log */
 DB_STMT(RUN_START, "INSERT INTO sync_runs(user_id, trigger, started_at, job_id, job_gen) "
                    "VALUES(?1, ?2, ?3, ?4, ?5)")
-DB_STMT(RUN_FINISH, "UPDATE sync_runs SET finished_at = ?2, pushed = ?3, pulled = ?4, "
-                    "deleted = ?5, conflicts = ?6, ok = ?7, error = ?8, errors = ?9 WHERE run_id = ?1")
+DB_STMT(RUN_FINISH,
+        "UPDATE sync_runs SET finished_at = ?2, pushed = ?3, pulled = ?4, "
+        "deleted = ?5, conflicts = ?6, ok = ?7, error = ?8, errors = ?9 WHERE run_id = ?1")
 DB_STMT(RUN_TRIM, "DELETE FROM sync_runs WHERE user_id = ?1 AND run_id NOT IN "
                   "(SELECT run_id FROM sync_runs WHERE user_id = ?1 ORDER BY run_id DESC LIMIT 50)")
 DB_STMT(RUN_COUNT, "SELECT count(*) FROM sync_runs WHERE user_id = ?1")
@@ -256,7 +258,8 @@ DB_STMT(STATE_TAKE, "DELETE FROM oauth_states WHERE state_hash = ?1 "
                     "RETURNING user_id, verifier, expires_at")
 DB_STMT(STATE_PURGE, "DELETE FROM oauth_states WHERE expires_at <= ?1")
 
-/* durable jobs (lib/jobs.c): one row per pending reason to call Google, coalesced by (kind, ckey) */
+/* durable jobs (lib/jobs.c): one row per pending reason to call Google, coalesced by (kind, ckey)
+ */
 DB_STMT(JOB_ENQUEUE,
         "INSERT INTO sync_jobs(user_id, kind, ckey, pull, trigger, payload, not_before, "
         "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
@@ -324,10 +327,9 @@ DB_STMT(JOB_COUNT_USER, "SELECT count(*) FROM sync_jobs WHERE user_id = ?1")
 DB_STMT(INTEG_GUARD, "SELECT backoff_until, backoff_attempts FROM user_integrations "
                      "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
                      "AND epoch = ?2")
-DB_STMT(INTEG_BACKOFF,
-        "UPDATE user_integrations SET backoff_until = max(backoff_until, ?3), "
-        "backoff_attempts = backoff_attempts + 1 "
-        "WHERE user_id = ?1 AND provider = 'google_calendar' AND epoch = ?2")
+DB_STMT(INTEG_BACKOFF, "UPDATE user_integrations SET backoff_until = max(backoff_until, ?3), "
+                       "backoff_attempts = backoff_attempts + 1 "
+                       "WHERE user_id = ?1 AND provider = 'google_calendar' AND epoch = ?2")
 DB_STMT(INTEG_BACKOFF_CLEAR,
         "UPDATE user_integrations SET backoff_attempts = 0 "
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND backoff_attempts > 0")

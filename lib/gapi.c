@@ -359,7 +359,7 @@ int gapi_store_tokens(struct db *db, const struct cfg *cfg, const char *user_id,
                       const struct gapi_tokens *t, int connect, long long epoch)
 {
     char *sa = NULL, *sr = NULL, ada[INTEG_ADLEN], adr[INTEG_ADLEN];
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
 
     integ_token_ad("access_token", user_id, ada);
@@ -376,10 +376,10 @@ int gapi_store_tokens(struct db *db, const struct cfg *cfg, const char *user_id,
     db_bind_text(st, 1, user_id);
     db_bind_text(st, 2, sa);
     db_bind_text(st, 3, sr);
-    sqlite3_bind_int64(st, 4, db_now() + t->expires_in);
-    sqlite3_bind_int64(st, 5, db_now());
+    db_bind_int64(st, 4, db_now() + t->expires_in);
+    db_bind_int64(st, 5, db_now());
     if (!connect)
-        sqlite3_bind_int64(st, 6, epoch);
+        db_bind_int64(st, 6, epoch);
     rc = db_exec(db, st);
 out:
     free(sa);
@@ -460,14 +460,14 @@ void gapi_close(struct gapi *g)
 static void gapi_reauth(struct gapi *g)
 {
     /* detached: the connection is already gone, nothing to mark */
-    sqlite3_stmt *st = g->detached ? NULL : db_stmt(g->db, DB_INTEG_REAUTH);
+    struct db_stmt *st = g->detached ? NULL : db_stmt(g->db, DB_INTEG_REAUTH);
 
     log_warn("Google grant revoked for user=%s: reconnect required", g->user_id);
     if (st != NULL) {
         db_bind_text(st, 1, g->user_id);
         db_bind_text(st, 2, "Google access was revoked or expired; reconnect Google Calendar");
-        sqlite3_bind_int64(st, 3, db_now());
-        sqlite3_bind_int64(st, 4, g->epoch); /* only the connection these tokens belong to */
+        db_bind_int64(st, 3, db_now());
+        db_bind_int64(st, 4, g->epoch); /* only the connection these tokens belong to */
         db_exec(g->db, st);
     }
     gapi_close(g);
@@ -535,7 +535,7 @@ int gapi_path_segment(struct buf *b, const char *s)
  * CS_ERR_BUSY (job taken away), or CS_ERR_RATELIMIT with *wait_ms to wait first. */
 static int gapi_guard(struct gapi *g, long long *wait_ms)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int step, rc = CS_ERR_NOTFOUND;
 
     *wait_ms = 0;
@@ -546,20 +546,20 @@ static int gapi_guard(struct gapi *g, long long *wait_ms)
     if ((st = db_stmt(g->db, DB_INTEG_GUARD)) == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, g->user_id);
-    sqlite3_bind_int64(st, 2, g->epoch);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        long long until = sqlite3_column_int64(st, 0), now = db_now_ms();
-        g->backoff_attempts = sqlite3_column_int64(st, 1);
+    db_bind_int64(st, 2, g->epoch);
+    step = db_step(st);
+    if (step == DB_ROW) {
+        long long until = db_col_int64(st, 0), now = db_now_ms();
+        g->backoff_attempts = db_col_int64(st, 1);
         rc = CS_OK;
         if (until > now) {
             *wait_ms = until - now;
             rc = CS_ERR_RATELIMIT;
         }
-    } else if (step != SQLITE_DONE) {
+    } else if (step != DB_DONE) {
         rc = CS_ERR_DB;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     if (rc == CS_ERR_NOTFOUND)
         log_info("Google Calendar was disconnected meanwhile: call not made user=%s", g->user_id);
     return rc;
@@ -568,20 +568,20 @@ static int gapi_guard(struct gapi *g, long long *wait_ms)
 /* Google asked us to slow down: every process of this user waits until now + wait_ms. */
 static void gapi_backoff_store(struct gapi *g, long long wait_ms)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     g->backoff_attempts++;
     if (g->detached || (st = db_stmt(g->db, DB_INTEG_BACKOFF)) == NULL)
         return;
     db_bind_text(st, 1, g->user_id);
-    sqlite3_bind_int64(st, 2, g->epoch);
-    sqlite3_bind_int64(st, 3, db_now_ms() + wait_ms);
+    db_bind_int64(st, 2, g->epoch);
+    db_bind_int64(st, 3, db_now_ms() + wait_ms);
     db_exec(g->db, st);
 }
 
 static void gapi_backoff_clear(struct gapi *g)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     if (g->backoff_attempts == 0 || g->detached ||
         (st = db_stmt(g->db, DB_INTEG_BACKOFF_CLEAR)) == NULL)

@@ -21,45 +21,45 @@ void integ_free(struct integ *in)
 }
 
 /* Fills in from a row selected with INTEG_COLS. */
-static void integ_from_row(sqlite3_stmt *st, struct integ *in)
+static void integ_from_row(struct db_stmt *st, struct integ *in)
 {
     memset(in, 0, sizeof *in);
-    in->id = sqlite3_column_int64(st, 0);
+    in->id = db_col_int64(st, 0);
     db_col_copy(st, 1, in->user_id, sizeof in->user_id);
     in->access_token = db_col_dup(st, 2);
     in->refresh_token = db_col_dup(st, 3);
-    in->expiry = sqlite3_column_int64(st, 4);
+    in->expiry = db_col_int64(st, 4);
     db_col_copy(st, 5, in->calendar_id, sizeof in->calendar_id);
     in->sync_token = db_col_dup(st, 6);
     in->channel_id = db_col_dup(st, 7);
     in->resource_id = db_col_dup(st, 8);
     in->channel_token_hash = db_col_dup(st, 9);
-    in->channel_expiration = sqlite3_column_int64(st, 10);
-    in->is_active = sqlite3_column_int(st, 11);
+    in->channel_expiration = db_col_int64(st, 10);
+    in->is_active = db_col_int(st, 11);
     db_col_copy(st, 12, in->state, sizeof in->state);
-    in->last_sync_at = sqlite3_column_int64(st, 13);
+    in->last_sync_at = db_col_int64(st, 13);
     in->last_error = db_col_dup(st, 14);
-    in->next_poll_at = sqlite3_column_int64(st, 15);
-    in->updated_at = sqlite3_column_int64(st, 16);
-    in->epoch = sqlite3_column_int64(st, 17);
+    in->next_poll_at = db_col_int64(st, 15);
+    in->updated_at = db_col_int64(st, 16);
+    in->epoch = db_col_int64(st, 17);
 }
 
 static int integ_query(struct db *db, enum db_stmt_id id, const char *key, struct integ *out)
 {
-    sqlite3_stmt *st = db_stmt(db, id);
+    struct db_stmt *st = db_stmt(db, id);
     int step, rc = CS_ERR_NOTFOUND;
 
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, key);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    step = db_step(st);
+    if (step == DB_ROW) {
         integ_from_row(st, out);
         rc = CS_OK;
-    } else if (step != SQLITE_DONE) {
+    } else if (step != DB_DONE) {
         rc = CS_ERR_DB;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
@@ -87,14 +87,14 @@ int integ_is_connected(struct db *db, const char *user_id)
 
 int integ_set_state(struct db *db, const char *user_id, const char *state, const char *error)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_INTEG_SET_STATE);
+    struct db_stmt *st = db_stmt(db, DB_INTEG_SET_STATE);
 
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, user_id);
     db_bind_text(st, 2, state);
     db_bind_text(st, 3, error);
-    sqlite3_bind_int64(st, 4, db_now());
+    db_bind_int64(st, 4, db_now());
     return db_exec(db, st);
 }
 
@@ -134,7 +134,7 @@ int integ_reseal_legacy(struct db *db, const unsigned char key[32], int *n, char
         char *access, *refresh;
     } *rows = NULL;
     size_t count = 0, cap = 0;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int step, rc = CS_OK;
 
     *n = 0;
@@ -142,7 +142,7 @@ int integ_reseal_legacy(struct db *db, const unsigned char key[32], int *n, char
     st = db_stmt(db, DB_INTEG_LEGACY_TOKENS);
     if (st == NULL)
         return cs_fail(errbuf, errlen, CS_ERR_DB, "database error");
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = db_step(st)) == DB_ROW) {
         if (count == cap) {
             size_t ncap = cap ? cap * 2 : 16;
             struct row *nr = realloc(rows, ncap * sizeof *rows);
@@ -158,9 +158,9 @@ int integ_reseal_legacy(struct db *db, const unsigned char key[32], int *n, char
         rows[count].refresh = db_col_dup(st, 2);
         count++;
     }
-    if (rc == CS_OK && step != SQLITE_DONE)
+    if (rc == CS_OK && step != DB_DONE)
         rc = CS_ERR_DB;
-    sqlite3_reset(st);
+    db_reset(st);
     if (rc != CS_OK) {
         cs_fail(errbuf, errlen, rc, "cannot read the stored tokens");
         goto out;
@@ -182,7 +182,7 @@ int integ_reseal_legacy(struct db *db, const unsigned char key[32], int *n, char
             db_bind_text(st, 4, rows[i].access);
             db_bind_text(st, 5, rows[i].refresh);
             rc = db_exec(db, st);
-            if (rc == CS_OK && sqlite3_changes(db_handle(db)) == 1) {
+            if (rc == CS_OK && db_changes(db) == 1) {
                 (*n)++;
                 log_info("tokens re-sealed bound to their row user=%s", rows[i].user_id);
             } else if (rc != CS_OK) {

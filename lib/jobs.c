@@ -39,7 +39,7 @@ static int jobs_put(struct db *db, const char *user_id, enum job_kind kind, cons
                     int pull, const char *trigger, const char *payload, long long delay_ms,
                     long long *job_id, long long *gen)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_JOB_ENQUEUE);
+    struct db_stmt *st = db_stmt(db, DB_JOB_ENQUEUE);
     long long now = db_now_ms();
     int step;
 
@@ -48,22 +48,22 @@ static int jobs_put(struct db *db, const char *user_id, enum job_kind kind, cons
     db_bind_text(st, 1, user_id);
     db_bind_text(st, 2, job_kinds[kind]);
     db_bind_text(st, 3, ckey);
-    sqlite3_bind_int(st, 4, pull);
+    db_bind_int(st, 4, pull);
     db_bind_text(st, 5, trigger);
     db_bind_text(st, 6, payload);
-    sqlite3_bind_int64(st, 7, now + (delay_ms > 0 ? delay_ms : 0));
-    sqlite3_bind_int64(st, 8, now);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
+    db_bind_int64(st, 7, now + (delay_ms > 0 ? delay_ms : 0));
+    db_bind_int64(st, 8, now);
+    step = db_step(st);
+    if (step == DB_ROW) {
         if (job_id != NULL)
-            *job_id = sqlite3_column_int64(st, 0);
+            *job_id = db_col_int64(st, 0);
         if (gen != NULL)
-            *gen = sqlite3_column_int64(st, 1);
-        step = sqlite3_step(st);
+            *gen = db_col_int64(st, 1);
+        step = db_step(st);
     }
-    sqlite3_reset(st);
-    if (step != SQLITE_DONE) {
-        log_error("cannot record a %s job: %s", job_kinds[kind], sqlite3_errmsg(db_handle(db)));
+    db_reset(st);
+    if (step != DB_DONE) {
+        log_error("cannot record a %s job: %s", job_kinds[kind], db_errmsg(db));
         return CS_ERR_DB;
     }
     return CS_OK;
@@ -92,13 +92,13 @@ int jobs_enqueue_cleanup(struct db *db, const char *user_id, const char *payload
 
 int jobs_cancel_user(struct db *db, const char *user_id)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_JOB_CANCEL_USER);
+    struct db_stmt *st = db_stmt(db, DB_JOB_CANCEL_USER);
     int rc;
 
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, user_id);
-    sqlite3_bind_int64(st, 2, db_now_ms());
+    db_bind_int64(st, 2, db_now_ms());
     if ((rc = db_exec(db, st)) != CS_OK)
         return rc;
     if ((st = db_stmt(db, DB_JOB_CANCEL_RUNNING)) == NULL)
@@ -135,27 +135,27 @@ void jobs_free(struct job *j)
 }
 
 /* Steps a claiming statement (RETURNING the job's columns) into j. */
-static int jobs_claim_step(struct db *db, sqlite3_stmt *st, struct job *j)
+static int jobs_claim_step(struct db *db, struct db_stmt *st, struct job *j)
 {
     char kind[16];
     int step, rc = CS_ERR_NOTFOUND;
 
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        j->id = sqlite3_column_int64(st, 0);
+    step = db_step(st);
+    if (step == DB_ROW) {
+        j->id = db_col_int64(st, 0);
         db_col_copy(st, 1, j->user_id, sizeof j->user_id);
         db_col_copy(st, 2, kind, sizeof kind);
-        j->pull = sqlite3_column_int(st, 3);
+        j->pull = db_col_int(st, 3);
         db_col_copy(st, 4, j->trigger, sizeof j->trigger);
         j->payload = db_col_dup(st, 5);
-        j->gen = sqlite3_column_int64(st, 6);
-        j->attempts = sqlite3_column_int64(st, 7);
+        j->gen = db_col_int64(st, 6);
+        j->attempts = db_col_int64(st, 7);
         rc = jobs_kind_parse(kind, &j->kind) == CS_OK ? CS_OK : CS_ERR_DB;
-        step = sqlite3_step(st);
+        step = db_step(st);
     }
-    sqlite3_reset(st);
-    if (step != SQLITE_DONE) {
-        log_error("cannot claim a job: %s", sqlite3_errmsg(db_handle(db)));
+    db_reset(st);
+    if (step != DB_DONE) {
+        log_error("cannot claim a job: %s", db_errmsg(db));
         rc = CS_ERR_DB;
     }
     if (rc != CS_OK)
@@ -165,7 +165,7 @@ static int jobs_claim_step(struct db *db, sqlite3_stmt *st, struct job *j)
 
 int jobs_claim(struct db *db, long long lease_ms, struct job *j)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_JOB_CLAIM);
+    struct db_stmt *st = db_stmt(db, DB_JOB_CLAIM);
     long long now = db_now_ms();
 
     memset(j, 0, sizeof *j);
@@ -175,14 +175,14 @@ int jobs_claim(struct db *db, long long lease_ms, struct job *j)
     j->lease_ms = lease_ms;
     j->lease_until = now + lease_ms;
     db_bind_text(st, 1, j->owner);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_int64(st, 3, j->lease_until);
+    db_bind_int64(st, 2, now);
+    db_bind_int64(st, 3, j->lease_until);
     return jobs_claim_step(db, st, j);
 }
 
 int jobs_claim_id(struct db *db, long long job_id, long long lease_ms, struct job *j)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_JOB_CLAIM_ID);
+    struct db_stmt *st = db_stmt(db, DB_JOB_CLAIM_ID);
     long long now = db_now_ms();
     int rc;
 
@@ -192,24 +192,24 @@ int jobs_claim_id(struct db *db, long long job_id, long long lease_ms, struct jo
     crypt_random_token(j->owner, 16);
     j->lease_ms = lease_ms;
     j->lease_until = now + lease_ms;
-    sqlite3_bind_int64(st, 1, job_id);
+    db_bind_int64(st, 1, job_id);
     db_bind_text(st, 2, j->owner);
-    sqlite3_bind_int64(st, 3, j->lease_until);
-    sqlite3_bind_int64(st, 4, now);
+    db_bind_int64(st, 3, j->lease_until);
+    db_bind_int64(st, 4, now);
     rc = jobs_claim_step(db, st, j);
     return rc == CS_ERR_NOTFOUND ? CS_ERR_BUSY : rc;
 }
 
 long long jobs_next_due(struct db *db)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_JOB_NEXT_DUE);
+    struct db_stmt *st = db_stmt(db, DB_JOB_NEXT_DUE);
     long long due = 0;
 
     if (st == NULL)
         return 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        due = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
+    if (db_step(st) == DB_ROW)
+        due = db_col_int64(st, 0);
+    db_reset(st);
     return due;
 }
 
@@ -217,19 +217,19 @@ long long jobs_next_due(struct db *db)
 static int jobs_lease_stmt(struct db *db, enum db_stmt_id id, const struct job *j, long long p3,
                            const char *p4)
 {
-    sqlite3_stmt *st = db_stmt(db, id);
+    struct db_stmt *st = db_stmt(db, id);
 
     if (st == NULL)
         return -1;
-    sqlite3_bind_int64(st, 1, j->id);
+    db_bind_int64(st, 1, j->id);
     db_bind_text(st, 2, j->owner);
-    if (sqlite3_bind_parameter_count(st) >= 3)
-        sqlite3_bind_int64(st, 3, p3);
-    if (sqlite3_bind_parameter_count(st) >= 4)
+    if (db_param_count(st) >= 3)
+        db_bind_int64(st, 3, p3);
+    if (db_param_count(st) >= 4)
         db_bind_text(st, 4, p4);
     if (db_exec(db, st) != CS_OK)
         return -1;
-    return sqlite3_changes(db_handle(db));
+    return db_changes(db);
 }
 
 int jobs_keepalive(struct db *db, struct job *j)
@@ -298,15 +298,15 @@ int jobs_wait_user_idle(struct db *db, const char *user_id, long long wait_ms)
     long long until = db_now_ms() + wait_ms;
 
     for (;;) {
-        sqlite3_stmt *st = db_stmt(db, DB_JOB_USER_BUSY);
+        struct db_stmt *st = db_stmt(db, DB_JOB_USER_BUSY);
         long long n = 0;
         if (st == NULL)
             return CS_ERR_DB;
         db_bind_text(st, 1, user_id);
-        sqlite3_bind_int64(st, 2, db_now_ms());
-        if (sqlite3_step(st) == SQLITE_ROW)
-            n = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
+        db_bind_int64(st, 2, db_now_ms());
+        if (db_step(st) == DB_ROW)
+            n = db_col_int64(st, 0);
+        db_reset(st);
         if (n == 0)
             return CS_OK;
         if (db_now_ms() >= until)
@@ -318,24 +318,24 @@ int jobs_wait_user_idle(struct db *db, const char *user_id, long long wait_ms)
 /* The run of job_id covering gen, if it finished: 1 (res filled), 0 not yet, -1 error. */
 static int jobs_result_of(struct db *db, long long job_id, long long gen, struct jobs_result *res)
 {
-    sqlite3_stmt *st = db_stmt(db, DB_JOB_RUN_OF);
+    struct db_stmt *st = db_stmt(db, DB_JOB_RUN_OF);
     int found = 0;
 
     if (st == NULL)
         return -1;
-    sqlite3_bind_int64(st, 1, job_id);
-    sqlite3_bind_int64(st, 2, gen);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        res->ok = sqlite3_column_int(st, 0);
+    db_bind_int64(st, 1, job_id);
+    db_bind_int64(st, 2, gen);
+    if (db_step(st) == DB_ROW) {
+        res->ok = db_col_int(st, 0);
         db_col_copy(st, 1, res->error, sizeof res->error);
-        res->pushed = sqlite3_column_int(st, 2);
-        res->pulled = sqlite3_column_int(st, 3);
-        res->deleted = sqlite3_column_int(st, 4);
-        res->conflicts = sqlite3_column_int(st, 5);
-        res->errors = sqlite3_column_int(st, 6);
+        res->pushed = db_col_int(st, 2);
+        res->pulled = db_col_int(st, 3);
+        res->deleted = db_col_int(st, 4);
+        res->conflicts = db_col_int(st, 5);
+        res->errors = db_col_int(st, 6);
         found = 1;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return found;
 }
 

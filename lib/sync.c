@@ -51,69 +51,69 @@ const char *sync_str(const cJSON *o, const char *key)
 
 void sync_user_tz(struct sync_ctx *c)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_USER_BY_ID);
+    struct db_stmt *st = db_stmt(c->db, DB_USER_BY_ID);
 
     snprintf(c->tz, sizeof c->tz, "%s", c->cfg->default_tz);
     if (st == NULL)
         return;
     db_bind_text(st, 1, c->user_id);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 2) != NULL)
+    if (db_step(st) == DB_ROW && db_col_text(st, 2) != NULL)
         db_col_copy(st, 2, c->tz, sizeof c->tz);
-    sqlite3_reset(st);
+    db_reset(st);
 }
 
 /* Loads an appointment of the user whether active or not. */
 int sync_load(struct sync_ctx *c, long long id, struct appt *a)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_APPT_GET_ANY);
+    struct db_stmt *st = db_stmt(c->db, DB_APPT_GET_ANY);
     int rc = CS_ERR_NOTFOUND;
 
     if (st == NULL)
         return CS_ERR_DB;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     db_bind_text(st, 2, c->user_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (db_step(st) == DB_ROW)
         rc = appt_from_row(st, a);
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
 int sync_load_by(struct sync_ctx *c, enum db_stmt_id id, const char *gid, struct appt *a)
 {
-    sqlite3_stmt *st = db_stmt(c->db, id);
+    struct db_stmt *st = db_stmt(c->db, id);
     int rc = CS_ERR_NOTFOUND;
 
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, c->user_id);
     db_bind_text(st, 2, gid);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    if (db_step(st) == DB_ROW)
         rc = appt_from_row(st, a);
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
 /* The pending outbox op of an appointment: "upsert", "delete" or "" (none). */
 void sync_pending_op(struct sync_ctx *c, long long id, char op[8])
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_OUTBOX_FOR_APPT);
+    struct db_stmt *st = db_stmt(c->db, DB_OUTBOX_FOR_APPT);
 
     op[0] = '\0';
     if (st == NULL)
         return;
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    db_bind_int64(st, 1, id);
+    if (db_step(st) == DB_ROW)
         db_col_copy(st, 0, op, 8);
-    sqlite3_reset(st);
+    db_reset(st);
 }
 
 void sync_set_error(struct sync_ctx *c, long long id, const char *state, const char *msg)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_APPT_SET_SYNC_ERROR);
+    struct db_stmt *st = db_stmt(c->db, DB_APPT_SET_SYNC_ERROR);
 
     if (st == NULL)
         return;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     db_bind_text(st, 2, c->user_id);
     db_bind_text(st, 3, state);
     db_bind_text(st, 4, msg);
@@ -124,14 +124,14 @@ void sync_set_error(struct sync_ctx *c, long long id, const char *state, const c
  * it for us). */
 int sync_mark_deleted(struct sync_ctx *c, long long id)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_APPT_PULL_DELETE);
+    struct db_stmt *st = db_stmt(c->db, DB_APPT_PULL_DELETE);
 
     if (st == NULL)
         return CS_ERR_DB;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     db_bind_text(st, 2, c->user_id);
-    sqlite3_bind_int64(st, 3, db_now());
-    sqlite3_bind_int64(st, 4, db_now_ms());
+    db_bind_int64(st, 3, db_now());
+    db_bind_int64(st, 4, db_now_ms());
     return db_exec(c->db, st);
 }
 
@@ -139,7 +139,7 @@ int sync_mark_deleted(struct sync_ctx *c, long long id)
  * CS_ERR_NOMEM with the ids collected so far, or CS_ERR_DB. */
 int sync_collect_ids(struct sync_ctx *c, enum db_stmt_id id, long long **ids, size_t *n)
 {
-    sqlite3_stmt *st = db_stmt(c->db, id);
+    struct db_stmt *st = db_stmt(c->db, id);
     size_t cap = 0;
     int rc = CS_OK;
 
@@ -148,7 +148,7 @@ int sync_collect_ids(struct sync_ctx *c, enum db_stmt_id id, long long **ids, si
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, c->user_id);
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    while (db_step(st) == DB_ROW) {
         if (*n == cap) {
             long long *p = realloc(*ids, (cap = cap ? cap * 2 : 64) * sizeof **ids);
             if (p == NULL) {
@@ -157,16 +157,16 @@ int sync_collect_ids(struct sync_ctx *c, enum db_stmt_id id, long long **ids, si
             }
             *ids = p;
         }
-        (*ids)[(*n)++] = sqlite3_column_int64(st, 0);
+        (*ids)[(*n)++] = db_col_int64(st, 0);
     }
-    sqlite3_reset(st);
+    db_reset(st);
     return rc;
 }
 
 /* Records that a was synced as Google event ev (its id, etag, updated, and the snapshot). */
 int sync_link(struct sync_ctx *c, const struct appt *a, const cJSON *ev)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_APPT_SET_SYNCED);
+    struct db_stmt *st = db_stmt(c->db, DB_APPT_SET_SYNCED);
     char *snap = gmap_snapshot(a);
     int rc;
 
@@ -174,14 +174,14 @@ int sync_link(struct sync_ctx *c, const struct appt *a, const cJSON *ev)
         free(snap);
         return CS_ERR_DB;
     }
-    sqlite3_bind_int64(st, 1, a->id);
+    db_bind_int64(st, 1, a->id);
     db_bind_text(st, 2, c->user_id);
     db_bind_text(st, 3, sync_str(ev, "id"));
     db_bind_text(st, 4, sync_str(ev, "etag"));
     db_bind_text(st, 5, sync_str(ev, "updated"));
     db_bind_text(st, 6, snap);
-    sqlite3_bind_int64(st, 7, db_now());
-    sqlite3_bind_int64(st, 8, a->updated_at);
+    db_bind_int64(st, 7, db_now());
+    db_bind_int64(st, 8, a->updated_at);
     rc = db_exec(c->db, st);
     free(snap);
     return rc;
@@ -215,7 +215,7 @@ int sync_event_error(struct sync_ctx *c, const struct gapi_resp *r, const char *
 /* First sync of a connection: every appointment not on Google yet is queued. */
 static void sync_enqueue_unlinked(struct sync_ctx *c)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     long long *ids;
     size_t n;
 
@@ -226,8 +226,8 @@ static void sync_enqueue_unlinked(struct sync_ctx *c)
             if (st == NULL)
                 break;
             db_bind_text(st, 1, c->user_id);
-            sqlite3_bind_int64(st, 2, ids[i]);
-            sqlite3_bind_int64(st, 3, db_now_ms());
+            db_bind_int64(st, 2, ids[i]);
+            db_bind_int64(st, 3, db_now_ms());
             db_exec(c->db, st);
         }
         if (db_commit(c->db) != CS_OK)
@@ -238,7 +238,7 @@ static void sync_enqueue_unlinked(struct sync_ctx *c)
 
 static void sync_finish_state(struct sync_ctx *c, int rc)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     if (rc == CS_ERR_REAUTH || rc == CS_ERR_NOTFOUND || rc == CS_ERR_BUSY)
         return; /* gapi recorded reauth_required; gone; or another worker carries on */
@@ -248,9 +248,9 @@ static void sync_finish_state(struct sync_ctx *c, int rc)
     db_bind_text(st, 1, c->user_id);
     db_bind_text(st, 2, rc == CS_OK ? "connected" : "error");
     db_bind_text(st, 3, rc == CS_OK ? NULL : (c->err[0] ? c->err : cs_strerror(rc)));
-    sqlite3_bind_int64(st, 4, db_now());
+    db_bind_int64(st, 4, db_now());
     if (c->pulled) /* a push alone must not postpone the next poll */
-        sqlite3_bind_int64(st, 5, db_now() + c->cfg->poll_interval_s);
+        db_bind_int64(st, 5, db_now() + c->cfg->poll_interval_s);
     db_exec(c->db, st);
 }
 
@@ -266,37 +266,37 @@ static int sync_alive(void *ctx)
 
 static long long sync_run_start(struct sync_ctx *c, const char *trigger)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_RUN_START);
+    struct db_stmt *st = db_stmt(c->db, DB_RUN_START);
 
     if (st == NULL)
         return 0;
     db_bind_text(st, 1, c->user_id);
     db_bind_text(st, 2, trigger);
-    sqlite3_bind_int64(st, 3, db_now());
+    db_bind_int64(st, 3, db_now());
     if (c->job != NULL) {
-        sqlite3_bind_int64(st, 4, c->job->id);
-        sqlite3_bind_int64(st, 5, c->job->gen);
+        db_bind_int64(st, 4, c->job->id);
+        db_bind_int64(st, 5, c->job->gen);
     }
     if (db_exec(c->db, st) != CS_OK)
         return 0;
-    return sqlite3_last_insert_rowid(db_handle(c->db));
+    return db_last_id(c->db);
 }
 
 static void sync_run_finish(struct sync_ctx *c, long long run_id, int rc)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     if (run_id == 0 || (st = db_stmt(c->db, DB_RUN_FINISH)) == NULL)
         return;
-    sqlite3_bind_int64(st, 1, run_id);
-    sqlite3_bind_int64(st, 2, db_now());
-    sqlite3_bind_int(st, 3, c->st->pushed);
-    sqlite3_bind_int(st, 4, c->st->pulled);
-    sqlite3_bind_int(st, 5, c->st->deleted);
-    sqlite3_bind_int(st, 6, c->st->conflicts);
-    sqlite3_bind_int(st, 7, rc == CS_OK);
+    db_bind_int64(st, 1, run_id);
+    db_bind_int64(st, 2, db_now());
+    db_bind_int(st, 3, c->st->pushed);
+    db_bind_int(st, 4, c->st->pulled);
+    db_bind_int(st, 5, c->st->deleted);
+    db_bind_int(st, 6, c->st->conflicts);
+    db_bind_int(st, 7, rc == CS_OK);
     db_bind_text(st, 8, rc == CS_OK ? NULL : (c->err[0] ? c->err : cs_strerror(rc)));
-    sqlite3_bind_int(st, 9, c->st->errors);
+    db_bind_int(st, 9, c->st->errors);
     db_exec(c->db, st);
     if ((st = db_stmt(c->db, DB_RUN_TRIM)) != NULL) {
         db_bind_text(st, 1, c->user_id);
@@ -398,7 +398,7 @@ cJSON *sync_status_json(struct db *db, const char *user_id)
 {
     cJSON *o = cJSON_CreateObject();
     struct integ in;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     long long pending = 0;
     int connected = 0, held = 0, have;
     char when[CAL_STRLEN];
@@ -413,10 +413,10 @@ cJSON *sync_status_json(struct db *db, const char *user_id)
         st = db_stmt(db, DB_JOB_RUNNING);
         if (st != NULL) {
             db_bind_text(st, 1, user_id);
-            sqlite3_bind_int64(st, 2, db_now_ms());
-            if (sqlite3_step(st) == SQLITE_ROW)
-                held = sqlite3_column_int(st, 0);
-            sqlite3_reset(st);
+            db_bind_int64(st, 2, db_now_ms());
+            if (db_step(st) == DB_ROW)
+                held = db_col_int(st, 0);
+            db_reset(st);
         }
         /* "syncing" while a sync job is running, or was announced moments ago (the connect
          * callback says so before its sync starts); an old mark is a run that died */
@@ -429,9 +429,9 @@ cJSON *sync_status_json(struct db *db, const char *user_id)
     st = db_stmt(db, DB_OUTBOX_COUNT);
     if (st != NULL && connected) {
         db_bind_text(st, 1, user_id);
-        if (sqlite3_step(st) == SQLITE_ROW)
-            pending = sqlite3_column_int64(st, 0);
-        sqlite3_reset(st);
+        if (db_step(st) == DB_ROW)
+            pending = db_col_int64(st, 0);
+        db_reset(st);
     }
     cJSON_AddStringToObject(o, "provider", "google_calendar");
     cJSON_AddBoolToObject(o, "connected", connected);

@@ -66,7 +66,7 @@ int sync_channel_open(struct db *db, const struct cfg *cfg, const char *user_id,
     cJSON *body = NULL;
     const char *rid = NULL;
     long long exp;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
 
     memset(&r, 0, sizeof r);
@@ -131,12 +131,12 @@ int sync_channel_open(struct db *db, const struct cfg *cfg, const char *user_id,
     db_bind_text(st, 2, id);
     db_bind_text(st, 3, rid);
     db_bind_text(st, 4, token_hash);
-    sqlite3_bind_int64(st, 5, exp);
-    sqlite3_bind_int64(st, 6, db_now());
+    db_bind_int64(st, 5, exp);
+    db_bind_int64(st, 6, db_now());
     db_bind_text(st, 7, in.channel_id);
-    sqlite3_bind_int64(st, 8, in.epoch);
+    db_bind_int64(st, 8, in.epoch);
     rc = db_exec(db, st);
-    if (rc == CS_OK && sqlite3_changes(db_handle(db)) != 1) {
+    if (rc == CS_OK && db_changes(db) != 1) {
         /* another renewer stored its channel first, or the user disconnected (or reconnected)
          * meanwhile: ours is surplus and must not live on at Google */
         log_info("channel not needed any more (renewed elsewhere or disconnected); stopping it "
@@ -211,14 +211,14 @@ int sync_disconnect(struct db *db, const struct cfg *cfg, const char *user_id,
     if (have && in.is_active)
         payload = sync_cleanup_payload(cfg, &in);
     for (size_t i = 0; rc == CS_OK && i < sizeof steps / sizeof steps[0]; i++) {
-        sqlite3_stmt *st = db_stmt(db, steps[i]);
+        struct db_stmt *st = db_stmt(db, steps[i]);
         if (st == NULL) {
             rc = CS_ERR_DB;
             break;
         }
         db_bind_text(st, 1, user_id);
         if (steps[i] == DB_INTEG_DISCONNECT)
-            sqlite3_bind_int64(st, 2, db_now());
+            db_bind_int64(st, 2, db_now());
         rc = db_exec(db, st);
     }
     if (rc == CS_OK)

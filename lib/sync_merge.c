@@ -24,24 +24,24 @@
 int sync_merge_save(struct sync_ctx *c, struct appt *a, const char *gid, const char *etag,
                     const char *updated, const char *snap)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_APPT_MERGE_SAVE);
+    struct db_stmt *st = db_stmt(c->db, DB_APPT_MERGE_SAVE);
     long long now = db_now_ms(), next = now > a->updated_at ? now : a->updated_at + 1;
     int rc;
 
     if (st == NULL)
         return CS_ERR_DB;
-    sqlite3_bind_int64(st, 1, a->id);
+    db_bind_int64(st, 1, a->id);
     db_bind_text(st, 2, c->user_id);
     appt_bind_content(st, 3, a);
     db_bind_text(st, 12, gid);
     db_bind_text(st, 13, etag);
     db_bind_text(st, 14, updated);
     db_bind_text(st, 15, snap);
-    sqlite3_bind_int64(st, 16, next);
-    sqlite3_bind_int64(st, 17, a->updated_at);
+    db_bind_int64(st, 16, next);
+    db_bind_int64(st, 17, a->updated_at);
     if ((rc = db_exec(c->db, st)) != CS_OK)
         return rc;
-    if (sqlite3_changes(db_handle(c->db)) != 1)
+    if (db_changes(c->db) != 1)
         return CS_ERR_BUSY;
     a->updated_at = next;
     return CS_OK;

@@ -28,7 +28,7 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
     const char *etag = sync_str(ev, "etag"), *updated = sync_str(ev, "updated");
     struct appt local, remote;
     char op[8] = "", *snap = NULL;
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int have, rc = CS_OK;
 
     if (gid == NULL)
@@ -65,7 +65,7 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
                 rc = sync_mark_deleted(c, local.id);
                 st = db_stmt(c->db, DB_OUTBOX_DROP_APPT);
                 if (st != NULL) {
-                    sqlite3_bind_int64(st, 1, local.id);
+                    db_bind_int64(st, 1, local.id);
                     db_exec(c->db, st);
                 }
                 c->st->deleted++;
@@ -111,15 +111,15 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
         goto out;
     }
     if (have)
-        sqlite3_bind_int64(st, 1, local.id);
+        db_bind_int64(st, 1, local.id);
     db_bind_text(st, 2, c->user_id);
     appt_bind_content(st, 3, &remote);
     db_bind_text(st, 12, gid);
     db_bind_text(st, 13, etag);
     db_bind_text(st, 14, updated);
     db_bind_text(st, 15, snap);
-    sqlite3_bind_int64(st, 16, db_now());
-    sqlite3_bind_int64(st, 17, db_now_ms());
+    db_bind_int64(st, 16, db_now());
+    db_bind_int64(st, 17, db_now_ms());
     rc = db_exec(c->db, st);
     c->st->pulled++;
 out:
@@ -133,7 +133,7 @@ out:
  * that would remove more than half of them (and more than 10): then nothing is deleted. */
 static int sync_reconcile(struct sync_ctx *c)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     long long *ids = NULL, linked = 0;
     size_t n = 0;
     int rc;
@@ -142,9 +142,9 @@ static int sync_reconcile(struct sync_ctx *c)
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, c->user_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        linked = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
+    if (db_step(st) == DB_ROW)
+        linked = db_col_int64(st, 0);
+    db_reset(st);
     rc = sync_collect_ids(c, DB_APPT_LINKED_UNSEEN, &ids, &n);
     if (rc == CS_OK && n > 10 && (long long)n * 2 > linked) {
         snprintf(c->err, sizeof c->err,
@@ -170,7 +170,7 @@ static int sync_reconcile(struct sync_ctx *c)
 
 static int sync_store_token(struct sync_ctx *c, const char *token)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_INTEG_SET_SYNC_TOKEN);
+    struct db_stmt *st = db_stmt(c->db, DB_INTEG_SET_SYNC_TOKEN);
 
     if (st == NULL)
         return CS_ERR_DB;
@@ -182,7 +182,7 @@ static int sync_store_token(struct sync_ctx *c, const char *token)
 /* Empties the per-connection table of event ids a full listing has seen. */
 static int sync_seen_reset(struct sync_ctx *c)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     if ((st = db_stmt(c->db, DB_SEEN_CREATE)) == NULL || db_exec(c->db, st) != CS_OK ||
         (st = db_stmt(c->db, DB_SEEN_CLEAR)) == NULL || db_exec(c->db, st) != CS_OK)

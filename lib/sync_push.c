@@ -145,11 +145,11 @@ struct sync_row {
 
 static void sync_outbox_done(struct sync_ctx *c, const struct sync_row *row)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_OUTBOX_DONE);
+    struct db_stmt *st = db_stmt(c->db, DB_OUTBOX_DONE);
 
     if (st != NULL) {
-        sqlite3_bind_int64(st, 1, row->outbox_id);
-        sqlite3_bind_int64(st, 2, row->version);
+        db_bind_int64(st, 1, row->outbox_id);
+        db_bind_int64(st, 2, row->version);
         db_exec(c->db, st);
     }
 }
@@ -165,14 +165,14 @@ static int sync_row_failed(struct sync_ctx *c, const struct sync_row *row, int r
      * backoff and takes it along; only a refusal of this one event waits (an hour, or an edit) */
     long long delay = fatal ? 0 : 3600000LL;
     const char *msg = c->err[0] ? c->err : cs_strerror(r);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
 
     st = db_stmt(c->db, DB_OUTBOX_RETRY);
     if (st != NULL) {
-        sqlite3_bind_int64(st, 1, row->outbox_id);
-        sqlite3_bind_int64(st, 2, db_now_ms() + delay);
+        db_bind_int64(st, 1, row->outbox_id);
+        db_bind_int64(st, 2, db_now_ms() + delay);
         db_bind_text(st, 3, msg);
-        sqlite3_bind_int64(st, 4, row->version);
+        db_bind_int64(st, 4, row->version);
         db_exec(c->db, st);
     }
     if (r != CS_ERR_REAUTH)
@@ -266,26 +266,26 @@ static void sync_push_batched(struct sync_ctx *c, struct sync_row *rows, int n)
 /* Reads up to SYNC_OUTBOX_BATCH due rows. */
 static int sync_due_rows(struct sync_ctx *c, struct sync_row *rows, int *n)
 {
-    sqlite3_stmt *st = db_stmt(c->db, DB_OUTBOX_DUE);
-    int step = SQLITE_DONE;
+    struct db_stmt *st = db_stmt(c->db, DB_OUTBOX_DUE);
+    int step = DB_DONE;
 
     *n = 0;
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, c->user_id);
-    sqlite3_bind_int64(st, 2, db_now_ms());
-    sqlite3_bind_int(st, 3, SYNC_OUTBOX_BATCH);
-    while (*n < SYNC_OUTBOX_BATCH && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 2, db_now_ms());
+    db_bind_int(st, 3, SYNC_OUTBOX_BATCH);
+    while (*n < SYNC_OUTBOX_BATCH && (step = db_step(st)) == DB_ROW) {
         struct sync_row *r = &rows[(*n)++];
-        r->outbox_id = sqlite3_column_int64(st, 0);
-        r->appt_id = sqlite3_column_int64(st, 1);
+        r->outbox_id = db_col_int64(st, 0);
+        r->appt_id = db_col_int64(st, 1);
         db_col_copy(st, 2, r->op, sizeof r->op);
-        r->attempts = sqlite3_column_int(st, 3);
-        r->version = sqlite3_column_int64(st, 4);
+        r->attempts = db_col_int(st, 3);
+        r->version = db_col_int64(st, 4);
         r->done = 0;
     }
-    sqlite3_reset(st);
-    return step == SQLITE_ROW || step == SQLITE_DONE ? CS_OK : CS_ERR_DB;
+    db_reset(st);
+    return step == DB_ROW || step == DB_DONE ? CS_OK : CS_ERR_DB;
 }
 
 /* Pushes one row; returns 1 when it settled (done or recorded as failed), 0 when it stays due

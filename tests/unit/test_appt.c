@@ -13,6 +13,8 @@
 #include "appt.h"
 #include "buf.h"
 #include "cs.h"
+#include <sqlite3.h>
+
 #include "db.h"
 
 static void valid_inputs(void **state)

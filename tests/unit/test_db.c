@@ -15,6 +15,8 @@
 #include "cfg.h"
 #include "crypt.h"
 #include "cs.h"
+#include <sqlite3.h>
+
 #include "db.h"
 
 /* client addresses (documentation ranges) */
@@ -96,7 +98,7 @@ static void migrated_and_wal(void **state)
 static void every_statement_prepares(void **state)
 {
     struct fx *f = *state;
-    sqlite3_stmt *st = db_stmt(f->db, DB_SEEN_CREATE);
+    struct db_stmt *st = db_stmt(f->db, DB_SEEN_CREATE);
 
     assert_non_null(st);
     assert_int_equal(db_exec(f->db, st), CS_OK);

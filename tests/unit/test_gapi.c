@@ -15,6 +15,8 @@
 #include "cfg.h"
 #include "crypt.h"
 #include "cs.h"
+#include <sqlite3.h>
+
 #include "db.h"
 #include "gapi.h"
 #include "integ.h"

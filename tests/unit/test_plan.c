@@ -22,6 +22,8 @@
 #include <cmocka.h>
 
 #include "cs.h"
+#include <sqlite3.h>
+
 #include "db.h"
 
 #define DB_STMT(name, sql) [DB_##name] = #name,
@@ -188,11 +190,12 @@ static int cold_index(const char *name)
 static void plan_of(int id, char *out, size_t outlen)
 {
     char q[8192];
-    sqlite3_stmt *st = db_stmt(db, (enum db_stmt_id)id), *ep;
+    const char *st = db_sql_text(db, (enum db_stmt_id)id);
+    sqlite3_stmt *ep;
     size_t used = 0;
 
     assert_non_null(st);
-    snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", sqlite3_sql(st));
+    snprintf(q, sizeof q, "EXPLAIN QUERY PLAN %s", st);
     out[0] = '\0';
     if (sqlite3_prepare_v2(db_handle(db), q, -1, &ep, NULL) != SQLITE_OK)
         fail_msg("%s: EXPLAIN QUERY PLAN failed: %s", stmt_name[id], sqlite3_errmsg(db_handle(db)));
@@ -250,9 +253,9 @@ static void every_watched_statement_is_classified(void **state)
 
     (void)state;
     for (int i = 0; i < DB__MAX; i++) {
-        sqlite3_stmt *st = db_stmt(db, (enum db_stmt_id)i);
+        const char *st = db_sql_text(db, (enum db_stmt_id)i);
         assert_non_null(st);
-        if (!touches_watched(i, sqlite3_sql(st)) || hot_index(stmt_name[i]) >= 0 ||
+        if (!touches_watched(i, st) || hot_index(stmt_name[i]) >= 0 ||
             cold_index(stmt_name[i]) >= 0 || strncmp(stmt_name[i], "JOB_", 4) == 0)
             continue;
         print_error("%s touches appointments/outbox/sync_jobs: add it to hot[] (per event or "
@@ -289,12 +292,12 @@ static void no_full_scan_per_event(void **state)
 
     (void)state;
     for (int i = 0; i < DB__MAX; i++) {
-        sqlite3_stmt *st = db_stmt(db, (enum db_stmt_id)i);
+        const char *st = db_sql_text(db, (enum db_stmt_id)i);
         const char *sql;
         int h, c;
 
         assert_non_null(st);
-        sql = sqlite3_sql(st);
+        sql = st;
         if (!touches_watched(i, sql))
             continue;
         h = hot_index(stmt_name[i]);
