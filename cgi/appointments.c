@@ -10,6 +10,7 @@
 #include "cal.h"
 #include "cfg.h"
 #include "crypt.h"
+#include "db.h"
 #include "cs.h"
 #include "http.h"
 #include "integ.h"
@@ -72,8 +73,56 @@ static int page_limit(struct http_req *req, int *out)
 }
 
 /* One page of the range; "nextCursor" continues it (keyset paging on start, id). */
+/* Answers kept per process: the page asks for the same weeks again and again (every few
+ * seconds while it is open), and nothing changed in between is the common case. An entry holds
+ * while the store's data version is the one it was built at (any commit, by any process,
+ * moves it). */
+#define LIST_CACHE 8
+#define LIST_CACHE_MAX (512 * 1024) /* bigger answers are not kept */
+static struct {
+    char key[512];
+    long long version;
+    struct buf body;
+    unsigned long used; /* for evicting the least recently used */
+} list_cache[LIST_CACHE];
+static unsigned long list_clock;
+
+static const struct buf *list_cached(const char *key, long long version)
+{
+    for (int i = 0; i < LIST_CACHE && version >= 0; i++)
+        if (list_cache[i].version == version && strcmp(list_cache[i].key, key) == 0 &&
+            list_cache[i].body.data != NULL) {
+            list_cache[i].used = ++list_clock;
+            return &list_cache[i].body;
+        }
+    return NULL;
+}
+
+static void list_keep(const char *key, long long version, const struct buf *body)
+{
+    int victim = 0;
+
+    if (version < 0 || body->len > LIST_CACHE_MAX)
+        return;
+    for (int i = 1; i < LIST_CACHE; i++)
+        if (list_cache[i].used < list_cache[victim].used)
+            victim = i;
+    buf_free(&list_cache[victim].body);
+    buf_init(&list_cache[victim].body, LIST_CACHE_MAX + 1);
+    if (buf_add(&list_cache[victim].body, body->data, body->len) != CS_OK) {
+        buf_free(&list_cache[victim].body);
+        return;
+    }
+    snprintf(list_cache[victim].key, sizeof list_cache[victim].key, "%s", key);
+    list_cache[victim].version = version;
+    list_cache[victim].used = ++list_clock;
+}
+
 static void list(struct http_req *req, const struct auth_user *u)
 {
+    char key[512];
+    const struct buf *hit;
+    long long version;
     time_t now = time(NULL), from, to;
     char f[CAL_STRLEN], t[CAL_STRLEN], msg[128], cur[APPT_CURSOR_LEN];
     struct appt_pos after, next;
@@ -105,6 +154,14 @@ static void list(struct http_req *req, const struct auth_user *u)
     }
     cal_format_utc(from, f);
     cal_format_utc(to, t);
+    /* the user's zone is part of the answer (and of the key) */
+    snprintf(key, sizeof key, "%s|%s|%s|%d|%s|%lld|%s", u->id, f, t, limit,
+             has_after ? after.start : "", has_after ? after.id : 0LL, u->tz);
+    version = db_data_version(req->db);
+    if ((hit = list_cached(key, version)) != NULL) {
+        http_reply(req, 200, "application/json", NULL, hit->data, hit->len);
+        return;
+    }
     /* written straight from the rows: a month costs a tenth of a cJSON tree */
     buf_init(&b, HTTP_LIST_MAX);
     rc = buf_adds(&b, "{\"appointments\":");
@@ -129,10 +186,12 @@ static void list(struct http_req *req, const struct auth_user *u)
     }
     if (rc == CS_OK)
         rc = buf_adds(&b, "}");
-    if (rc != CS_OK)
+    if (rc != CS_OK) {
         http_reply_error(req, 500, "cannot list appointments");
-    else
+    } else {
         http_reply(req, 200, "application/json", NULL, b.data, b.len);
+        list_keep(key, version, &b);
+    }
     buf_free(&b);
 }
 

@@ -9,6 +9,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <errno.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -146,6 +147,8 @@ static int worker_loop(const struct cfg *cfg, int wake_fd)
         if (rc == CS_OK) {
             run_job(db, cfg, &j);
             jobs_free(&j);
+            /* an import holds pages of megabytes: give them back, the process lives on */
+            malloc_trim(0);
             continue;
         }
         /* nothing due: sleep until the next job is due, a route wakes us, or the poll

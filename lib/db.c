@@ -29,6 +29,7 @@ struct db {
     enum db_kind kind;
     sqlite3 *h;
     struct db_stmt st[DB__MAX];
+    sqlite3_stmt *version_st; /* PRAGMA data_version */
 };
 
 /* A database made before the private umask (0644) is tightened to 0600, with its WAL and
@@ -119,6 +120,7 @@ void db_close(struct db *db)
         return;
     for (int i = 0; i < DB__MAX; i++)
         sqlite3_finalize(db->st[i].s);
+    sqlite3_finalize(db->version_st);
     sqlite3_close(db->h);
     free(db);
 }
@@ -270,6 +272,22 @@ const unsigned char *db_col_text(struct db_stmt *st, int col)
 int db_col_is_null(struct db_stmt *st, int col)
 {
     return sqlite3_column_type(st->s, col) == SQLITE_NULL;
+}
+
+long long db_data_version(struct db *db)
+{
+    sqlite3_stmt *st = db->version_st;
+    long long v = -1;
+
+    if (st == NULL && sqlite3_prepare_v3(db->h, "PRAGMA data_version", -1,
+                                         SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return -1;
+    db->version_st = st;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        /* data_version moves with other connections' commits, total_changes with ours */
+        v = (sqlite3_column_int64(st, 0) << 32) ^ (long long)sqlite3_total_changes(db->h);
+    sqlite3_reset(st);
+    return v;
 }
 
 int db_changes(struct db *db)

@@ -72,6 +72,10 @@ char *db_col_dup(struct db_stmt *st, int col);
 /* Copies a column into a fixed buffer, "" when NULL. */
 void db_col_copy(struct db_stmt *st, int col, char *out, size_t outlen);
 
+/* A number that changes whenever anything was committed to the store since the last call on
+ * this connection (by this or any other process), so a process may keep answers computed from
+ * it until then; -1 when the back end cannot tell (then nothing may be kept). */
+long long db_data_version(struct db *db);
 /* Rows changed by the last statement; the id of the last inserted row; the last error. */
 int db_changes(struct db *db);
 long long db_last_id(struct db *db);

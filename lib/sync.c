@@ -19,8 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define SYNC_ANNOUNCED_S 60
-
 /* ---- shared helpers ---- */
 
 long long sync_parse_ms(const char *rfc3339)
@@ -390,67 +388,4 @@ out:
     if (rc != CS_OK)
         cs_fail(errbuf, errlen, rc, "%s", c.err);
     return rc;
-}
-
-/* ---- status ---- */
-
-cJSON *sync_status_json(struct db *db, const char *user_id)
-{
-    cJSON *o = cJSON_CreateObject();
-    struct integ in;
-    struct db_stmt *st;
-    long long pending = 0;
-    int connected = 0, held = 0, have;
-    char when[CAL_STRLEN];
-    const char *state = "not_connected";
-
-    if (o == NULL)
-        return NULL;
-    have = integ_get(db, user_id, &in) == CS_OK;
-    if (have && in.is_active) {
-        connected = strcmp(in.state, "reauth_required") != 0;
-        state = in.state;
-        st = db_stmt(db, DB_JOB_RUNNING);
-        if (st != NULL) {
-            db_bind_text(st, 1, user_id);
-            db_bind_int64(st, 2, db_now_ms());
-            if (db_step(st) == DB_ROW)
-                held = db_col_int(st, 0);
-            db_reset(st);
-        }
-        /* "syncing" while a sync job is running, or was announced moments ago (the connect
-         * callback says so before its sync starts); an old mark is a run that died */
-        if (connected && (held || (strcmp(state, "syncing") == 0 &&
-                                   db_now() - in.updated_at < SYNC_ANNOUNCED_S)))
-            state = "syncing";
-        else if (strcmp(state, "syncing") == 0)
-            state = "connected";
-    }
-    st = db_stmt(db, DB_OUTBOX_COUNT);
-    if (st != NULL && connected) {
-        db_bind_text(st, 1, user_id);
-        if (db_step(st) == DB_ROW)
-            pending = db_col_int64(st, 0);
-        db_reset(st);
-    }
-    cJSON_AddStringToObject(o, "provider", "google_calendar");
-    cJSON_AddBoolToObject(o, "connected", connected);
-    cJSON_AddStringToObject(o, "state", state);
-    cJSON_AddStringToObject(o, "calendarId",
-                            have && in.calendar_id[0] ? in.calendar_id : "primary");
-    if (have && in.is_active && in.last_sync_at > 0) {
-        cal_format_utc((time_t)in.last_sync_at, when);
-        cJSON_AddStringToObject(o, "lastSync", when);
-    } else {
-        cJSON_AddNullToObject(o, "lastSync");
-    }
-    if (have && in.is_active && in.last_error != NULL)
-        cJSON_AddStringToObject(o, "lastError", in.last_error);
-    else
-        cJSON_AddNullToObject(o, "lastError");
-    cJSON_AddNumberToObject(o, "pending", (double)pending);
-    cJSON_AddBoolToObject(o, "realtime", have && in.is_active && in.channel_id != NULL);
-    if (have)
-        integ_free(&in);
-    return o;
 }

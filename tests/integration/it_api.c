@@ -392,6 +392,50 @@ static void bad_inputs(void **state)
     client_free(&c);
 }
 
+/* The list answer a route process keeps is never served after anything changed: not after a
+ * change by another process (here: another connection to the store), nor by the route itself. */
+static void list_never_stale(void **state)
+{
+    struct client c;
+    struct resp r;
+    const char *q = "/api/appointments?from=2026-09-01&to=2026-10-01";
+
+    (void)state;
+    client_init(&c, &S);
+    assert_int_equal(client_login(&c, "carl@example.com", "carl-password"), 200);
+    assert_int_equal(client_json(&c, "POST", "/api/appointments",
+                                 "{\"title\":\"Antes\",\"start\":\"2026-09-10T10:00:00Z\",\"end\":"
+                                 "\"2026-09-10T11:00:00Z\"}",
+                                 NULL),
+                     201);
+    /* asked often enough that every route worker holds it */
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(client_req(&c, "GET", q, NULL, NULL, &r), 200);
+        assert_non_null(strstr(r.body, "\"Antes\""));
+        resp_free(&r);
+    }
+    assert_int_equal(stack_db_exec(&S, "UPDATE appointments SET title = 'Despues' WHERE title = "
+                                       "'Antes'"),
+                     0);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(client_req(&c, "GET", q, NULL, NULL, &r), 200);
+        assert_non_null(strstr(r.body, "\"Despues\""));
+        assert_null(strstr(r.body, "\"Antes\""));
+        resp_free(&r);
+    }
+    assert_int_equal(client_json(&c, "POST", "/api/appointments",
+                                 "{\"title\":\"Otra\",\"start\":\"2026-09-11T10:00:00Z\",\"end\":"
+                                 "\"2026-09-11T11:00:00Z\"}",
+                                 NULL),
+                     201);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(client_req(&c, "GET", q, NULL, NULL, &r), 200);
+        assert_non_null(strstr(r.body, "\"Otra\""));
+        resp_free(&r);
+    }
+    client_free(&c);
+}
+
 static void page_served(void **state)
 {
     struct client c;
@@ -439,11 +483,17 @@ static void plain_cgi(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(login_and_me),  cmocka_unit_test(login_refusals),
-        cmocka_unit_test(login_lockout), cmocka_unit_test(crud),
-        cmocka_unit_test(all_day),       cmocka_unit_test(isolation),
-        cmocka_unit_test(csrf),          cmocka_unit_test(bad_inputs),
-        cmocka_unit_test(page_served),   cmocka_unit_test(plain_cgi),
+        cmocka_unit_test(login_and_me),
+        cmocka_unit_test(login_refusals),
+        cmocka_unit_test(login_lockout),
+        cmocka_unit_test(crud),
+        cmocka_unit_test(all_day),
+        cmocka_unit_test(isolation),
+        cmocka_unit_test(csrf),
+        cmocka_unit_test(bad_inputs),
+        cmocka_unit_test(page_served),
+        cmocka_unit_test(plain_cgi),
+        cmocka_unit_test(list_never_stale),
     };
     curl_global_init(CURL_GLOBAL_DEFAULT);
     return cmocka_run_group_tests(tests, setup, teardown);
