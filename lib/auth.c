@@ -246,22 +246,53 @@ int auth_login_fields(const cJSON *body, const char **email, const char **passwo
     return CS_OK;
 }
 
+/* Sessions a route process checked lately: valid while nothing was committed to the store
+ * since (a logout, an expiry purge or a deleted user moves its data version) and until they
+ * expire. The page polls every few seconds with the same cookie. */
+#define AUTH_SESSION_CACHE 4
+static struct {
+    char token_hash[CRYPT_HEXLEN];
+    long long version, expires_at;
+    struct auth_user user;
+    unsigned long used;
+} auth_sessions[AUTH_SESSION_CACHE];
+static unsigned long auth_clock;
+
 int auth_session_user(struct db *db, const struct cfg *cfg, const char *token, struct auth_user *u)
 {
     char th[CRYPT_HEXLEN];
     struct db_stmt *st;
-    int rc = CS_ERR_AUTH;
+    long long version, now = db_now();
+    int rc = CS_ERR_AUTH, victim = 0;
 
     if (token == NULL || strlen(token) < 16 || strlen(token) >= CRYPT_TOKLEN)
         return CS_ERR_AUTH;
     crypt_sha256_hex(token, strlen(token), th);
+    version = db_data_version(db);
+    for (int i = 0; i < AUTH_SESSION_CACHE && version >= 0; i++)
+        if (auth_sessions[i].version == version && auth_sessions[i].expires_at > now &&
+            crypt_str_eq(auth_sessions[i].token_hash, th)) {
+            *u = auth_sessions[i].user;
+            auth_sessions[i].used = ++auth_clock;
+            return CS_OK;
+        }
     st = db_stmt(db, DB_SESSION_GET);
     if (st == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, th);
-    db_bind_int64(st, 2, db_now());
+    db_bind_int64(st, 2, now);
     if (db_step(st) == DB_ROW) {
         auth_user_fill(st, cfg, u);
+        for (int i = 1; i < AUTH_SESSION_CACHE; i++)
+            if (auth_sessions[i].used < auth_sessions[victim].used)
+                victim = i;
+        if (version >= 0) {
+            snprintf(auth_sessions[victim].token_hash, CRYPT_HEXLEN, "%s", th);
+            auth_sessions[victim].version = version;
+            auth_sessions[victim].expires_at = db_col_int64(st, 3);
+            auth_sessions[victim].user = *u;
+            auth_sessions[victim].used = ++auth_clock;
+        }
         rc = CS_OK;
     }
     db_reset(st);

@@ -17,7 +17,7 @@ DB_STMT(USER_LIST, "SELECT id, email, timezone FROM users ORDER BY email")
 DB_STMT(USER_COUNT, "SELECT count(*) FROM users")
 DB_STMT(SESSION_INSERT, "INSERT INTO sessions(token_hash, user_id, expires_at, created_at) "
                         "VALUES(?1, ?2, ?3, ?4)")
-DB_STMT(SESSION_GET, "SELECT u.id, u.email, u.timezone FROM sessions s JOIN users u "
+DB_STMT(SESSION_GET, "SELECT u.id, u.email, u.timezone, s.expires_at FROM sessions s JOIN users u "
                      "ON u.id = s.user_id WHERE s.token_hash = ?1 AND s.expires_at > ?2")
 DB_STMT(SESSION_DELETE, "DELETE FROM sessions WHERE token_hash = ?1")
 DB_STMT(SESSION_PURGE, "DELETE FROM sessions WHERE expires_at <= ?1")

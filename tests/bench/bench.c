@@ -944,7 +944,8 @@ static void m_rss(const struct rss *before, int nb)
 
 int main(int argc, char **argv)
 {
-    static const struct stack_opts o = {.webhooks = 1};
+    /* as packaged (dist/: CALSYNC_ROUTE_WORKERS=4) */
+    static const struct stack_opts o = {.webhooks = 1, .route_workers = 4};
     struct stack s;
     struct rss start_rss[16];
     int nstart, bad = 0;

@@ -144,8 +144,9 @@ static char *read_file(const char *path)
 }
 
 /* Replaces every @KEY@ of the template. */
-static int write_nginx_conf(struct stack *s)
+static int write_nginx_conf(struct stack *s, int workers)
 {
+    char keep[16];
     char *tpl = read_file(CALSYNC_SOURCE_DIR "/nginx/calsync.conf.in");
     char path[512], port[16], run[400];
     const char *keys[] = {"@STATE@", "@PORT@",      "@RUN@",       "@WWW@",
@@ -163,7 +164,8 @@ static int write_nginx_conf(struct stack *s)
     vals[3] = CALSYNC_SOURCE_DIR "/nginx/www";
     vals[4] = CALSYNC_SOURCE_DIR "/nginx";
     vals[5] = geteuid() == 0 ? "user root;" : "";
-    vals[6] = vals[7] = "1"; /* kept connections: workers (2) - 1, see the template */
+    snprintf(keep, sizeof keep, "%d", workers - 1); /* kept connections: see the template */
+    vals[6] = vals[7] = keep;
     stack_path(s, "nginx.conf", path, sizeof path);
     f = fopen(path, "w");
     if (f == NULL) {
@@ -233,8 +235,10 @@ int stack_start_emulator(struct stack *s, const struct stack_opts *o)
 
 int stack_start(struct stack *s, const struct stack_opts *o)
 {
-    char buf[1024], webhook[256];
+    int workers = o && o->route_workers > 0 ? o->route_workers : 2;
+    char nworkers[16], buf[1024], webhook[256];
 
+    snprintf(nworkers, sizeof nworkers, "%d", workers);
     if (stack_start_emulator(s, o) != 0)
         return -1;
     /* the programs read their configuration from the environment we give them */
@@ -278,7 +282,7 @@ int stack_start(struct stack *s, const struct stack_opts *o)
         char prog[512], sock[512];
         snprintf(prog, sizeof prog, CALSYNC_BUILD_DIR "/cgi/calsync-%s", routes[i]);
         snprintf(sock, sizeof sock, "%s/run/%s.sock", s->dir, routes[i]);
-        const char *argv[] = {prog, "--listen", sock, "--workers", "2", NULL};
+        const char *argv[] = {prog, "--listen", sock, "--workers", nworkers, NULL};
         /* the auth program gets its socket on fd 0 from spawn-fcgi, as under systemd */
         const char *fd0[] = {"/usr/bin/spawn-fcgi", "-n", "-s", sock, "--", prog, NULL};
         if (spawn(s, strcmp(routes[i], "auth") == 0 ? fd0 : argv, "logs/calsync.log") < 0)
@@ -298,7 +302,7 @@ int stack_start(struct stack *s, const struct stack_opts *o)
         if (!file_exists(sock))
             return -1;
     }
-    if (write_nginx_conf(s) != 0)
+    if (write_nginx_conf(s, workers) != 0)
         return -1;
     {
         char conf[512], err[512];

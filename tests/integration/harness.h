@@ -14,6 +14,7 @@ struct stack_opts {
     const char *const *env;      /* extra "KEY=VALUE" for the programs, NULL-terminated */
     const char *const *emu_args; /* extra emulator arguments, NULL-terminated */
     int no_worker;               /* do not start calsync-worker (the test starts its own) */
+    int route_workers;           /* FastCGI workers per route (0: 2) */
 };
 
 struct stack {
