@@ -49,8 +49,8 @@ static int route(struct http_req *req, void *ctx)
 {
     char chan[HDR_MAX], rid[HDR_MAX], token[HDR_MAX], state[32];
     long long msgno;
-    char expect[CRYPT_HEXLEN], user_id[CRYPT_UUIDLEN];
-    struct integ in;
+    char expect[CRYPT_HEXLEN], user_id[CRYPT_UUIDLEN], known_rid[HDR_MAX];
+    struct db_stmt *st;
     int rc, good;
 
     (void)ctx;
@@ -89,25 +89,28 @@ static int route(struct http_req *req, void *ctx)
         http_reply_error(req, 400, "unknown X-Goog-Resource-State");
         return 0;
     }
-    if (integ_by_channel(req->db, chan, &in) != CS_OK) {
-        /* a stopped or replaced channel: Google may still send a few; nothing to do */
-        log_debug("notification for unknown channel ignored");
+    /* the channel's owner and resource id (active integrations only) */
+    if ((st = db_stmt(req->db, DB_INTEG_CHANNEL_OWNER)) == NULL) {
+        http_reply_error(req, 503, "notification not recorded; try again");
+        return 0;
+    }
+    db_bind_text(st, 1, chan);
+    if (db_step(st) != DB_ROW) {
+        db_reset(st);
+        /* a stopped or replaced channel (Google may still send a few), or a disconnected
+         * user: nothing to do */
+        log_debug("notification for an unknown or inactive channel ignored");
         ok(req);
         return 0;
     }
-    if (!in.is_active || in.resource_id == NULL) {
-        log_debug("notification for an inactive integration ignored");
-        integ_free(&in);
-        ok(req);
-        return 0;
-    }
+    db_col_copy(st, 0, user_id, sizeof user_id);
+    db_col_copy(st, 1, known_rid, sizeof known_rid);
+    db_reset(st);
     /* the token is HMAC(webhook secret, channel id): one constant-time check proves it; the
      * resource id must be the one Google gave this channel */
     crypt_hmac_text(req->cfg->webhook_secret, chan, expect);
-    good = crypt_str_eq(rid, in.resource_id);
+    good = crypt_str_eq(rid, known_rid);
     good &= crypt_str_eq(token, expect);
-    snprintf(user_id, sizeof user_id, "%s", in.user_id);
-    integ_free(&in);
     if (!good) {
         log_warn("forged or mismatched notification refused");
         http_reply_error(req, 403, "notification not verified");

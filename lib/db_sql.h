@@ -206,6 +206,10 @@ DB_STMT(INTEG_RESEAL, /* compare-and-swap: a token refreshed meanwhile is not ov
         "AND refresh_token IS ?5")
 DB_STMT(INTEG_BY_CHANNEL, "SELECT " INTEG_COLS " FROM user_integrations WHERE channel_id = ?1 "
                           "AND provider = 'google_calendar'")
+/* the webhook's look-up: only what verifying a notification needs (no sealed tokens read) */
+DB_STMT(INTEG_CHANNEL_OWNER, "SELECT user_id, resource_id FROM user_integrations "
+                             "WHERE channel_id = ?1 AND provider = 'google_calendar' "
+                             "AND is_active = 1 AND resource_id IS NOT NULL")
 DB_STMT(INTEG_RENEW_DUE, "SELECT user_id FROM user_integrations WHERE is_active = 1 "
                          "AND state IN ('connected', 'error', 'syncing') "
                          "AND channel_id IS NOT NULL AND channel_expiration < ?1")
