@@ -851,6 +851,7 @@ static void m_visible(struct stack *s)
 struct rss {
     char name[64];
     long kb_max;
+    long anon_kb; /* RssAnon of that process: its own heap and stacks, not shared library pages */
 };
 
 static int rss_scan(struct rss *out, int max)
@@ -865,7 +866,7 @@ static int rss_scan(struct rss *out, int max)
         char p[300], exe[512], line[256];
         ssize_t k;
         FILE *f;
-        long kb = -1;
+        long kb = -1, anon = 0;
         const char *base;
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
@@ -885,6 +886,8 @@ static int rss_scan(struct rss *out, int max)
         while (f && fgets(line, sizeof line, f))
             if (strncmp(line, "VmRSS:", 6) == 0)
                 kb = strtol(line + 6, NULL, 10);
+            else if (strncmp(line, "RssAnon:", 8) == 0)
+                anon = strtol(line + 8, NULL, 10);
         if (f)
             fclose(f);
         if (kb < 0)
@@ -894,10 +897,13 @@ static int rss_scan(struct rss *out, int max)
             ;
         if (i == n && n < max) {
             snprintf(out[n].name, sizeof out[n].name, "%s", base);
+            out[n].anon_kb = 0;
             out[n++].kb_max = 0;
         }
         if (i < n && kb > out[i].kb_max)
             out[i].kb_max = kb;
+        if (i < n && anon > out[i].anon_kb)
+            out[i].anon_kb = anon;
     }
     closedir(d);
     return n;
@@ -912,7 +918,8 @@ static void m_rss(const struct rss *before, int nb)
     char who[64] = "";
 
     for (int i = 0; i < n; i++) {
-        fprintf(stderr, "bench:   %-24s %6ld KiB\n", now[i].name, now[i].kb_max);
+        fprintf(stderr, "bench:   %-24s %6ld KiB (RssAnon %ld KiB)\n", now[i].name, now[i].kb_max,
+                now[i].anon_kb);
         if (strcmp(now[i].name, "calsync-worker") == 0)
             have_worker = 1;
         if (now[i].kb_max > worst_kb) {
