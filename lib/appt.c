@@ -85,6 +85,10 @@ static int appt_text(const cJSON *v, const char *name, size_t max, int required,
 {
     char *s;
 
+    /* what the appointment holds already is fine as it is, whatever its length: text imported
+     * from Google is kept whole, and a form sending it back unchanged must not be refused */
+    if (cJSON_IsString(v) && *dst != NULL && strcmp(*dst, v->valuestring) == 0)
+        return CS_OK;
     if (cJSON_IsNull(v) && !required)
         s = strdup("");
     else if (!cJSON_IsString(v))

@@ -362,6 +362,16 @@ $('apptform').addEventListener('submit', async (e) => {
     body.end = wallToIso($('f-end').value);
     if (!body.start || !body.end) return formError('Indica inicio y fin');
   }
+  if (a.id) {
+    /* an edit sends only what changed: the rest (e.g. a long description imported from
+       Google) stays as it is, here and on Google */
+    const same = (x, y) => x === y || (x && y && Date.parse(x) === Date.parse(y));
+    for (const k of ['title', 'type', 'status', 'location', 'description'])
+      if (same(body[k], a[k] === undefined ? '' : a[k])) delete body[k];
+    if (body.allDay === !!a.allDay && same(body.start, a.start) && same(body.end, a.end)) {
+      delete body.allDay; delete body.start; delete body.end;
+    }
+  }
   $('save').disabled = true;
   const r = a.id ? await api('PATCH', `/api/appointments/${a.id}`, body) : await api('POST', '/api/appointments', body);
   $('save').disabled = false;

@@ -107,6 +107,43 @@ static void long_title(void **state)
     appt_free(&a);
 }
 
+/* Text imported whole from Google may pass our own limits: sent back unchanged it is accepted,
+ * changed it must fit them. */
+static void long_text_unchanged(void **state)
+{
+    size_t n = APPT_DESC_MAX * 4;
+    char *desc = malloc(n + 1), *json = malloc(n + 128), err[CS_ERRLEN];
+    struct appt a;
+    cJSON *in;
+
+    (void)state;
+    assert_non_null(desc);
+    assert_non_null(json);
+    memset(desc, 'd', n);
+    desc[n] = '\0';
+    memset(&a, 0, sizeof a);
+    a.title = strdup("t");
+    a.description = strdup(desc);
+    a.location = strdup("");
+    snprintf(a.start, sizeof a.start, "2026-01-01T10:00:00Z");
+    snprintf(a.end, sizeof a.end, "2026-01-01T11:00:00Z");
+    snprintf(json, n + 128, "{\"description\":\"%s\",\"location\":\"aqui\"}", desc);
+    in = cJSON_Parse(json);
+    assert_int_equal(appt_apply_json(&a, in, 1, "UTC", err, sizeof err), CS_OK);
+    assert_string_equal(a.location, "aqui");
+    assert_int_equal(strlen(a.description), n);
+    cJSON_Delete(in);
+    desc[0] = 'X'; /* changed: now our limit applies */
+    snprintf(json, n + 128, "{\"description\":\"%s\"}", desc);
+    in = cJSON_Parse(json);
+    assert_int_equal(appt_apply_json(&a, in, 1, "UTC", err, sizeof err), CS_ERR_INVAL);
+    assert_non_null(strstr(err, "description"));
+    cJSON_Delete(in);
+    appt_free(&a);
+    free(desc);
+    free(json);
+}
+
 static void partial_update_keeps_fields(void **state)
 {
     struct appt a;
@@ -258,10 +295,14 @@ static void list_json_matches_cjson(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(valid_inputs), cmocka_unit_test(invalid_inputs),
-        cmocka_unit_test(long_title),   cmocka_unit_test(partial_update_keeps_fields),
-        cmocka_unit_test(to_json),      cmocka_unit_test(text_validation),
-        cmocka_unit_test(list_cursor),  cmocka_unit_test(list_json_matches_cjson)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(valid_inputs),
+                                       cmocka_unit_test(invalid_inputs),
+                                       cmocka_unit_test(long_title),
+                                       cmocka_unit_test(long_text_unchanged),
+                                       cmocka_unit_test(partial_update_keeps_fields),
+                                       cmocka_unit_test(to_json),
+                                       cmocka_unit_test(text_validation),
+                                       cmocka_unit_test(list_cursor),
+                                       cmocka_unit_test(list_json_matches_cjson)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
