@@ -552,12 +552,10 @@ int appt_cursor_decode(const char *s, struct appt_pos *out)
     return CS_OK;
 }
 
-int appt_list(struct db *db, const char *user_id, const char *from, const char *to,
-              const struct appt_pos *after, int limit, cJSON *arr, struct appt_pos *next, int *more)
+/* Binds a page of APPT_LIST: limit + 1 rows, so one more says whether another page follows. */
+static int appt_list_bind(struct db_stmt *st, const char *user_id, const char *from, const char *to,
+                          const struct appt_pos *after, int limit, struct appt_pos *next, int *more)
 {
-    struct db_stmt *st = db_stmt(db, DB_APPT_LIST);
-    int step, rc = CS_OK, n = 0;
-
     memset(next, 0, sizeof *next);
     *more = 0;
     if (limit < 1 || limit > APPT_LIST_MAX)
@@ -569,7 +567,19 @@ int appt_list(struct db *db, const char *user_id, const char *from, const char *
     db_bind_text(st, 3, to);
     db_bind_text(st, 4, after ? after->start : "");
     db_bind_int64(st, 5, after ? after->id : 0);
-    db_bind_int(st, 6, limit + 1); /* one more says whether another page follows */
+    db_bind_int(st, 6, limit + 1);
+    return CS_OK;
+}
+
+int appt_list(struct db *db, const char *user_id, const char *from, const char *to,
+              const struct appt_pos *after, int limit, cJSON *arr, struct appt_pos *next, int *more)
+{
+    struct db_stmt *st = db_stmt(db, DB_APPT_LIST);
+    int step, n = 0;
+    int rc = appt_list_bind(st, user_id, from, to, after, limit, next, more);
+
+    if (rc != CS_OK)
+        return rc;
     while ((step = db_step(st)) == DB_ROW) {
         struct appt a;
         cJSON *o;
@@ -664,20 +674,11 @@ int appt_list_json(struct db *db, const char *user_id, const char *from, const c
                    int *more)
 {
     struct db_stmt *st = db_stmt(db, DB_APPT_LIST);
-    int step = DB_DONE, rc, first = 1, n = 0;
+    int step = DB_DONE, first = 1, n = 0;
+    int rc = appt_list_bind(st, user_id, from, to, after, limit, next, more);
 
-    memset(next, 0, sizeof *next);
-    *more = 0;
-    if (limit < 1 || limit > APPT_LIST_MAX)
-        return CS_ERR_INVAL;
-    if (st == NULL)
-        return CS_ERR_DB;
-    db_bind_text(st, 1, user_id);
-    db_bind_text(st, 2, from);
-    db_bind_text(st, 3, to);
-    db_bind_text(st, 4, after ? after->start : "");
-    db_bind_int64(st, 5, after ? after->id : 0);
-    db_bind_int(st, 6, limit + 1); /* one more says whether another page follows */
+    if (rc != CS_OK)
+        return rc;
     rc = buf_add(b, "[", 1);
     while (rc == CS_OK && (step = db_step(st)) == DB_ROW) {
         int all_day = db_col_int(st, 8);

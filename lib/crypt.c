@@ -119,10 +119,28 @@ out:
     return rc;
 }
 
+/* The bytes of a sealed value after its "vN:" prefix (base64), into *raw (free()). CS_OK,
+ * CS_ERR_CRYPTO (not base64) or CS_ERR_NOMEM. */
+static int crypt_unseal_text(const char *sealed, unsigned char **raw, size_t *rawlen)
+{
+    size_t slen = strlen(sealed + 3);
+
+    *raw = malloc(slen + 1);
+    if (*raw == NULL)
+        return CS_ERR_NOMEM;
+    if (sodium_base642bin(*raw, slen + 1, sealed + 3, slen, NULL, rawlen, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0) {
+        free(*raw);
+        *raw = NULL;
+        return CS_ERR_CRYPTO;
+    }
+    return CS_OK;
+}
+
 int crypt_open(const unsigned char master[32], const char *sealed, char **out)
 {
     unsigned char key[32];
-    size_t slen, rawlen = 0;
+    size_t rawlen = 0;
     unsigned char *raw = NULL;
     char *p = NULL;
     int rc = CS_ERR_CRYPTO;
@@ -130,13 +148,10 @@ int crypt_open(const unsigned char master[32], const char *sealed, char **out)
     *out = NULL;
     if (sealed == NULL || strncmp(sealed, "v1:", 3) != 0)
         return CS_ERR_CRYPTO;
-    slen = strlen(sealed + 3);
-    raw = malloc(slen + 1);
-    if (raw == NULL)
-        return CS_ERR_NOMEM;
-    if (sodium_base642bin(raw, slen + 1, sealed + 3, slen, NULL, &rawlen, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        rawlen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
+    if ((rc = crypt_unseal_text(sealed, &raw, &rawlen)) != CS_OK)
+        return rc;
+    rc = CS_ERR_CRYPTO;
+    if (rawlen < crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES)
         goto out;
     p = malloc(rawlen - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES + 1);
     if (p == NULL) {
@@ -201,7 +216,7 @@ out:
 int crypt_open_ad(const unsigned char key[32], const char *sealed, const char *ad, char **out)
 {
     unsigned char k[32];
-    size_t slen, rawlen = 0;
+    size_t rawlen = 0;
     unsigned long long plen = 0;
     unsigned char *raw = NULL;
     char *p = NULL;
@@ -212,13 +227,10 @@ int crypt_open_ad(const unsigned char key[32], const char *sealed, const char *a
         return crypt_open(key, sealed, out); /* written before v2: no ad to check */
     if (sealed == NULL || ad == NULL || strncmp(sealed, "v2:", 3) != 0)
         return CS_ERR_CRYPTO;
-    slen = strlen(sealed + 3);
-    raw = malloc(slen + 1);
-    if (raw == NULL)
-        return CS_ERR_NOMEM;
-    if (sodium_base642bin(raw, slen + 1, sealed + 3, slen, NULL, &rawlen, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 ||
-        rawlen < CRYPT_V2_NONCE + CRYPT_V2_TAG)
+    if ((rc = crypt_unseal_text(sealed, &raw, &rawlen)) != CS_OK)
+        return rc;
+    rc = CS_ERR_CRYPTO;
+    if (rawlen < CRYPT_V2_NONCE + CRYPT_V2_TAG)
         goto out;
     p = malloc(rawlen - CRYPT_V2_NONCE - CRYPT_V2_TAG + 1);
     if (p == NULL) {
