@@ -24,8 +24,8 @@
 #error "CALSYNC_BUILD_DIR must be defined"
 #endif
 
-static const char *const routes[] = {"auth",       "appointments", "connect", "callback",
-                                     "disconnect", "webhook",      "sync"};
+static const char *const routes[] = {"auth",    "appointments", "connect", "callback",
+                                     "disconnect", "webhook",  "sync",    "settings"};
 
 long long now_ms(void)
 {
