@@ -1,5 +1,6 @@
 /* settings: GET/PATCH /api/settings: the user's settings, today {"reminders": "default" or
  * [minutes, ...]} (the reminders of the events calsync sends to Google). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -69,9 +69,11 @@ DB_STMT(
     "WHERE appointment_id = ?1 AND user_id = ?2 AND is_active = 1")
 DB_STMT(APPT_BY_GOOGLE_ID, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 "
                            "AND google_event_id = ?2 ORDER BY is_active DESC LIMIT 1")
-/* only a link of the same calendar (?3) is re-used; links older than 007 were on primary */
+/* only a link of the same calendar (?3) is re-used; links older than 007 were on primary.
+ * (unary + keeps the planner on appointments_former: without statistics the extra condition
+ * made it pick appointments_google and walk the user's unlinked rows) */
 DB_STMT(APPT_BY_FORMER_ID, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 "
-                           "AND former_event_id = ?2 AND google_event_id IS NULL "
+                           "AND former_event_id = ?2 AND +google_event_id IS NULL "
                            "AND coalesce(former_calendar_id, 'primary') = ?3 LIMIT 1")
 DB_STMT(APPT_SET_SYNCED,
         "UPDATE appointments SET google_event_id = ?3, google_etag = ?4, google_updated = ?5, "

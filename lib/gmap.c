@@ -221,6 +221,13 @@ cJSON *gmap_patch_body(const struct appt *a, const char *tz, const char *base_sn
     }
     if (same_title)
         cJSON_DeleteItemFromObjectCaseSensitive(ev, "summary");
+    /* back to the calendar's defaults: the overrides set before must go (a PATCH merges the
+     * reminders object, and Google refuses useDefault with overrides) */
+    {
+        cJSON *rem = cJSON_GetObjectItemCaseSensitive(ev, "reminders");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rem, "useDefault")))
+            cJSON_AddNullToObject(rem, "overrides");
+    }
     /* a colour the user picked on Google stays until the type changes here */
     if (gmap_str_eq(a->type, BASE_STR("type")))
         cJSON_DeleteItemFromObjectCaseSensitive(ev, "colorId");
