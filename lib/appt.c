@@ -592,14 +592,9 @@ int appt_reminders_set(struct db *db, const char *user_id, const char *canon, lo
         rc = CS_ERR_DB;
     db_reset(st);
     for (size_t i = 0; rc == CS_OK && i < n; i++) {
-        if ((st = db_stmt(db, DB_OUTBOX_PUT_IF_ABSENT)) == NULL) {
-            rc = CS_ERR_DB;
-            break;
-        }
-        db_bind_text(st, 1, user_id);
-        db_bind_int64(st, 2, ids[i]);
-        db_bind_int64(st, 3, db_now_ms());
-        rc = db_exec(db, st);
+        /* a new version even when a push of it is under way: that one carried the old
+         * setting, so its row must stay for this one */
+        rc = appt_outbox(db, user_id, ids[i], "upsert", APPT_NO_PUSH);
     }
     if (rc == CS_OK && n > 0)
         rc = jobs_enqueue_sync(db, user_id, 0, "settings", push, NULL, NULL);
