@@ -46,8 +46,7 @@ static void update(struct http_req *req, const struct auth_user *u)
     char err[CS_ERRLEN], *canon = NULL;
     int connected, queued = 0, rc;
 
-    if (auth_check_write(req) != CS_OK ||
-        http_json_body(req, SETTINGS_BODY_MAX, &body) != CS_OK)
+    if (auth_check_write(req) != CS_OK || http_json_body(req, SETTINGS_BODY_MAX, &body) != CS_OK)
         return;
     cJSON_ArrayForEach(v, body)
     {
@@ -74,8 +73,7 @@ static void update(struct http_req *req, const struct auth_user *u)
         http_reply_error(req, 500, "cannot save the settings");
         goto out;
     }
-    log_info("reminders set to %s (%d upcoming appointments queued) user=%s", canon, queued,
-             u->id);
+    log_info("reminders set to %s (%d upcoming appointments queued) user=%s", canon, queued, u->id);
     reply_settings(req, u->id);
     if (queued > 0)
         jobs_wake(req->cfg);

@@ -248,11 +248,10 @@ void sync_progress(struct sync_ctx *c, const char *phase, long long done, long l
     struct db_stmt *st;
 
     if (total >= 0)
-        snprintf(text, sizeof text, "{\"phase\":\"%s\",\"done\":%lld,\"total\":%lld}", phase,
-                 done, total);
+        snprintf(text, sizeof text, "{\"phase\":\"%s\",\"done\":%lld,\"total\":%lld}", phase, done,
+                 total);
     else
-        snprintf(text, sizeof text, "{\"phase\":\"%s\",\"done\":%lld,\"total\":null}", phase,
-                 done);
+        snprintf(text, sizeof text, "{\"phase\":\"%s\",\"done\":%lld,\"total\":null}", phase, done);
     if ((st = db_stmt(c->db, DB_INTEG_SET_PROGRESS)) == NULL)
         return;
     db_bind_text(st, 1, c->user_id);
@@ -309,7 +308,8 @@ static int sync_vesta_ensure(struct sync_ctx *c, struct integ *in)
     for (int i = 0; i < n && chosen[0] == '\0'; i++) {
         struct buf path;
         buf_init(&path, 1024);
-        if (buf_adds(&path, "/calendars/") != CS_OK || gapi_path_segment(&path, known[i]) != CS_OK) {
+        if (buf_adds(&path, "/calendars/") != CS_OK ||
+            gapi_path_segment(&path, known[i]) != CS_OK) {
             buf_free(&path);
             return CS_ERR_NOMEM;
         }

@@ -63,8 +63,8 @@ static void emu_insufficient(struct emu_reply *r)
     emu_reply_error(r, 403, "insufficientPermissions",
                     "Request had insufficient authentication scopes.");
     /* the errors[] message and the google.rpc details Google adds */
-    cJSON *e = cJSON_GetArrayItem(
-        cJSON_GetObjectItem(cJSON_GetObjectItem(r->json, "error"), "errors"), 0);
+    cJSON *e =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r->json, "error"), "errors"), 0);
     cJSON_ReplaceItemInObject(e, "message", cJSON_CreateString("Insufficient Permission"));
     cJSON_AddStringToObject(cJSON_GetObjectItem(r->json, "error"), "status", "PERMISSION_DENIED");
     details = cJSON_AddArrayToObject(cJSON_GetObjectItem(r->json, "error"), "details");
@@ -211,8 +211,8 @@ static void emu_calendar_insert(const char *account, const char *scope, cJSON *b
 /* Resolves a calendar id of a path for account under scope: the id events are kept under
  * (the account itself for its primary calendar) into out, or an error in r (-1). events:
  * the call is on the calendar's events (calendar.events suffices), else on the calendar. */
-static int emu_calendar_access(const char *account, const char *scope, const char *cal,
-                               int events, char *out, size_t outlen, struct emu_reply *r)
+static int emu_calendar_access(const char *account, const char *scope, const char *cal, int events,
+                               char *out, size_t outlen, struct emu_reply *r)
 {
     int full = emu_has_scope(scope, EMU_CAL_SCOPE_FULL);
     int ev = emu_has_scope(scope, EMU_CAL_SCOPE), app = emu_has_scope(scope, EMU_CAL_SCOPE_APP);
@@ -974,7 +974,8 @@ void emu_calendar_handle(const char *method, const char *path, const char *auth,
         emu_stop(body, r);
         return;
     }
-    if (strcmp(path, "/calendar/v3/calendars") == 0 || strcmp(path, "/calendar/v3/calendars/") == 0) {
+    if (strcmp(path, "/calendar/v3/calendars") == 0 ||
+        strcmp(path, "/calendar/v3/calendars/") == 0) {
         if (strcmp(method, "POST") == 0)
             emu_calendar_insert(account, scope, body, r);
         else
@@ -1008,8 +1009,8 @@ void emu_calendar_handle(const char *method, const char *path, const char *auth,
         if (strcmp(method, "DELETE") == 0) {
             emu_calendar_delete(account, id, r);
         } else if (strcmp(id, account) == 0) {
-            struct emu_calendar prim = {.id = (char *)account, .summary = (char *)account,
-                                        .time_zone = "UTC"};
+            struct emu_calendar prim = {
+                .id = (char *)account, .summary = (char *)account, .time_zone = "UTC"};
             r->status = 200;
             r->json = emu_calendar_json(&prim);
         } else {

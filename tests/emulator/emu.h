@@ -18,7 +18,8 @@ struct emu_calendar {
     char *id;    /* <random>@group.calendar.google.com */
     char *owner; /* the account */
     char *summary, *time_zone;
-    int app_created; /* made through the API by the client: a calendar.app.created grant may use it */
+    int app_created; /* made through the API by the client: a calendar.app.created grant may use it
+                      */
     int deleted;
     long long seq; /* etag */
 };

@@ -802,8 +802,7 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToObject(o, "items", emu_calendars_json(owner));
         emu_ok(r, o);
-    } else if (strncmp(path, "/_emulator/calendars/", 21) == 0 &&
-               strcmp(method, "DELETE") == 0) {
+    } else if (strncmp(path, "/_emulator/calendars/", 21) == 0 && strcmp(method, "DELETE") == 0) {
         /* the Google user deletes a calendar (its events go with it) */
         emu_calendar_delete(owner, path + 21, r);
     } else if (strcmp(path, "/_emulator/faults") == 0) {

@@ -59,8 +59,8 @@ static void new_user(struct client *c, const char *who)
 
     snprintf(email, sizeof email, "%s@example.com", who);
     assert_int_equal(stack_user(&S, email, "password-123", "Europe/Madrid"), 0);
-    snprintf(body, sizeof body, "{\"account\":\"%s@gmail.test\",\"deny\":false,\"grantScope\":\"\"}",
-             who);
+    snprintf(body, sizeof body,
+             "{\"account\":\"%s@gmail.test\",\"deny\":false,\"grantScope\":\"\"}", who);
     assert_int_equal(emu_ctl(&S, "POST", "config", body, NULL), 200);
     client_init(c, &S);
     assert_int_equal(client_login(c, email, "password-123"), 200);
@@ -164,7 +164,8 @@ static int ev_cond(void *arg)
 {
     struct wait_ev *w = arg;
     cJSON *ev = event_titled(w->who, w->cal, w->title);
-    int ok = ev != NULL && (w->key == NULL || (jstr(ev, w->key) && strcmp(jstr(ev, w->key), w->val) == 0));
+    int ok = ev != NULL &&
+             (w->key == NULL || (jstr(ev, w->key) && strcmp(jstr(ev, w->key), w->val) == 0));
 
     cJSON_Delete(ev);
     return ok;
@@ -247,8 +248,10 @@ static void vesta_created_reused_recreated(void **state)
 
     (void)state;
     new_user(&c, "vera");
-    create(&c, "{\"title\":\"Visita Sol 1\",\"type\":\"Visita\",\"start\":\"2027-03-02T10:00:00+01:00\","
-               "\"end\":\"2027-03-02T11:00:00+01:00\"}");
+    create(
+        &c,
+        "{\"title\":\"Visita Sol 1\",\"type\":\"Visita\",\"start\":\"2027-03-02T10:00:00+01:00\","
+        "\"end\":\"2027-03-02T11:00:00+01:00\"}");
     mark = emu_log_mark(&S);
     connect_ok(&c, "vesta");
     /* the consent asked for calendar.app.created only */
@@ -385,8 +388,10 @@ static void vesta_two_way_with_push(void **state)
     w = (struct local_wait){&c, "Reunión banco", 1};
     assert_true(wait_until(local_cond, &w, 10000));
     /* Vesta -> Google */
-    create(&c, "{\"title\":\"Firma notaría\",\"type\":\"Firma\",\"start\":\"2027-04-02T12:00:00+02:00\","
-               "\"end\":\"2027-04-02T13:00:00+02:00\"}");
+    create(
+        &c,
+        "{\"title\":\"Firma notaría\",\"type\":\"Firma\",\"start\":\"2027-04-02T12:00:00+02:00\","
+        "\"end\":\"2027-04-02T13:00:00+02:00\"}");
     ev = wait_event("tomas", cal, "Firma notaría", "colorId", "10");
     /* deleted on Google: deleted here */
     snprintf(path, sizeof path, "events/%s?account=tomas@gmail.test&calendar=%s", jstr(ev, "id"),
@@ -402,8 +407,8 @@ static void vesta_two_way_with_push(void **state)
 
 static const cJSON *override0(const cJSON *ev)
 {
-    return cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "reminders"), "overrides"),
-                              0);
+    return cJSON_GetArrayItem(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "reminders"), "overrides"), 0);
 }
 
 static void colours_and_reminders_kept(void **state)
@@ -421,15 +426,19 @@ static void colours_and_reminders_kept(void **state)
     resp_free(&r);
     connect_ok(&c, "vesta");
     assert_int_equal(vesta_calendars("rosa", cal, sizeof cal), 1);
-    id = create(&c, "{\"title\":\"Firma Olmo\",\"type\":\"Firma\",\"start\":\"2027-05-03T10:00:00+02:00\","
-                    "\"end\":\"2027-05-03T11:00:00+02:00\"}");
+    id = create(
+        &c, "{\"title\":\"Firma Olmo\",\"type\":\"Firma\",\"start\":\"2027-05-03T10:00:00+02:00\","
+            "\"end\":\"2027-05-03T11:00:00+02:00\"}");
     ev = wait_event("rosa", cal, "Firma Olmo", "colorId", "10");
     assert_false(jbool(cJSON_GetObjectItem(ev, "reminders"), "useDefault"));
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "reminders"), "overrides")), 2);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "reminders"), "overrides")),
+        2);
     assert_string_equal(jstr(override0(ev), "method"), "popup");
     assert_int_equal((int)jnum(override0(ev), "minutes"), 10);
     /* the Google user picks another colour and one reminder of 30 minutes */
-    snprintf(path, sizeof path, "events/%s?account=rosa@gmail.test&calendar=%s", jstr(ev, "id"), cal);
+    snprintf(path, sizeof path, "events/%s?account=rosa@gmail.test&calendar=%s", jstr(ev, "id"),
+             cal);
     assert_int_equal(emu_ctl(&S, "PATCH", path,
                              "{\"colorId\":\"5\",\"reminders\":{\"useDefault\":false,\"overrides\":"
                              "[{\"method\":\"popup\",\"minutes\":30}]}}",
@@ -443,7 +452,9 @@ static void colours_and_reminders_kept(void **state)
     patch_appt(&c, id, "{\"title\":\"Firma Olmo 2\"}");
     ev = wait_event("rosa", cal, "Firma Olmo 2", NULL, NULL);
     assert_string_equal(jstr(ev, "colorId"), "5");
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "reminders"), "overrides")), 1);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "reminders"), "overrides")),
+        1);
     assert_int_equal((int)jnum(override0(ev), "minutes"), 30);
     cJSON_Delete(ev);
     /* a new type brings its colour back; the reminders stay the user's */
@@ -452,13 +463,16 @@ static void colours_and_reminders_kept(void **state)
     assert_int_equal((int)jnum(override0(ev), "minutes"), 30);
     cJSON_Delete(ev);
     /* a new setting reaches the upcoming events: back to Google's defaults */
-    assert_int_equal(client_json(&c, "PATCH", "/api/settings", "{\"reminders\":\"default\"}", &r), 200);
+    assert_int_equal(client_json(&c, "PATCH", "/api/settings", "{\"reminders\":\"default\"}", &r),
+                     200);
     assert_string_equal(jstr(r.json, "reminders"), "default");
     resp_free(&r);
     assert_int_equal(stack_wait_jobs(&S, 10000), 0);
     ev = event_titled("rosa", cal, "Firma Olmo 2");
     assert_true(jbool(cJSON_GetObjectItem(ev, "reminders"), "useDefault"));
-    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "reminders"), "overrides")), 0);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "reminders"), "overrides")),
+        0);
     assert_string_equal(jstr(ev, "colorId"), "9");
     cJSON_Delete(ev);
     client_free(&c);
@@ -475,7 +489,8 @@ static void cancelled_mapping(void **state)
     (void)state;
     new_user(&c, "nuria");
     connect_ok(&c, "primary");
-    id = create(&c, "{\"title\":\"Visita Mar\",\"status\":\"Cancelled\",\"start\":\"2027-06-01T10:00:00+02:00\","
+    id = create(&c, "{\"title\":\"Visita "
+                    "Mar\",\"status\":\"Cancelled\",\"start\":\"2027-06-01T10:00:00+02:00\","
                     "\"end\":\"2027-06-01T11:00:00+02:00\"}");
     ev = wait_event("nuria", NULL, "[Cancelada] Visita Mar", NULL, NULL);
     assert_string_equal(jstr(ev, "status"), "confirmed"); /* stays visible */
@@ -520,8 +535,9 @@ static void switching_calendars(void **state)
     (void)state;
     new_user(&c, "saul");
     connect_ok(&c, "primary");
-    create(&c, "{\"title\":\"Cierre Pino\",\"type\":\"Cierre\",\"start\":\"2027-07-01T10:00:00+02:00\","
-               "\"end\":\"2027-07-01T11:00:00+02:00\"}");
+    create(&c,
+           "{\"title\":\"Cierre Pino\",\"type\":\"Cierre\",\"start\":\"2027-07-01T10:00:00+02:00\","
+           "\"end\":\"2027-07-01T11:00:00+02:00\"}");
     ev = wait_event("saul", NULL, "Cierre Pino", "colorId", "6");
     cJSON_Delete(ev);
     disconnect(&c);
@@ -562,8 +578,8 @@ static void connect_choice_and_scope(void **state)
 
     (void)state;
     new_user(&c, "ines");
-    assert_int_equal(client_req(&c, "GET", "/api/google/calendar/connect?calendar=work", NULL, NULL, &r),
-                     400);
+    assert_int_equal(
+        client_req(&c, "GET", "/api/google/calendar/connect?calendar=work", NULL, NULL, &r), 400);
     assert_non_null(jstr(r.json, "error"));
     resp_free(&r);
     /* the user grants only calendar.events where app.created was asked: refused and revoked */
@@ -607,7 +623,8 @@ static void emulator_scope_enforcement(void **state)
     assert_string_equal(jstr(cJSON_GetObjectItem(r.json, "error"), "message"),
                         "Request had insufficient authentication scopes.");
     assert_string_equal(
-        jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "error"), "errors"), 0),
+        jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "error"), "errors"),
+                                0),
              "reason"),
         "insufficientPermissions");
     resp_free(&r);
@@ -627,7 +644,8 @@ static void emulator_scope_enforcement(void **state)
                                 &r),
                      400);
     assert_string_equal(
-        jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "error"), "errors"), 0),
+        jstr(cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r.json, "error"), "errors"),
+                                0),
              "reason"),
         "cannotUseDefaultRemindersAndSpecifyOverride");
     resp_free(&r);
@@ -680,10 +698,11 @@ static void progress_during_import(void **state)
     bulk = malloc(cap);
     used += (size_t)snprintf(bulk + used, cap - used, "[");
     for (int i = 0; i < 6000; i++)
-        used += (size_t)snprintf(bulk + used, cap - used,
-                                 "%s{\"summary\":\"E%d\",\"start\":{\"dateTime\":\"2027-02-%02dT10:00:00Z\"},"
-                                 "\"end\":{\"dateTime\":\"2027-02-%02dT11:00:00Z\"}}",
-                                 i ? "," : "", i, 1 + i % 28, 1 + i % 28);
+        used += (size_t)snprintf(
+            bulk + used, cap - used,
+            "%s{\"summary\":\"E%d\",\"start\":{\"dateTime\":\"2027-02-%02dT10:00:00Z\"},"
+            "\"end\":{\"dateTime\":\"2027-02-%02dT11:00:00Z\"}}",
+            i ? "," : "", i, 1 + i % 28, 1 + i % 28);
     snprintf(bulk + used, cap - used, "]");
     assert_int_equal(emu_ctl(&S, "POST", "events?account=pia@gmail.test", bulk, NULL), 200);
     free(bulk);
@@ -712,22 +731,26 @@ static void settings_route(void **state)
     struct client c, anon;
     struct resp r;
     const char *text[] = {"Content-Type: text/plain", NULL};
-    const char *bad[] = {"{\"reminders\":[1,2,3,4,5,6]}", "{\"reminders\":[-1]}",
-                         "{\"reminders\":[40321]}",       "{\"reminders\":[1.5]}",
-                         "{\"reminders\":\"x\"}",        "{\"reminders\":null}",
-                         "{\"other\":1}",                "[1]"};
+    const char *bad[] = {"{\"reminders\":[1,2,3,4,5,6]}",
+                         "{\"reminders\":[-1]}",
+                         "{\"reminders\":[40321]}",
+                         "{\"reminders\":[1.5]}",
+                         "{\"reminders\":\"x\"}",
+                         "{\"reminders\":null}",
+                         "{\"other\":1}",
+                         "[1]"};
 
     (void)state;
     new_user(&c, "sara");
     client_init(&anon, &S);
     assert_int_equal(client_req(&anon, "GET", "/api/settings", NULL, NULL, NULL), 401);
-    assert_int_equal(client_json(&anon, "PATCH", "/api/settings", "{\"reminders\":\"default\"}", NULL),
-                     401);
+    assert_int_equal(
+        client_json(&anon, "PATCH", "/api/settings", "{\"reminders\":\"default\"}", NULL), 401);
     assert_int_equal(client_json(&c, "POST", "/api/settings", "{}", &r), 405);
     assert_non_null(jstr(r.json, "error"));
     resp_free(&r);
-    assert_int_equal(client_req(&c, "PATCH", "/api/settings", text, "{\"reminders\":\"default\"}", NULL),
-                     415);
+    assert_int_equal(
+        client_req(&c, "PATCH", "/api/settings", text, "{\"reminders\":\"default\"}", NULL), 415);
     assert_int_equal(client_req(&c, "GET", "/api/settings", NULL, NULL, &r), 200);
     assert_string_equal(jstr(r.json, "reminders"), "default");
     resp_free(&r);
@@ -738,10 +761,12 @@ static void settings_route(void **state)
         assert_non_null(jstr(r.json, "error"));
         resp_free(&r);
     }
-    assert_int_equal(client_json(&c, "PATCH", "/api/settings", "{\"reminders\":[0,40320,15]}", NULL), 200);
+    assert_int_equal(
+        client_json(&c, "PATCH", "/api/settings", "{\"reminders\":[0,40320,15]}", NULL), 200);
     assert_int_equal(client_req(&c, "GET", "/api/settings", NULL, NULL, &r), 200);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r.json, "reminders")), 3);
-    assert_int_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "reminders"), 1)->valueint, 40320);
+    assert_int_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(r.json, "reminders"), 1)->valueint,
+                     40320);
     resp_free(&r);
     client_free(&anon);
     client_free(&c);

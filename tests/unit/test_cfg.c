@@ -219,9 +219,11 @@ static void type_colors(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(defaults), cmocka_unit_test(overrides), cmocka_unit_test(refusals),
-        cmocka_unit_test(polling_only_needs_no_secret), cmocka_unit_test(config_file_and_env),
-        cmocka_unit_test(type_colors)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(defaults),
+                                       cmocka_unit_test(overrides),
+                                       cmocka_unit_test(refusals),
+                                       cmocka_unit_test(polling_only_needs_no_secret),
+                                       cmocka_unit_test(config_file_and_env),
+                                       cmocka_unit_test(type_colors)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

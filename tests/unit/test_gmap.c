@@ -182,9 +182,8 @@ static void colour_and_reminders(void **state)
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(rem, "overrides")), 2);
     assert_string_equal(str(cJSON_GetArrayItem(cJSON_GetObjectItem(rem, "overrides"), 1), "method"),
                         "popup");
-    assert_int_equal(cJSON_GetArrayItem(cJSON_GetObjectItem(rem, "overrides"), 1)
-                         ->child->next->valueint,
-                     60);
+    assert_int_equal(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(rem, "overrides"), 1)->child->next->valueint, 60);
     cJSON_Delete(ev);
     snap = gmap_snapshot(&a);
     /* a title edit: no colour, no reminders (what the user set on Google stays) */
@@ -217,11 +216,20 @@ static void colour_and_reminders(void **state)
             const char *json;
             const char *canon; /* NULL: refused */
         } cases[] = {
-            {"\"default\"", "default"}, {"[]", "[]"},       {"[0,40320]", "[0,40320]"},
-            {"[10,60,5]", "[10,60,5]"}, {"[1,2,3,4,5]", "[1,2,3,4,5]"},
-            {"[1,2,3,4,5,6]", NULL},    {"[-1]", NULL},       {"[40321]", NULL},
-            {"[1.5]", NULL},            {"[\"10\"]", NULL}, {"\"Default\"", NULL},
-            {"null", NULL},             {"{}", NULL},         {"10", NULL},
+            {"\"default\"", "default"},
+            {"[]", "[]"},
+            {"[0,40320]", "[0,40320]"},
+            {"[10,60,5]", "[10,60,5]"},
+            {"[1,2,3,4,5]", "[1,2,3,4,5]"},
+            {"[1,2,3,4,5,6]", NULL},
+            {"[-1]", NULL},
+            {"[40321]", NULL},
+            {"[1.5]", NULL},
+            {"[\"10\"]", NULL},
+            {"\"Default\"", NULL},
+            {"null", NULL},
+            {"{}", NULL},
+            {"10", NULL},
         };
         char err[CS_ERRLEN], *canon;
         for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -289,8 +297,10 @@ static void cancelled_title(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(to_event_timed_and_all_day),
-                                       cmocka_unit_test(from_event), cmocka_unit_test(event_ids),
-                                       cmocka_unit_test(merge), cmocka_unit_test(colour_and_reminders),
+                                       cmocka_unit_test(from_event),
+                                       cmocka_unit_test(event_ids),
+                                       cmocka_unit_test(merge),
+                                       cmocka_unit_test(colour_and_reminders),
                                        cmocka_unit_test(cancelled_title)};
     if (crypt_init() != CS_OK)
         return 1;
