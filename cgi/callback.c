@@ -44,9 +44,13 @@ static const char *safe_reason(const char *e)
     return n ? out : "google_error";
 }
 
-static int scope_ok(const char *granted)
+/* True when granted (space-separated) holds a scope that lets calsync work with the chosen
+ * calendar: events (or the whole calendar) for primary; app.created (or the whole calendar)
+ * for a Vesta calendar. */
+static int scope_ok(const char *granted, int vesta)
 {
-    const char *want[] = {"https://www.googleapis.com/auth/calendar.events",
+    const char *want[] = {vesta ? "https://www.googleapis.com/auth/calendar.app.created"
+                                : "https://www.googleapis.com/auth/calendar.events",
                           "https://www.googleapis.com/auth/calendar"};
 
     for (size_t i = 0; i < 2; i++) {
@@ -65,12 +69,13 @@ static int route(struct http_req *req, void *ctx)
 {
     struct auth_user u;
     char state[256], code[1024], err[128], state_hash[CRYPT_HEXLEN], owner[CRYPT_UUIDLEN] = "";
+    char calendar[16] = "primary";
     char *sealed = NULL, *verifier = NULL, errbuf[CS_ERRLEN], ad[INTEG_ADLEN];
     long long expires = 0;
     struct gapi_tokens t;
     struct integ in;
     struct db_stmt *st;
-    int have_state = 0, rc, have_refresh;
+    int have_state = 0, rc, have_refresh, vesta = 0;
 
     (void)ctx;
     memset(&t, 0, sizeof t);
@@ -98,6 +103,7 @@ static int route(struct http_req *req, void *ctx)
         db_col_copy(st, 0, owner, sizeof owner);
         sealed = db_col_dup(st, 1);
         expires = db_col_int64(st, 2);
+        db_col_copy(st, 3, calendar, sizeof calendar);
         have_state = 1;
     }
     db_reset(st);
@@ -140,7 +146,8 @@ static int route(struct http_req *req, void *ctx)
         back(req, rc == CS_ERR_NET ? "google_unavailable" : "token_exchange_failed");
         goto out;
     }
-    if (!scope_ok(t.scope)) {
+    vesta = strcmp(calendar, "vesta") == 0;
+    if (!scope_ok(t.scope, vesta)) {
         log_warn("calendar scope not granted user=%s", u.id);
         gapi_revoke(req->cfg, t.refresh ? t.refresh : t.access);
         back(req, "insufficient_scope");
@@ -160,9 +167,20 @@ static int route(struct http_req *req, void *ctx)
     rc = db_begin(req->db);
     if (rc == CS_OK)
         rc = gapi_store_tokens(req->db, req->cfg, u.id, &t, 1, 0);
+    if (rc == CS_OK && (st = db_stmt(req->db, DB_INTEG_SET_CALENDAR)) == NULL)
+        rc = CS_ERR_DB;
+    if (rc == CS_OK) {
+        /* a Vesta calendar is found or made by the sync job (no Google call from here after
+         * the answer); until then its id is '' and no job touches any calendar */
+        db_bind_text(st, 1, u.id);
+        db_bind_text(st, 2, vesta ? "vesta" : "primary");
+        db_bind_text(st, 3, vesta ? "" : "primary");
+        rc = db_exec(req->db, st);
+    }
     if (rc == CS_OK)
         rc = integ_set_state(req->db, u.id, "syncing", NULL); /* shown from the first look */
-    if (rc == CS_OK && *req->cfg->webhook_url != '\0')
+    /* the channel needs the calendar: for "vesta" the sync job records it once it exists */
+    if (rc == CS_OK && *req->cfg->webhook_url != '\0' && !vesta)
         rc = jobs_enqueue_channel(req->db, u.id, "connect");
     if (rc == CS_OK)
         rc = jobs_enqueue_sync(req->db, u.id, 1, "connect", 0, NULL, NULL);
@@ -173,7 +191,7 @@ static int route(struct http_req *req, void *ctx)
         back(req, "server_error");
         goto out;
     }
-    log_info("Google Calendar connected user=%s", u.id);
+    log_info("Google Calendar connected (%s calendar) user=%s", vesta ? "Vesta" : "primary", u.id);
     back(req, NULL);
     jobs_wake(req->cfg); /* the worker opens the channel and runs the initial sync */
 out:

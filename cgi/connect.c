@@ -1,4 +1,6 @@
-/* connect: GET /api/google/calendar/connect -> 302 to Google's consent page (PKCE S256). */
+/* connect: GET /api/google/calendar/connect?calendar=primary|vesta -> 302 to Google's consent
+ * page (PKCE S256): calendar.events for the primary calendar, calendar.app.created for a
+ * dedicated "Vesta" calendar. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@
 #include "log.h"
 
 #define SCOPE "https://www.googleapis.com/auth/calendar.events"
+#define SCOPE_VESTA "https://www.googleapis.com/auth/calendar.app.created"
 #define STATE_TTL 600
 
 static int add_param(struct buf *b, const char *k, const char *v)
@@ -28,9 +31,10 @@ static int route(struct http_req *req, void *ctx)
     struct auth_user u;
     char state[CRYPT_TOKLEN], verifier[CRYPT_TOKLEN], challenge[CRYPT_TOKLEN];
     char state_hash[CRYPT_HEXLEN], redirect[1024], ad[INTEG_ADLEN];
-    char *sealed = NULL;
+    char *sealed = NULL, calendar[16];
     struct buf url;
     struct db_stmt *st;
+    int rc;
 
     (void)ctx;
     if (strcmp(req->method, "GET") != 0) {
@@ -39,6 +43,13 @@ static int route(struct http_req *req, void *ctx)
     }
     if (auth_require(req, &u) != CS_OK)
         return 0;
+    rc = http_query_get(req->query, "calendar", calendar, sizeof calendar);
+    if (rc == CS_ERR_NOTFOUND)
+        snprintf(calendar, sizeof calendar, "primary");
+    else if (rc != CS_OK || (strcmp(calendar, "primary") != 0 && strcmp(calendar, "vesta") != 0)) {
+        http_reply_error(req, 400, "calendar must be primary or vesta");
+        return 0;
+    }
     if (!cfg_google_enabled(req->cfg)) {
         http_reply_error(req, 503, "Google Calendar is not configured on this server");
         return 0;
@@ -65,6 +76,7 @@ static int route(struct http_req *req, void *ctx)
     db_bind_text(st, 2, u.id);
     db_bind_text(st, 3, sealed);
     db_bind_int64(st, 4, db_now() + STATE_TTL);
+    db_bind_text(st, 5, calendar); /* the callback asks for the scope this choice needs */
     if (db_exec(req->db, st) != CS_OK) {
         http_reply_error(req, 500, "database error");
         goto out;
@@ -75,7 +87,7 @@ static int route(struct http_req *req, void *ctx)
         add_param(&url, "client_id", req->cfg->google_client_id) != CS_OK ||
         add_param(&url, "redirect_uri", redirect) != CS_OK ||
         add_param(&url, "response_type", "code") != CS_OK ||
-        add_param(&url, "scope", SCOPE) != CS_OK ||
+        add_param(&url, "scope", strcmp(calendar, "vesta") == 0 ? SCOPE_VESTA : SCOPE) != CS_OK ||
         add_param(&url, "access_type", "offline") != CS_OK ||
         add_param(&url, "prompt", "consent") != CS_OK ||
         add_param(&url, "include_granted_scopes", "true") != CS_OK ||
@@ -84,7 +96,7 @@ static int route(struct http_req *req, void *ctx)
         add_param(&url, "code_challenge_method", "S256") != CS_OK) {
         http_reply_error(req, 500, "cannot build the consent URL");
     } else {
-        log_info("connect started user=%s", u.id);
+        log_info("connect started (%s calendar) user=%s", calendar, u.id);
         http_redirect(req, url.data, NULL);
     }
     buf_free(&url);

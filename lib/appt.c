@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const appt_types[] = {"Visita", "Reunión", "Firma", "Cierre", "Viaje"};
 static const char *const appt_statuses[] = {"Scheduled", "Completed", "Cancelled"};
@@ -20,6 +21,19 @@ int appt_type_valid(const char *s)
         if (strcmp(s, appt_types[i]) == 0)
             return 1;
     return 0;
+}
+
+int appt_type_index(const char *s)
+{
+    for (int i = 0; s != NULL && i < APPT_TYPES; i++)
+        if (strcmp(s, appt_types[i]) == 0)
+            return i;
+    return -1;
+}
+
+const char *appt_type_name(int i)
+{
+    return i >= 0 && i < APPT_TYPES ? appt_types[i] : NULL;
 }
 
 int appt_status_valid(const char *s)
@@ -41,7 +55,9 @@ void appt_free(struct appt *a)
     free(a->synced_snapshot);
     free(a->sync_error);
     free(a->former_event_id);
-    a->former_event_id = NULL;
+    free(a->reminders_sent);
+    free(a->former_calendar_id);
+    a->former_event_id = a->reminders_sent = a->former_calendar_id = NULL;
     a->title = a->description = a->location = NULL;
     a->google_event_id = a->google_etag = a->google_updated = a->synced_snapshot = NULL;
     a->sync_error = NULL;
@@ -72,6 +88,8 @@ int appt_from_row(struct db_stmt *st, struct appt *a)
     a->created_at = db_col_int64(st, 19);
     a->updated_at = db_col_int64(st, 20);
     a->former_event_id = db_col_dup(st, 21);
+    a->reminders_sent = db_col_dup(st, 22);
+    a->former_calendar_id = db_col_dup(st, 23);
     if (a->title == NULL || a->description == NULL || a->location == NULL) {
         appt_free(a);
         return CS_ERR_NOMEM;
@@ -505,6 +523,89 @@ int appt_delete(struct db *db, const char *user_id, long long id, long long push
     }
     rc = appt_outbox(db, user_id, id, "delete", push);
 out:
+    if (rc == CS_OK)
+        rc = db_commit(db);
+    if (rc != CS_OK)
+        db_rollback(db);
+    return rc;
+}
+
+int appt_reminders_get(struct db *db, const char *user_id, char **out)
+{
+    struct db_stmt *st = db_stmt(db, DB_USER_GET_REMINDERS);
+    int step, rc = CS_ERR_NOTFOUND;
+
+    *out = NULL;
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, user_id);
+    step = db_step(st);
+    if (step == DB_ROW) {
+        *out = db_col_is_null(st, 0) ? strdup("default") : db_col_dup(st, 0);
+        rc = *out ? CS_OK : CS_ERR_NOMEM;
+    } else if (step != DB_DONE) {
+        rc = CS_ERR_DB;
+    }
+    db_reset(st);
+    return rc;
+}
+
+int appt_reminders_set(struct db *db, const char *user_id, const char *canon, long long push,
+                       int *queued)
+{
+    struct db_stmt *st;
+    long long *ids = NULL;
+    size_t n = 0, cap = 0;
+    char now[CAL_STRLEN];
+    int rc, step;
+
+    if (queued != NULL)
+        *queued = 0;
+    if ((rc = db_begin(db)) != CS_OK)
+        return rc;
+    if ((st = db_stmt(db, DB_USER_SET_REMINDERS)) == NULL) {
+        rc = CS_ERR_DB;
+        goto out;
+    }
+    db_bind_text(st, 1, user_id);
+    if (strcmp(canon, "default") == 0)
+        db_bind_null(st, 2);
+    else
+        db_bind_text(st, 2, canon);
+    if ((rc = db_exec(db, st)) != CS_OK || push == APPT_NO_PUSH)
+        goto out;
+    if ((st = db_stmt(db, DB_APPT_UPCOMING_LINKED)) == NULL) {
+        rc = CS_ERR_DB;
+        goto out;
+    }
+    cal_format_utc(time(NULL), now);
+    db_bind_text(st, 1, user_id);
+    db_bind_text(st, 2, now);
+    while ((step = db_step(st)) == DB_ROW) {
+        if (n == cap) {
+            long long *p = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof *ids);
+            if (p == NULL) {
+                rc = CS_ERR_NOMEM;
+                break;
+            }
+            ids = p;
+        }
+        ids[n++] = db_col_int64(st, 0);
+    }
+    if (rc == CS_OK && step != DB_DONE)
+        rc = CS_ERR_DB;
+    db_reset(st);
+    for (size_t i = 0; rc == CS_OK && i < n; i++) {
+        /* a new version even when a push of it is under way: that one carried the old
+         * setting, so its row must stay for this one */
+        rc = appt_outbox(db, user_id, ids[i], "upsert", APPT_NO_PUSH);
+    }
+    if (rc == CS_OK && n > 0)
+        rc = jobs_enqueue_sync(db, user_id, 0, "settings", push, NULL, NULL);
+    if (rc == CS_OK && queued != NULL)
+        *queued = (int)n;
+out:
+    free(ids);
     if (rc == CS_OK)
         rc = db_commit(db);
     if (rc != CS_OK)

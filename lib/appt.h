@@ -36,6 +36,8 @@ struct appt {
     char *sync_error;
     long long created_at, updated_at; /* ms */
     char *former_event_id;            /* the event linked before a disconnect, or NULL */
+    char *reminders_sent;     /* the reminders setting last sent to Google with it, or NULL */
+    char *former_calendar_id; /* the calendar former_event_id lived in (NULL: primary) */
 };
 
 /* Frees the strings of a (not a itself); safe on a zeroed struct. */
@@ -44,7 +46,12 @@ void appt_free(struct appt *a);
 int appt_from_row(struct db_stmt *st, struct appt *a);
 
 /* True for the five types / three statuses (exact, UTF-8). */
+#define APPT_TYPES 5
 int appt_type_valid(const char *s);
+/* The index (0..APPT_TYPES-1) of a type in the order Visita, Reunión, Firma, Cierre, Viaje,
+ * or -1; the name of index i (NULL out of range). */
+int appt_type_index(const char *s);
+const char *appt_type_name(int i);
 int appt_status_valid(const char *s);
 
 /* Validates the fields in obj and applies them to a. With partial=0 (create) title, start and
@@ -73,6 +80,14 @@ int appt_create(struct db *db, struct appt *a, long long push, const char *idem_
 int appt_update(struct db *db, struct appt *a, long long push);
 /* Soft-deletes and queues the Google delete in one transaction. CS_ERR_NOTFOUND when absent. */
 int appt_delete(struct db *db, const char *user_id, long long id, long long push);
+/* The user's reminders setting (NULL: Google's defaults; else a JSON array of minutes) into
+ * *out (malloc'd "default" or the array; free()). CS_OK or CS_ERR_DB / CS_ERR_NOTFOUND. */
+int appt_reminders_get(struct db *db, const char *user_id, char **out);
+/* Saves the setting (canon: "default" or a JSON array) and, when push is not APPT_NO_PUSH,
+ * queues the user's upcoming linked appointments so the new reminders reach their events, with
+ * the job that pushes them: one transaction. *queued counts them (may be NULL). */
+int appt_reminders_set(struct db *db, const char *user_id, const char *canon, long long push,
+                       int *queued);
 /* A place in the list order (start_utc, appointment_id): where a page ended. */
 struct appt_pos {
     char start[CAL_STRLEN];

@@ -3,6 +3,7 @@
 #include "log.h"
 #include "cs.h"
 #include "cal.h"
+#include "appt.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -344,10 +345,68 @@ int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
     if ((rc = cfg_int(&c->worker_poll_ms, "CALSYNC_WORKER_POLL_MS",
                       get("CALSYNC_WORKER_POLL_MS", ctx), 200, 10, 60000, errbuf, errlen)) != CS_OK)
         goto out;
+    {
+        /* the page's colours (app.css): Visita blue, Reunión violet, Firma green, Cierre
+         * orange, Viaje cyan -> Blueberry, Grape, Basil, Tangerine, Peacock */
+        static const char defaults[CFG_TYPES][3] = {"9", "3", "10", "6", "7"};
+        memcpy(c->type_colors, defaults, sizeof defaults);
+        if ((rc = cfg_type_colors_parse(get("CALSYNC_TYPE_COLORS", ctx), c->type_colors, errbuf,
+                                        errlen)) != CS_OK)
+            goto out;
+    }
 out:
     if (rc != CS_OK)
         cfg_free(c);
     return rc;
+}
+
+int cfg_type_colors_parse(const char *s, char out[CFG_TYPES][3], char *errbuf, size_t errlen)
+{
+    char tmp[CFG_TYPES][3];
+    int seen[CFG_TYPES] = {0};
+    const char *p = s;
+
+    _Static_assert(CFG_TYPES == APPT_TYPES, "one colour per appointment type");
+    memcpy(tmp, out, sizeof tmp);
+    if (s == NULL || *s == '\0')
+        return CS_OK;
+    for (;;) {
+        size_t n = strcspn(p, ","), tl;
+        const char *colon = memchr(p, ':', n), *num;
+        char type[32];
+        long v = 0;
+        int i, digits = 0;
+
+        if (colon == NULL || colon == p || (tl = (size_t)(colon - p)) >= sizeof type)
+            return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                           "CALSYNC_TYPE_COLORS: expected TYPE:COLOR entries separated by commas "
+                           "(e.g. Visita:9,Firma:3), got '%.*s'",
+                           (int)(n > 40 ? 40 : n), p);
+        memcpy(type, p, tl);
+        type[tl] = '\0';
+        if ((i = appt_type_index(type)) < 0)
+            return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                           "CALSYNC_TYPE_COLORS: unknown type '%s' (types: Visita, Reunión, Firma, "
+                           "Cierre, Viaje)",
+                           type);
+        if (seen[i]++)
+            return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                           "CALSYNC_TYPE_COLORS: type '%s' is given twice", type);
+        for (num = colon + 1; num < p + n && *num >= '0' && *num <= '9' && digits < 3;
+             num++, digits++)
+            v = v * 10 + (*num - '0');
+        if (digits == 0 || num != p + n || v < 1 || v > 11)
+            return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                           "CALSYNC_TYPE_COLORS: the colour of '%s' must be a Google event colorId "
+                           "from 1 to 11",
+                           type);
+        snprintf(tmp[i], sizeof tmp[i], "%ld", v);
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
+    memcpy(out, tmp, sizeof tmp);
+    return CS_OK;
 }
 
 void cfg_free(struct cfg *c)

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#define CFG_TYPES 5 /* APPT_TYPES */
+
 struct cfg {
     char *db_path;
     unsigned char secret_key[32];
@@ -27,6 +29,8 @@ struct cfg {
     char *worker_socket;   /* UNIX datagram socket calsync-worker is woken on ("" = none) */
     int worker_poll_ms;    /* calsync-worker looks for due jobs at least this often */
     int job_lease_ms;      /* a claimed job another worker may take over once this lapses */
+    /* Google event colorId ("1".."11") of each appointment type, in appt_type_index order */
+    char type_colors[CFG_TYPES][3];
 
     char *secret_key_file; /* CALSYNC_SECRET_KEY_FILE when the key came from it, else NULL */
 };
@@ -40,6 +44,10 @@ int cfg_load(struct cfg *out, char *errbuf, size_t errlen);
 /* Same, from any getter (tests). */
 int cfg_load_from(struct cfg *out, cfg_getter get, void *ctx, char *errbuf, size_t errlen);
 void cfg_free(struct cfg *c);
+/* Reads CALSYNC_TYPE_COLORS ("Visita:9,Firma:3,...": a type spelled as stored, a colon, a
+ * Google event colorId 1..11; each type at most once; types not named keep what out holds)
+ * into out. CS_OK, or CS_ERR_CONFIG with errbuf saying which entry is wrong. */
+int cfg_type_colors_parse(const char *s, char out[CFG_TYPES][3], char *errbuf, size_t errlen);
 /* True when the Google client is configured. */
 int cfg_google_enabled(const struct cfg *c);
 

@@ -6,7 +6,7 @@
     "appointment_id, user_id, contact_id, title, description, location, start_utc, end_utc, "      \
     "all_day, type, status, is_active, google_event_id, google_etag, google_updated, "             \
     "synced_snapshot, last_synced_at, sync_state, sync_error, created_at, updated_at, "            \
-    "former_event_id"
+    "former_event_id, reminders_sent, former_calendar_id"
 
 /* users and sessions */
 DB_STMT(USER_INSERT, "INSERT INTO users(id, email, password_hash, timezone, created_at) "
@@ -15,6 +15,9 @@ DB_STMT(USER_BY_EMAIL, "SELECT id, email, timezone, password_hash FROM users WHE
 DB_STMT(USER_BY_ID, "SELECT id, email, timezone FROM users WHERE id = ?1")
 DB_STMT(USER_LIST, "SELECT id, email, timezone FROM users ORDER BY email")
 DB_STMT(USER_COUNT, "SELECT count(*) FROM users")
+/* per-user settings (cgi/settings.c): reminders NULL = Google's defaults, else a JSON array */
+DB_STMT(USER_GET_REMINDERS, "SELECT reminders FROM users WHERE id = ?1")
+DB_STMT(USER_SET_REMINDERS, "UPDATE users SET reminders = ?2 WHERE id = ?1")
 DB_STMT(SESSION_INSERT, "INSERT INTO sessions(token_hash, user_id, expires_at, created_at) "
                         "VALUES(?1, ?2, ?3, ?4)")
 DB_STMT(SESSION_GET, "SELECT u.id, u.email, u.timezone, s.expires_at FROM sessions s JOIN users u "
@@ -66,8 +69,12 @@ DB_STMT(
     "WHERE appointment_id = ?1 AND user_id = ?2 AND is_active = 1")
 DB_STMT(APPT_BY_GOOGLE_ID, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 "
                            "AND google_event_id = ?2 ORDER BY is_active DESC LIMIT 1")
+/* only a link of the same calendar (?3) is re-used; links older than 007 were on primary.
+ * (unary + keeps the planner on appointments_former: without statistics the extra condition
+ * made it pick appointments_google and walk the user's unlinked rows) */
 DB_STMT(APPT_BY_FORMER_ID, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 "
-                           "AND former_event_id = ?2 AND google_event_id IS NULL LIMIT 1")
+                           "AND former_event_id = ?2 AND +google_event_id IS NULL "
+                           "AND coalesce(former_calendar_id, 'primary') = ?3 LIMIT 1")
 DB_STMT(APPT_SET_SYNCED,
         "UPDATE appointments SET google_event_id = ?3, google_etag = ?4, google_updated = ?5, "
         "synced_snapshot = ?6, last_synced_at = ?7, sync_error = NULL, former_event_id = NULL, "
@@ -80,9 +87,11 @@ DB_STMT(
     APPT_PULL_INSERT,
     "INSERT INTO appointments(user_id, contact_id, title, description, location, start_utc, "
     "end_utc, all_day, type, status, google_event_id, google_etag, google_updated, "
-    "synced_snapshot, last_synced_at, sync_state, created_at, updated_at) "
-    /* numbered like APPT_PULL_UPDATE (?1, the row id, unused) so one binding serves both */
-    "SELECT ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 'synced', ?17, ?17 "
+    "synced_snapshot, last_synced_at, sync_state, created_at, updated_at, reminders_sent) "
+    /* numbered like APPT_PULL_UPDATE (?1, the row id, unused) so one binding serves both; an
+     * event made on Google keeps its reminders: the setting in force counts as sent */
+    "SELECT ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, 'synced', ?17, ?17, "
+    "(SELECT coalesce(u.reminders, 'default') FROM users u WHERE u.id = ?2) "
     "WHERE EXISTS (SELECT 1 FROM user_integrations i WHERE i.user_id = ?2 AND i.is_active = 1)")
 DB_STMT(
     APPT_PULL_UPDATE,
@@ -102,10 +111,19 @@ DB_STMT(APPT_COUNT_LINKED, "SELECT count(*) FROM appointments WHERE user_id = ?1
 DB_STMT(APPT_UNLINKED_ACTIVE, "SELECT appointment_id FROM appointments WHERE user_id = ?1 "
                               "AND is_active = 1 AND google_event_id IS NULL")
 DB_STMT(APPT_CLEAR_GOOGLE,
-        "UPDATE appointments SET former_event_id = coalesce(google_event_id, former_event_id), "
+        "UPDATE appointments SET former_calendar_id = CASE WHEN google_event_id IS NULL "
+        "THEN former_calendar_id ELSE (SELECT i.calendar_id FROM user_integrations i "
+        "WHERE i.user_id = ?1 AND i.provider = 'google_calendar') END, "
+        "former_event_id = coalesce(google_event_id, former_event_id), reminders_sent = NULL, "
         "google_event_id = NULL, google_etag = NULL, google_updated = NULL, "
         "synced_snapshot = NULL, last_synced_at = NULL, sync_state = 'local', sync_error = NULL "
         "WHERE user_id = ?1")
+DB_STMT(APPT_SET_REMINDERS_SENT, "UPDATE appointments SET reminders_sent = ?3 "
+                                  "WHERE appointment_id = ?1 AND user_id = ?2")
+/* a changed reminders setting goes to the appointments still to come (?2: now, UTC) */
+DB_STMT(APPT_UPCOMING_LINKED, "SELECT appointment_id FROM appointments WHERE user_id = ?1 "
+                              "AND is_active = 1 AND start_utc > ?2 "
+                              "AND google_event_id IS NOT NULL")
 DB_STMT(APPT_COUNT_STATE, "SELECT count(*) FROM appointments WHERE user_id = ?1 AND is_active = 1 "
                           "AND sync_state IN ('pending', 'error')")
 
@@ -150,7 +168,7 @@ DB_STMT(OUTBOX_USERS_DUE, "SELECT DISTINCT o.user_id FROM outbox o JOIN user_int
 #define INTEG_COLS                                                                                 \
     "integration_id, user_id, access_token, refresh_token, expiry_date, calendar_id, sync_token, " \
     "channel_id, resource_id, channel_token_hash, channel_expiration, is_active, state, "          \
-    "last_sync_at, last_error, next_poll_at, updated_at, epoch"
+    "last_sync_at, last_error, next_poll_at, updated_at, epoch, calendar_kind, progress"
 DB_STMT(INTEG_GET, "SELECT " INTEG_COLS " FROM user_integrations WHERE user_id = ?1 "
                    "AND provider = 'google_calendar'")
 DB_STMT(
@@ -179,8 +197,26 @@ DB_STMT(
     "sync_token = NULL, channel_id = NULL, resource_id = NULL, channel_token_hash = NULL, "
     "channel_expiration = NULL, is_active = 0, state = 'not_connected', last_error = NULL, "
     "lease_owner = NULL, lease_until = NULL, sync_requested = 0, updated_at = ?2, "
-    "epoch = epoch + 1, backoff_until = 0, backoff_attempts = 0, channel_msgno = NULL "
-    "WHERE user_id = ?1 AND provider = 'google_calendar'")
+    "epoch = epoch + 1, backoff_until = 0, backoff_attempts = 0, channel_msgno = NULL, "
+    "progress = NULL WHERE user_id = ?1 AND provider = 'google_calendar'")
+/* a connect's choice (in its transaction): kind ?2 and calendar ?3 ('' = to be ensured) */
+DB_STMT(INTEG_SET_CALENDAR,
+        "UPDATE user_integrations SET calendar_kind = ?2, calendar_id = ?3, progress = NULL "
+        "WHERE user_id = ?1 AND provider = 'google_calendar'")
+/* the Vesta calendar ensured by a sync job of connection epoch ?3 */
+DB_STMT(INTEG_SET_CALENDAR_ID,
+        "UPDATE user_integrations SET calendar_id = ?2 WHERE user_id = ?1 "
+        "AND provider = 'google_calendar' AND is_active = 1 AND epoch = ?3 "
+        "AND calendar_kind = 'vesta'")
+DB_STMT(INTEG_SET_PROGRESS, "UPDATE user_integrations SET progress = ?2 WHERE user_id = ?1 "
+                            "AND provider = 'google_calendar'")
+/* secondary calendars calsync made for a user (newest use first) */
+DB_STMT(VESTA_CAL_LIST, "SELECT calendar_id FROM vesta_calendars WHERE user_id = ?1 "
+                        "ORDER BY used_at DESC, created_at DESC LIMIT 5")
+DB_STMT(VESTA_CAL_REMEMBER,
+        "INSERT INTO vesta_calendars(user_id, calendar_id, created_at, used_at) "
+        "VALUES(?1, ?2, ?3, ?3) ON CONFLICT(user_id, calendar_id) DO UPDATE SET "
+        "used_at = excluded.used_at")
 DB_STMT(INTEG_SET_STATE,
         "UPDATE user_integrations SET state = ?2, last_error = ?3, updated_at = ?4 "
         "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
@@ -256,10 +292,10 @@ DB_STMT(RUN_TRIM, "DELETE FROM sync_runs WHERE user_id = ?1 AND run_id NOT IN "
 DB_STMT(RUN_COUNT, "SELECT count(*) FROM sync_runs WHERE user_id = ?1")
 
 /* OAuth states */
-DB_STMT(STATE_INSERT, "INSERT INTO oauth_states(state_hash, user_id, verifier, expires_at) "
-                      "VALUES(?1, ?2, ?3, ?4)")
+DB_STMT(STATE_INSERT, "INSERT INTO oauth_states(state_hash, user_id, verifier, expires_at, "
+                      "calendar) VALUES(?1, ?2, ?3, ?4, ?5)")
 DB_STMT(STATE_TAKE, "DELETE FROM oauth_states WHERE state_hash = ?1 "
-                    "RETURNING user_id, verifier, expires_at")
+                    "RETURNING user_id, verifier, expires_at, calendar")
 DB_STMT(STATE_PURGE, "DELETE FROM oauth_states WHERE expires_at <= ?1")
 
 /* durable jobs (lib/jobs.c): one row per pending reason to call Google, coalesced by (kind, ckey)

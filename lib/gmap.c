@@ -43,16 +43,120 @@ static int gmap_when(cJSON *ev, const char *key, const char *stored, int all_day
     return CS_OK;
 }
 
-cJSON *gmap_to_event(const struct appt *a, const char *tz, const char *id)
+static int gmap_str_eq(const char *a, const char *b);
+
+/* The title as Google shows it: a Cancelled appointment's marked with the prefix. Returns
+ * title itself or buf (malloc'd, the caller frees *buf). */
+static const char *gmap_display_title(const char *title, const char *status, char **buf)
 {
-    cJSON *ev = cJSON_CreateObject(), *ext, *priv;
-    char num[32];
+    size_t pl = strlen(GMAP_CANCELLED_PREFIX), tl;
+
+    *buf = NULL;
+    if (title == NULL)
+        title = "";
+    if (status == NULL || strcmp(status, "Cancelled") != 0 ||
+        strncmp(title, GMAP_CANCELLED_PREFIX, pl) == 0)
+        return title;
+    tl = strlen(title);
+    if ((*buf = malloc(pl + tl + 1)) == NULL)
+        return NULL;
+    memcpy(*buf, GMAP_CANCELLED_PREFIX, pl);
+    memcpy(*buf + pl, title, tl + 1);
+    return *buf;
+}
+
+cJSON *gmap_reminders(const char *setting)
+{
+    cJSON *o = cJSON_CreateObject(), *arr = NULL, *list, *m;
     int ok;
 
-    if (ev == NULL)
+    if (o == NULL || setting == NULL)
+        goto bad;
+    if (strcmp(setting, "default") == 0)
+        return cJSON_AddBoolToObject(o, "useDefault", 1) ? o : (cJSON_Delete(o), NULL);
+    if ((arr = cJSON_Parse(setting)) == NULL || !cJSON_IsArray(arr) ||
+        !cJSON_AddBoolToObject(o, "useDefault", 0) ||
+        (list = cJSON_AddArrayToObject(o, "overrides")) == NULL)
+        goto bad;
+    cJSON_ArrayForEach(m, arr)
+    {
+        cJSON *r = cJSON_CreateObject();
+        ok = r != NULL && cJSON_IsNumber(m) && cJSON_AddStringToObject(r, "method", "popup") &&
+             cJSON_AddNumberToObject(r, "minutes", m->valuedouble);
+        if (r != NULL)
+            cJSON_AddItemToArray(list, r);
+        if (!ok)
+            goto bad;
+    }
+    cJSON_Delete(arr);
+    return o;
+bad:
+    cJSON_Delete(arr);
+    cJSON_Delete(o);
+    return NULL;
+}
+
+int gmap_reminders_canon(const cJSON *v, char **canon, char *errbuf, size_t errlen)
+{
+    cJSON *arr;
+    const cJSON *m;
+    int n = 0;
+
+    *canon = NULL;
+    if (cJSON_IsString(v) && strcmp(v->valuestring, "default") == 0) {
+        *canon = strdup("default");
+        return *canon ? CS_OK : CS_ERR_NOMEM;
+    }
+    if (!cJSON_IsArray(v))
+        return cs_fail(errbuf, errlen, CS_ERR_INVAL,
+                       "reminders must be \"default\" or a list of minutes before the start");
+    if (cJSON_GetArraySize(v) > GMAP_REMINDERS_MAX)
+        return cs_fail(errbuf, errlen, CS_ERR_INVAL, "at most %d reminders", GMAP_REMINDERS_MAX);
+    cJSON_ArrayForEach(m, v)
+    {
+        if (!cJSON_IsNumber(m) || m->valuedouble < 0 ||
+            m->valuedouble > GMAP_REMINDER_MINUTES_MAX || floor(m->valuedouble) != m->valuedouble)
+            return cs_fail(errbuf, errlen, CS_ERR_INVAL,
+                           "each reminder must be a whole number of minutes from 0 to %d",
+                           GMAP_REMINDER_MINUTES_MAX);
+        n++;
+    }
+    if ((arr = cJSON_CreateArray()) == NULL)
+        return CS_ERR_NOMEM;
+    cJSON_ArrayForEach(m, v)
+    {
+        cJSON *x = cJSON_CreateNumber(m->valuedouble);
+        if (x == NULL) {
+            cJSON_Delete(arr);
+            return CS_ERR_NOMEM;
+        }
+        cJSON_AddItemToArray(arr, x);
+    }
+    (void)n;
+    *canon = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    return *canon ? CS_OK : CS_ERR_NOMEM;
+}
+
+cJSON *gmap_to_event(const struct appt *a, const char *tz, const char *id)
+{
+    return gmap_event_body(a, tz, id, NULL);
+}
+
+cJSON *gmap_event_body(const struct appt *a, const char *tz, const char *id,
+                       const struct gmap_extra *x)
+{
+    cJSON *ev = cJSON_CreateObject(), *ext, *priv;
+    char num[32], *tbuf = NULL;
+    const char *title = gmap_display_title(a->title, a->status, &tbuf);
+    int ok;
+
+    if (ev == NULL || title == NULL) {
+        cJSON_Delete(ev);
         return NULL;
+    }
     ok = (id == NULL || cJSON_AddStringToObject(ev, "id", id) != NULL) &&
-         cJSON_AddStringToObject(ev, "summary", a->title) != NULL &&
+         cJSON_AddStringToObject(ev, "summary", title) != NULL &&
          cJSON_AddStringToObject(ev, "description", a->description ? a->description : "") != NULL &&
          cJSON_AddStringToObject(ev, "location", a->location ? a->location : "") != NULL &&
          cJSON_AddStringToObject(ev, "status", "confirmed") != NULL &&
@@ -73,6 +177,13 @@ cJSON *gmap_to_event(const struct appt *a, const char *tz, const char *id)
             ok = cJSON_AddNullToObject(priv, "vestaContactId") != NULL;
         }
     }
+    if (ok && x != NULL && x->color_id != NULL)
+        ok = cJSON_AddStringToObject(ev, "colorId", x->color_id) != NULL;
+    if (ok && x != NULL && x->reminders != NULL) {
+        cJSON *r = gmap_reminders(x->reminders);
+        ok = r != NULL && cJSON_AddItemToObject(ev, "reminders", r);
+    }
+    free(tbuf);
     if (!ok) {
         cJSON_Delete(ev);
         return NULL;
@@ -80,13 +191,18 @@ cJSON *gmap_to_event(const struct appt *a, const char *tz, const char *id)
     return ev;
 }
 
-static int gmap_str_eq(const char *a, const char *b);
-
 cJSON *gmap_to_patch(const struct appt *a, const char *tz, const char *base_snapshot)
 {
-    cJSON *ev = gmap_to_event(a, tz, NULL), *b;
+    return gmap_patch_body(a, tz, base_snapshot, NULL);
+}
+
+cJSON *gmap_patch_body(const struct appt *a, const char *tz, const char *base_snapshot,
+                       const struct gmap_extra *x)
+{
+    cJSON *ev = gmap_event_body(a, tz, NULL, x), *b;
     const cJSON *v;
-    char bw[3 * CAL_STRLEN], lw[3 * CAL_STRLEN];
+    char bw[3 * CAL_STRLEN], lw[3 * CAL_STRLEN], *t1 = NULL, *t2 = NULL;
+    int same_title;
 
     if (ev == NULL || base_snapshot == NULL || (b = cJSON_Parse(base_snapshot)) == NULL)
         return ev; /* no base to compare with: every field */
@@ -94,8 +210,27 @@ cJSON *gmap_to_patch(const struct appt *a, const char *tz, const char *base_snap
     ((v = cJSON_GetObjectItemCaseSensitive(b, k)) && cJSON_IsString(v) ? v->valuestring : NULL)
     /* only what changed here since the last sync: Google keeps everything else as it is */
     cJSON_DeleteItemFromObjectCaseSensitive(ev, "status");
-    if (gmap_str_eq(a->title, BASE_STR("title")))
+    /* the title as shown on Google: a change of status to or from Cancelled changes it too */
+    {
+        const char *bt = BASE_STR("title"), *bst = BASE_STR("status");
+        const char *d1 = gmap_display_title(a->title, a->status, &t1);
+        const char *d2 = gmap_display_title(bt, bst, &t2);
+        same_title = d1 != NULL && d2 != NULL && gmap_str_eq(d1, d2);
+        free(t1);
+        free(t2);
+    }
+    if (same_title)
         cJSON_DeleteItemFromObjectCaseSensitive(ev, "summary");
+    /* back to the calendar's defaults: the overrides set before must go (a PATCH merges the
+     * reminders object, and Google refuses useDefault with overrides) */
+    {
+        cJSON *rem = cJSON_GetObjectItemCaseSensitive(ev, "reminders");
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(rem, "useDefault")))
+            cJSON_AddNullToObject(rem, "overrides");
+    }
+    /* a colour the user picked on Google stays until the type changes here */
+    if (gmap_str_eq(a->type, BASE_STR("type")))
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "colorId");
     if (gmap_str_eq(a->description, BASE_STR("description")))
         cJSON_DeleteItemFromObjectCaseSensitive(ev, "description");
     if (gmap_str_eq(a->location, BASE_STR("location")))
@@ -178,6 +313,14 @@ int gmap_from_event(const cJSON *ev, const char *tz, struct appt *out)
     out->location = gmap_text(ev, "location");
     if (out->title == NULL || out->description == NULL || out->location == NULL)
         return CS_ERR_NOMEM;
+    snprintf(out->status, sizeof out->status, "%s",
+             status && appt_status_valid(status) ? status : "Scheduled");
+    if (strcmp(out->status, "Cancelled") == 0 &&
+        strncmp(out->title, GMAP_CANCELLED_PREFIX, strlen(GMAP_CANCELLED_PREFIX)) == 0) {
+        /* the mark we add to a Cancelled appointment's title: not part of the title */
+        size_t pl = strlen(GMAP_CANCELLED_PREFIX);
+        memmove(out->title, out->title + pl, strlen(out->title + pl) + 1);
+    }
     if (out->title[strspn(out->title, " \t\r\n")] == '\0') {
         free(out->title);
         out->title = strdup("(sin título)");
@@ -185,8 +328,6 @@ int gmap_from_event(const cJSON *ev, const char *tz, struct appt *out)
             return CS_ERR_NOMEM;
     }
     snprintf(out->type, sizeof out->type, "%s", type && appt_type_valid(type) ? type : "Reunión");
-    snprintf(out->status, sizeof out->status, "%s",
-             status && appt_status_valid(status) ? status : "Scheduled");
     out->contact_id = 0;
     if (contact != NULL) {
         char *end;

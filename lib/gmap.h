@@ -36,6 +36,33 @@ char *gmap_snapshot(const struct appt *a);
 int gmap_merge(struct appt *local, const struct appt *remote, const char *base_snapshot,
                int remote_newer);
 
+/* A Cancelled appointment stays on Google, its title marked with this prefix (stripped again
+ * when such an event is read back). */
+#define GMAP_CANCELLED_PREFIX "[Cancelada] "
+
+/* What an event carries beyond the appointment itself. */
+struct gmap_extra {
+    const char *color_id;  /* colorId of the appointment's type ("1".."11"), or NULL */
+    const char *reminders; /* reminders to send: "default" or a JSON array of minutes (popup);
+                              NULL: leave Google's as they are */
+};
+/* gmap_to_event with x (may be NULL): colorId and reminders go along when set. */
+cJSON *gmap_event_body(const struct appt *a, const char *tz, const char *id,
+                       const struct gmap_extra *x);
+/* gmap_to_patch with x (may be NULL): colorId only when the type changed since the snapshot
+ * (so a colour set on Google stays until then), reminders when x has them. */
+cJSON *gmap_patch_body(const struct appt *a, const char *tz, const char *base_snapshot,
+                       const struct gmap_extra *x);
+/* Google's reminders object for a setting ("default" or "[10,60]"); NULL on OOM or a setting
+ * that is not one. Free with cJSON_Delete. */
+cJSON *gmap_reminders(const char *setting);
+/* Validates a reminders setting from the API ("default", or an array of at most 5 integers
+ * 0..40320) into its stored form (*canon: "default" or e.g. "[10,60]", malloc'd).
+ * CS_OK, or CS_ERR_INVAL with errbuf saying why. */
+#define GMAP_REMINDERS_MAX 5
+#define GMAP_REMINDER_MINUTES_MAX 40320
+int gmap_reminders_canon(const cJSON *v, char **canon, char *errbuf, size_t errlen);
+
 /* Helpers for extendedProperties.private. */
 const char *gmap_private(const cJSON *ev, const char *key);
 /* True when the two appointments' synced fields are equal. */

@@ -17,6 +17,7 @@ void integ_free(struct integ *in)
     free(in->resource_id);
     free(in->channel_token_hash);
     free(in->last_error);
+    free(in->progress);
     memset(in, 0, sizeof *in);
 }
 
@@ -42,6 +43,8 @@ static void integ_from_row(struct db_stmt *st, struct integ *in)
     in->next_poll_at = db_col_int64(st, 15);
     in->updated_at = db_col_int64(st, 16);
     in->epoch = db_col_int64(st, 17);
+    db_col_copy(st, 18, in->calendar_kind, sizeof in->calendar_kind);
+    in->progress = db_col_dup(st, 19);
 }
 
 static int integ_query(struct db *db, enum db_stmt_id id, const char *key, struct integ *out)

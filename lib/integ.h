@@ -21,8 +21,10 @@ struct integ {
     long long last_sync_at;
     char *last_error;
     long long next_poll_at;
-    long long updated_at; /* epoch s */
-    long long epoch;      /* bumped by every connect and disconnect */
+    long long updated_at;  /* epoch s */
+    long long epoch;       /* bumped by every connect and disconnect */
+    char calendar_kind[8]; /* "primary" or "vesta" (calendar_id "" until the job ensured it) */
+    char *progress;        /* JSON of a long run's progress, or NULL */
 };
 
 /* Loads the user's row; CS_ERR_NOTFOUND when never connected. Free with integ_free. */

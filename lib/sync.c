@@ -85,6 +85,8 @@ int sync_load_by(struct sync_ctx *c, enum db_stmt_id id, const char *gid, struct
         return CS_ERR_DB;
     db_bind_text(st, 1, c->user_id);
     db_bind_text(st, 2, gid);
+    if (db_param_count(st) >= 3) /* APPT_BY_FORMER_ID: links of this calendar only */
+        db_bind_text(st, 3, c->cal_id);
     if (db_step(st) == DB_ROW)
         rc = appt_from_row(st, a);
     db_reset(st);
@@ -206,6 +208,177 @@ int sync_event_error(struct sync_ctx *c, const struct gapi_resp *r, const char *
     snprintf(c->err, sizeof c->err, "Google refused %s: %ld %.60s%s%.120s", what, r->status,
              r->reason, r->message[0] ? ": " : "", r->message);
     return CS_ERR_GOOGLE;
+}
+
+void sync_extra(struct sync_ctx *c, const struct appt *a, int full, struct gmap_extra *x)
+{
+    int t = appt_type_index(a->type);
+
+    x->color_id = t >= 0 && c->cfg->type_colors[t][0] ? c->cfg->type_colors[t] : NULL;
+    x->reminders = full || a->reminders_sent == NULL || strcmp(a->reminders_sent, c->reminders) != 0
+                       ? c->reminders
+                       : NULL;
+}
+
+void sync_reminders_sent(struct sync_ctx *c, const struct appt *a, const cJSON *body)
+{
+    struct db_stmt *st;
+
+    if (body == NULL || !cJSON_HasObjectItem(body, "reminders") ||
+        (st = db_stmt(c->db, DB_APPT_SET_REMINDERS_SENT)) == NULL)
+        return;
+    db_bind_int64(st, 1, a->id);
+    db_bind_text(st, 2, c->user_id);
+    db_bind_text(st, 3, c->reminders);
+    db_exec(c->db, st);
+}
+
+int sync_former_here(const struct sync_ctx *c, const struct appt *a)
+{
+    const char *was = a->former_calendar_id ? a->former_calendar_id : "primary";
+
+    return a->former_event_id != NULL && strcmp(was, c->cal_id) == 0;
+}
+
+void sync_progress(struct sync_ctx *c, const char *phase, long long done, long long total)
+{
+    char text[160];
+    struct db_stmt *st;
+
+    if (total >= 0)
+        snprintf(text, sizeof text, "{\"phase\":\"%s\",\"done\":%lld,\"total\":%lld}", phase, done,
+                 total);
+    else
+        snprintf(text, sizeof text, "{\"phase\":\"%s\",\"done\":%lld,\"total\":null}", phase, done);
+    if ((st = db_stmt(c->db, DB_INTEG_SET_PROGRESS)) == NULL)
+        return;
+    db_bind_text(st, 1, c->user_id);
+    db_bind_text(st, 2, text);
+    if (db_exec(c->db, st) == CS_OK)
+        c->progress_set = 1;
+}
+
+static void sync_progress_clear(struct sync_ctx *c)
+{
+    struct db_stmt *st;
+
+    if (!c->progress_set || (st = db_stmt(c->db, DB_INTEG_SET_PROGRESS)) == NULL)
+        return;
+    db_bind_text(st, 1, c->user_id);
+    db_bind_null(st, 2);
+    db_exec(c->db, st);
+}
+
+/* The user's reminders setting ("default" unless they chose minutes). */
+static void sync_user_reminders(struct sync_ctx *c)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_USER_GET_REMINDERS);
+
+    snprintf(c->reminders, sizeof c->reminders, "default");
+    if (st == NULL)
+        return;
+    db_bind_text(st, 1, c->user_id);
+    if (db_step(st) == DB_ROW && db_col_text(st, 0) != NULL)
+        db_col_copy(st, 0, c->reminders, sizeof c->reminders);
+    db_reset(st);
+}
+
+#define SYNC_VESTA_KNOWN 5
+#define SYNC_VESTA_SUMMARY "Vesta"
+
+/* A "vesta" connection's calendar: the newest calendar calsync made for this user that the new
+ * grant can read (the same Google account, not deleted), else a new one named "Vesta" in the
+ * user's zone. Remembers it, stores it on the integration (for this connection only), and
+ * records the channel job that now has a calendar to watch. Nothing here touches primary. */
+static int sync_vesta_ensure(struct sync_ctx *c, struct integ *in)
+{
+    char known[SYNC_VESTA_KNOWN][256], chosen[256] = "";
+    struct db_stmt *st;
+    struct gapi_resp r;
+    int n = 0, rc = CS_OK, created = 0;
+
+    if ((st = db_stmt(c->db, DB_VESTA_CAL_LIST)) == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, c->user_id);
+    while (n < SYNC_VESTA_KNOWN && db_step(st) == DB_ROW)
+        db_col_copy(st, 0, known[n++], sizeof known[0]);
+    db_reset(st);
+    for (int i = 0; i < n && chosen[0] == '\0'; i++) {
+        struct buf path;
+        buf_init(&path, 1024);
+        if (buf_adds(&path, "/calendars/") != CS_OK ||
+            gapi_path_segment(&path, known[i]) != CS_OK) {
+            buf_free(&path);
+            return CS_ERR_NOMEM;
+        }
+        rc = gapi_call(&c->g, "GET", path.data, NULL, NULL, &r);
+        buf_free(&path);
+        if (rc == CS_OK && r.status == 200)
+            memcpy(chosen, known[i], sizeof chosen);
+        else if (rc == CS_OK && r.status != 404 && r.status != 410 && r.status != 403)
+            rc = sync_event_error(c, &r, "reading the Vesta calendar");
+        /* 404/410: deleted on Google; 403: another Google account's (this grant cannot see it) */
+        gapi_resp_free(&r);
+        if (rc != CS_OK)
+            return rc;
+    }
+    if (chosen[0] == '\0') {
+        cJSON *body = cJSON_CreateObject();
+        const char *id;
+        if (body == NULL || !cJSON_AddStringToObject(body, "summary", SYNC_VESTA_SUMMARY) ||
+            !cJSON_AddStringToObject(body, "timeZone", c->tz)) {
+            cJSON_Delete(body);
+            return CS_ERR_NOMEM;
+        }
+        rc = gapi_call(&c->g, "POST", "/calendars", body, NULL, &r);
+        cJSON_Delete(body);
+        id = rc == CS_OK && r.status == 200 ? sync_str(r.json, "id") : NULL;
+        if (rc == CS_OK && r.status != 200)
+            rc = sync_event_error(c, &r, "creating the Vesta calendar");
+        else if (rc == CS_OK && (id == NULL || *id == '\0' || strlen(id) >= sizeof chosen))
+            rc = cs_fail(c->err, sizeof c->err, CS_ERR_GOOGLE,
+                         "Google answered the new calendar without a usable id");
+        if (rc == CS_OK) {
+            snprintf(chosen, sizeof chosen, "%s", id);
+            created = 1;
+        }
+        gapi_resp_free(&r);
+        if (rc != CS_OK)
+            return rc;
+    }
+    if ((rc = db_begin(c->db)) != CS_OK)
+        return rc;
+    if ((st = db_stmt(c->db, DB_VESTA_CAL_REMEMBER)) == NULL) {
+        rc = CS_ERR_DB;
+    } else {
+        db_bind_text(st, 1, c->user_id);
+        db_bind_text(st, 2, chosen);
+        db_bind_int64(st, 3, db_now());
+        rc = db_exec(c->db, st);
+    }
+    if (rc == CS_OK && (st = db_stmt(c->db, DB_INTEG_SET_CALENDAR_ID)) == NULL)
+        rc = CS_ERR_DB;
+    if (rc == CS_OK) {
+        db_bind_text(st, 1, c->user_id);
+        db_bind_text(st, 2, chosen);
+        db_bind_int64(st, 3, c->g.epoch);
+        rc = db_exec(c->db, st);
+        if (rc == CS_OK && db_changes(c->db) != 1)
+            rc = CS_ERR_NOTFOUND; /* disconnected (or reconnected) meanwhile */
+    }
+    if (rc == CS_OK && *c->cfg->webhook_url != '\0')
+        rc = jobs_enqueue_channel(c->db, c->user_id, "connect");
+    if (rc == CS_OK)
+        rc = db_commit(c->db);
+    if (rc != CS_OK) {
+        db_rollback(c->db);
+        return rc;
+    }
+    snprintf(in->calendar_id, sizeof in->calendar_id, "%s", chosen);
+    log_info("Vesta calendar %s user=%s", created ? "created" : "re-used", c->user_id);
+    if (*c->cfg->webhook_url != '\0')
+        jobs_wake(c->cfg);
+    return CS_OK;
 }
 
 /* ---- the run ---- */
@@ -335,12 +508,9 @@ int sync_run(struct db *db, const struct cfg *cfg, struct job *job, struct sync_
         rc = cs_fail(c.err, sizeof c.err, CS_ERR_REAUTH, "reconnect Google Calendar");
         goto out;
     }
-    buf_init(&b, sizeof c.cal - 1);
-    buf_adds(&b, "/calendars/");
-    gapi_path_segment(&b, in.calendar_id);
-    snprintf(c.cal, sizeof c.cal, "%s", b.data ? b.data : "/calendars/primary");
-    buf_free(&b);
     sync_user_tz(&c);
+    sync_user_reminders(&c);
+    c.initial = in.sync_token == NULL;
     if (job->pull)
         integ_set_state(db, c.user_id, "syncing", NULL);
 
@@ -359,6 +529,23 @@ int sync_run(struct db *db, const struct cfg *cfg, struct job *job, struct sync_
         rc = CS_ERR_NOTFOUND;
         goto out_gapi;
     }
+    /* a "vesta" connection: its calendar first; until then nothing is pushed or pulled */
+    if (strcmp(in.calendar_kind, "vesta") == 0 && in.calendar_id[0] == '\0' &&
+        (rc = sync_vesta_ensure(&c, &in)) != CS_OK)
+        goto out_gapi;
+    if (in.calendar_id[0] == '\0') {
+        rc = cs_fail(c.err, sizeof c.err, CS_ERR_INVAL, "no calendar to sync with");
+        goto out_gapi;
+    }
+    snprintf(c.cal_id, sizeof c.cal_id, "%s", in.calendar_id);
+    buf_init(&b, sizeof c.cal - 1);
+    if (buf_adds(&b, "/calendars/") != CS_OK || gapi_path_segment(&b, in.calendar_id) != CS_OK) {
+        buf_free(&b);
+        rc = CS_ERR_NOMEM;
+        goto out_gapi;
+    }
+    snprintf(c.cal, sizeof c.cal, "%s", b.data);
+    buf_free(&b);
     if (in.sync_token == NULL)
         sync_enqueue_unlinked(&c); /* first sync: everything local goes to Google */
     c.st->passes++;
@@ -376,6 +563,7 @@ out:
         snprintf(c.err, sizeof c.err, "reconnect Google Calendar");
     if (rc != CS_OK && c.err[0] == '\0')
         snprintf(c.err, sizeof c.err, "%s", cs_strerror(rc));
+    sync_progress_clear(&c);
     sync_finish_state(&c, rc);
     sync_run_finish(&c, run_id, rc);
     if (have_in)

@@ -74,7 +74,9 @@ int sync_channel_open(struct db *db, const struct cfg *cfg, const char *user_id,
         return CS_ERR_NOTFOUND;
     if ((rc = integ_get(db, user_id, &in)) != CS_OK)
         return rc;
-    if (!in.is_active || strcmp(in.state, "reauth_required") == 0) {
+    if (!in.is_active || strcmp(in.state, "reauth_required") == 0 || in.calendar_id[0] == '\0') {
+        /* a "vesta" connection whose calendar is not there yet: the sync job that makes it
+         * records the channel job again; never watch primary instead */
         integ_free(&in);
         return CS_ERR_NOTFOUND;
     }

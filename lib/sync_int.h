@@ -11,6 +11,7 @@
 #include "cs.h"
 #include "db.h"
 #include "gapi.h"
+#include "gmap.h"
 #include "sync.h"
 
 struct job;
@@ -23,7 +24,11 @@ struct sync_ctx {
     struct gapi g;
     char user_id[CRYPT_UUIDLEN];
     char tz[65];
-    char cal[600]; /* "/calendars/<encoded id>" */
+    char cal[600];       /* "/calendars/<encoded id>" */
+    char cal_id[256];    /* the calendar id itself ("primary" or the Vesta calendar's) */
+    char reminders[256]; /* the user's reminders setting: "default" or "[10,60]" */
+    int initial;         /* first sync of the connection (no sync token yet): an import */
+    int progress_set;    /* a progress row was written: cleared when the run ends */
     struct sync_stats *st;
     char err[CS_ERRLEN];
     int pulled; /* a pull ran: the poll clock restarts */
@@ -45,6 +50,15 @@ int sync_collect_ids(struct sync_ctx *c, enum db_stmt_id id, long long **ids, si
 int sync_link(struct sync_ctx *c, const struct appt *a, const cJSON *ev);
 int sync_path(struct sync_ctx *c, struct buf *b, const char *event_id, const char *suffix);
 int sync_event_error(struct sync_ctx *c, const struct gapi_resp *r, const char *what);
+/* What a's event carries beyond its fields: its type's colour, and the reminders when they go
+ * (always with full, else only when the setting changed since they were last sent). */
+void sync_extra(struct sync_ctx *c, const struct appt *a, int full, struct gmap_extra *x);
+/* Records that a's event now has the reminders of c (after a push whose body had them). */
+void sync_reminders_sent(struct sync_ctx *c, const struct appt *a, const cJSON *body);
+/* True when a's former link lived in the calendar this run syncs with. */
+int sync_former_here(const struct sync_ctx *c, const struct appt *a);
+/* Shows a long run's progress in the status (total < 0: unknown). */
+void sync_progress(struct sync_ctx *c, const char *phase, long long done, long long total);
 
 /* merge (sync_merge.c) */
 int sync_merge_save(struct sync_ctx *c, struct appt *a, const char *gid, const char *etag,

@@ -195,9 +195,14 @@ int sync_pull(struct sync_ctx *c, const char *sync_token)
 {
     char *page = NULL, *next_sync = NULL;
     int full = sync_token == NULL, rc = CS_OK, restarted = 0, size = SYNC_PAGE_SIZE;
+    long long seen = 0;
+    /* a first sync imports the calendar; a full listing may take long too: both show progress */
+    const char *phase = c->initial ? "import" : "pull";
 
     if (full && sync_seen_reset(c) != CS_OK)
         return CS_ERR_DB;
+    if (full)
+        sync_progress(c, phase, 0, -1);
     for (;;) {
         struct gapi_resp r;
         struct buf path;
@@ -279,6 +284,9 @@ int sync_pull(struct sync_ctx *c, const char *sync_token)
             if (rc != CS_OK)
                 db_rollback(c->db);
         }
+        seen += cJSON_GetArraySize(items);
+        if (rc == CS_OK && (full || np != NULL || c->progress_set))
+            sync_progress(c, phase, seen, -1);
         free(page);
         page = np ? strdup(np) : NULL;
         if (ns != NULL) {

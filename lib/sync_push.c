@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #define SYNC_OUTBOX_BATCH 200
+#define SYNC_PROGRESS_MIN 100 /* pushes from which the status shows progress */
 
 /* Inserts with our deterministic id; 409 means it exists already: adopt it if it is ours. */
 static int sync_push_insert(struct sync_ctx *c, struct appt *a, int depth)
@@ -26,17 +27,21 @@ static int sync_push_insert(struct sync_ctx *c, struct appt *a, int depth)
     char id[GMAP_IDLEN];
     struct gapi_resp r;
     struct buf path;
+    struct gmap_extra x;
     cJSON *body;
     int rc;
 
-    if (a->former_event_id != NULL && depth == 0) {
+    /* a link from before a disconnect is re-used on the same calendar only: after switching
+     * between the primary and the Vesta calendar the event is made afresh on the new one */
+    if (depth == 0 && sync_former_here(c, a)) {
         rc = sync_adopt_former(c, a, depth);
         if (rc != CS_ERR_NOTFOUND)
             return rc;
     }
 
     gmap_event_id(c->cfg->secret_key, a, id);
-    body = gmap_to_event(a, c->tz, id);
+    sync_extra(c, a, 1, &x);
+    body = gmap_event_body(a, c->tz, id, &x);
     buf_init(&path, 4096);
     if (body == NULL || (rc = sync_path(c, &path, NULL, "?sendUpdates=none")) != CS_OK) {
         cJSON_Delete(body);
@@ -46,6 +51,8 @@ static int sync_push_insert(struct sync_ctx *c, struct appt *a, int depth)
     rc = gapi_call(&c->g, "POST", path.data, body, NULL, &r);
     if (rc == CS_OK && r.status == 200) {
         rc = sync_link(c, a, r.json);
+        if (rc == CS_OK)
+            sync_reminders_sent(c, a, body);
     } else if (rc == CS_OK && r.status == 409) {
         /* a retried insert: the event is ours (same derived id); update it to our values */
         free(a->google_event_id);
@@ -66,6 +73,7 @@ int sync_push_upsert(struct sync_ctx *c, struct appt *a, int depth)
 {
     struct gapi_resp r;
     struct buf path;
+    struct gmap_extra x;
     cJSON *body;
     int rc;
 
@@ -73,10 +81,12 @@ int sync_push_upsert(struct sync_ctx *c, struct appt *a, int depth)
         return cs_fail(c->err, sizeof c->err, CS_ERR_CONFLICT, "event keeps changing on Google");
     if (a->google_event_id == NULL)
         return sync_push_insert(c, a, depth);
-    /* with a known etag: a PATCH of what changed here; without (adopting or restoring) the
-     * whole event */
-    body = a->google_etag ? gmap_to_patch(a, c->tz, a->synced_snapshot)
-                          : gmap_to_event(a, c->tz, NULL);
+    /* with a known etag: a PATCH of what changed here (colour only with a new type, reminders
+     * only with a new setting: what the user set on Google stays); without (adopting or
+     * restoring) the whole event */
+    sync_extra(c, a, a->google_etag == NULL, &x);
+    body = a->google_etag ? gmap_patch_body(a, c->tz, a->synced_snapshot, &x)
+                          : gmap_event_body(a, c->tz, NULL, &x);
     buf_init(&path, 4096);
     if (body == NULL ||
         (rc = sync_path(c, &path, a->google_event_id, "?sendUpdates=none")) != CS_OK) {
@@ -88,6 +98,8 @@ int sync_push_upsert(struct sync_ctx *c, struct appt *a, int depth)
     rc = gapi_call(&c->g, a->google_etag ? "PATCH" : "PUT", path.data, body, a->google_etag, &r);
     if (rc == CS_OK && r.status == 200) {
         rc = sync_link(c, a, r.json);
+        if (rc == CS_OK)
+            sync_reminders_sent(c, a, body);
     } else if (rc == CS_OK && r.status == 412) {
         rc = sync_resolve_412(c, a, depth);
     } else if (rc == CS_OK && (r.status == 404 || r.status == 410)) {
@@ -208,8 +220,10 @@ static void sync_insert_batch(struct sync_ctx *c, struct sync_row *rows, const i
 
     snprintf(path, sizeof path, "%s/events?sendUpdates=none", c->cal);
     for (int j = 0; j < k; j++) {
+        struct gmap_extra x;
         gmap_event_id(c->cfg->secret_key, &appts[j], ids[j]);
-        bodies[j] = gmap_to_event(&appts[j], c->tz, ids[j]);
+        sync_extra(c, &appts[j], 1, &x);
+        bodies[j] = gmap_event_body(&appts[j], c->tz, ids[j], &x);
         methods[j] = "POST";
         paths[j] = path;
         if (bodies[j] == NULL)
@@ -220,6 +234,7 @@ static void sync_insert_batch(struct sync_ctx *c, struct sync_row *rows, const i
     for (int j = 0; j < k; j++) {
         if (rc == CS_OK && outs[j].status == 200 &&
             sync_link(c, &appts[j], outs[j].json) == CS_OK) {
+            sync_reminders_sent(c, &appts[j], bodies[j]);
             sync_outbox_done(c, &rows[idx[j]]);
             rows[idx[j]].done = 1;
             c->st->pushed++;
@@ -246,7 +261,7 @@ static void sync_push_batched(struct sync_ctx *c, struct sync_row *rows, int n)
             struct appt a;
             memset(&a, 0, sizeof a);
             if (sync_load(c, rows[i].appt_id, &a) == CS_OK && a.is_active &&
-                a.google_event_id == NULL && a.former_event_id == NULL) {
+                a.google_event_id == NULL && !sync_former_here(c, &a)) {
                 appts[k] = a;
                 idx[k++] = i;
             } else {
@@ -325,9 +340,25 @@ static int sync_push_row(struct sync_ctx *c, struct sync_row *row, int *fatal)
     return 1;
 }
 
+/* How many rows the user's outbox holds (for the progress of a long push). */
+static long long sync_outbox_count(struct sync_ctx *c)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_OUTBOX_COUNT);
+    long long n = 0;
+
+    if (st == NULL)
+        return 0;
+    db_bind_text(st, 1, c->user_id);
+    if (db_step(st) == DB_ROW)
+        n = db_col_int64(st, 0);
+    db_reset(st);
+    return n;
+}
+
 int sync_push(struct sync_ctx *c)
 {
     struct sync_row rows[SYNC_OUTBOX_BATCH];
+    long long total = -1, done = 0;
     int n, rc;
 
     /* round after round until nothing due is left, or a round settles nothing (every row was
@@ -336,6 +367,9 @@ int sync_push(struct sync_ctx *c)
         int settled = 0, fatal = CS_OK;
         if ((rc = sync_due_rows(c, rows, &n)) != CS_OK || n == 0)
             return rc;
+        if (total < 0 && n >= SYNC_PROGRESS_MIN &&
+            (total = sync_outbox_count(c)) >= SYNC_PROGRESS_MIN)
+            sync_progress(c, "push", 0, total); /* a first push of many: show how far it got */
         if (n >= 2)
             sync_push_batched(c, rows, n);
         for (int i = 0; i < n; i++) {
@@ -348,6 +382,9 @@ int sync_push(struct sync_ctx *c)
                 return fatal;
             settled += r;
         }
+        done += settled;
+        if (total >= SYNC_PROGRESS_MIN)
+            sync_progress(c, "push", done < total ? done : total, total);
         if (settled == 0)
             return CS_OK;
     }

@@ -52,8 +52,24 @@ cJSON *sync_status_json(struct db *db, const char *user_id)
     cJSON_AddStringToObject(o, "provider", "google_calendar");
     cJSON_AddBoolToObject(o, "connected", connected);
     cJSON_AddStringToObject(o, "state", state);
-    cJSON_AddStringToObject(o, "calendarId",
-                            have && in.calendar_id[0] ? in.calendar_id : "primary");
+    {
+        int vesta = have && strcmp(in.calendar_kind, "vesta") == 0;
+        if (vesta && in.calendar_id[0] == '\0')
+            cJSON_AddNullToObject(o, "calendarId"); /* being created */
+        else
+            cJSON_AddStringToObject(o, "calendarId",
+                                    have && in.calendar_id[0] ? in.calendar_id : "primary");
+        cJSON_AddStringToObject(o, "calendar", vesta ? "vesta" : "primary");
+    }
+    {
+        cJSON *p = connected && in.progress != NULL ? cJSON_Parse(in.progress) : NULL;
+        if (p != NULL && cJSON_IsObject(p))
+            cJSON_AddItemToObject(o, "progress", p);
+        else {
+            cJSON_Delete(p);
+            cJSON_AddNullToObject(o, "progress");
+        }
+    }
     if (have && in.is_active && in.last_sync_at > 0) {
         cal_format_utc((time_t)in.last_sync_at, when);
         cJSON_AddStringToObject(o, "lastSync", when);

@@ -1,4 +1,5 @@
-/* The Vesta calendar page: login, week view, appointment modal, Google Calendar integration. */
+/* The Vesta calendar page: login, week view (a day at a time on a phone), appointment modal,
+ * Google Calendar integration (primary or a dedicated "Vesta" calendar), reminders setting. */
 'use strict';
 
 const DAYS = ['lun', 'mar', 'mié', 'jue', 'vie', 'sáb', 'dom'];
@@ -7,7 +8,8 @@ const STATE_TEXT = {
   error: 'Error', reauth_required: 'Reconexión necesaria',
 };
 const SYNC_TEXT = { synced: 'Sincronizada con Google', pending: 'Pendiente de sincronizar', error: 'Error de sincronización', local: 'Solo en Vesta' };
-const S = { user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '', apptsJson: '' };
+const PHONE = 640; /* narrower than this: one day at a time */
+const S = { span: 7, user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '', apptsJson: '' };
 const $ = (id) => document.getElementById(id);
 
 async function api(method, path, body) {
@@ -88,6 +90,7 @@ async function boot() {
   $('userbar').hidden = false;
   goToday();
   await refreshStatus();
+  await loadSettings();
 }
 $('loginform').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -106,16 +109,33 @@ $('logout').addEventListener('click', async () => {
   showLogin();
 });
 
-/* ---- week view ---- */
+/* ---- week view (S.monday is the first day shown: a Monday, or any day on a phone) ---- */
+function spanFor() { return window.innerWidth < PHONE ? 1 : 7; }
+function weekday(d) { return (new Date(Date.UTC(d.y, d.m - 1, d.d)).getUTCDay() + 6) % 7; }
 function goToday() {
   const p = parts(new Date(), S.tz);
-  S.monday = addDays({ y: p.y, m: p.m, d: p.d }, -p.wd);
+  S.span = spanFor();
+  S.monday = S.span === 7 ? addDays({ y: p.y, m: p.m, d: p.d }, -p.wd) : { y: p.y, m: p.m, d: p.d };
   S.scrolled = false;
   loadWeek();
 }
 $('today').addEventListener('click', goToday);
-$('prev').addEventListener('click', () => { S.monday = addDays(S.monday, -7); loadWeek(); });
-$('next').addEventListener('click', () => { S.monday = addDays(S.monday, 7); loadWeek(); });
+$('prev').addEventListener('click', () => { S.monday = addDays(S.monday, -S.span); loadWeek(); });
+$('next').addEventListener('click', () => { S.monday = addDays(S.monday, S.span); loadWeek(); });
+window.addEventListener('resize', () => {
+  if (!S.user || spanFor() === S.span) return;
+  const first = S.monday;
+  S.span = spanFor();
+  /* to a day: the first day of the week shown (today when it is in it); to a week: its Monday */
+  if (S.span === 1) {
+    const p = parts(new Date(), S.tz), t = { y: p.y, m: p.m, d: p.d };
+    const inWeek = ymd(t) >= ymd(first) && ymd(t) < ymd(addDays(first, 7));
+    S.monday = inWeek ? t : first;
+  } else {
+    S.monday = addDays(first, -weekday(first));
+  }
+  loadWeek();
+});
 
 async function loadWeek() {
   const seq = ++S.loadSeq;
@@ -127,10 +147,13 @@ async function loadWeek() {
     render();
   }
   const from = zonedToUtc(S.monday.y, S.monday.m, S.monday.d, 0, 0, S.tz);
-  const sun = addDays(S.monday, 7);
+  const sun = addDays(S.monday, S.span);
   const to = zonedToUtc(sun.y, sun.m, sun.d, 0, 0, S.tz);
-  const end = addDays(S.monday, 6);
-  $('weeklabel').textContent = `${S.monday.d}/${S.monday.m} – ${end.d}/${end.m}/${end.y}`;
+  const end = addDays(S.monday, S.span - 1);
+  $('weeklabel').textContent = S.span === 1
+    ? `${DAYS[weekday(S.monday)]} ${S.monday.d}/${S.monday.m}/${S.monday.y}`
+    : `${S.monday.d}/${S.monday.m} – ${end.d}/${end.m}/${end.y}`;
+  $('weeknav').setAttribute('aria-label', S.span === 1 ? 'Día' : 'Semana');
   const base = `/api/appointments?from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
   /* the list comes in pages: follow nextCursor until the last one */
   let all = [];
@@ -192,13 +215,15 @@ function render() {
   g.replaceChildren();
   const todayP = parts(new Date(), S.tz);
   const todayStr = ymd(todayP);
-  const days = [...Array(7).keys()].map((i) => addDays(S.monday, i));
+  const days = [...Array(S.span).keys()].map((i) => addDays(S.monday, i));
+  g.className = `grid days-${S.span}`;
+  g.style.gridTemplateColumns = `56px repeat(${S.span}, minmax(${S.span === 1 ? 0 : 110}px, 1fr))`;
   g.append(Object.assign(document.createElement('div'), { className: 'corner' }));
-  days.forEach((d, i) => {
+  days.forEach((d) => {
     const h = document.createElement('div');
     h.className = 'dayhead' + (ymd(d) === todayStr ? ' today' : '');
     h.innerHTML = '';
-    h.append(document.createTextNode(DAYS[i]), Object.assign(document.createElement('small'), { textContent: `${d.d}/${d.m}` }));
+    h.append(document.createTextNode(DAYS[weekday(d)]), Object.assign(document.createElement('small'), { textContent: `${d.d}/${d.m}` }));
     g.append(h);
   });
   g.append(Object.assign(document.createElement('div'), { className: 'alldaylabel', textContent: 'todo el día' }));
@@ -213,7 +238,7 @@ function render() {
   hours.className = 'hours';
   for (let h = 0; h < 24; h++) hours.append(Object.assign(document.createElement('div'), { className: 'hourlabel', textContent: h ? `${pad(h)}:00` : '' }));
   g.append(hours);
-  const cols = days.map((d, i) => {
+  const cols = days.map((d) => {
     const col = document.createElement('div');
     col.className = 'daycol';
     col.dataset.day = ymd(d);
@@ -222,7 +247,7 @@ function render() {
       slot.className = 'slot';
       slot.tabIndex = 0;
       slot.setAttribute('role', 'button');
-      slot.setAttribute('aria-label', `Nueva cita ${DAYS[i]} ${d.d}/${d.m} a las ${pad(h)}:00`);
+      slot.setAttribute('aria-label', `Nueva cita ${DAYS[weekday(d)]} ${d.d}/${d.m} a las ${pad(h)}:00`);
       slot.dataset.day = ymd(d);
       slot.dataset.hour = h;
       const open = () => openNew(d, h, slot);
@@ -409,6 +434,7 @@ function renderStatus(st) {
   if (state === 'syncing') badge.append(Object.assign(document.createElement('span'), { className: 'spinner' }));
   else badge.textContent = { connected: '✓', error: '!', reauth_required: '!', not_connected: '–' }[state] || '';
   let detail = STATE_TEXT[state] || state;
+  if (st.connected) detail += st.calendar === 'vesta' ? ' · calendario «Vesta»' : ' · calendario principal';
   if (st.lastSync) detail += ` · última sincronización ${fmtDateTime(st.lastSync)}`;
   if (st.connected && st.pending > 0) detail += ` · ${st.pending} cambio(s) pendiente(s)`;
   if (st.connected && !st.realtime) detail += ' · sin notificaciones en tiempo real (sondeo)';
@@ -416,12 +442,26 @@ function renderStatus(st) {
   const err = $('interror');
   err.hidden = !st.lastError;
   err.textContent = st.lastError || '';
-  $('connect').hidden = state !== 'not_connected';
+  const prog = $('intprogress');
+  const ptext = progressText(st.progress);
+  prog.hidden = !ptext;
+  prog.textContent = ptext;
+  $('intstate').textContent = ptext && state === 'syncing' ? ptext : (STATE_TEXT[state] || state);
+  $('choices').hidden = state !== 'not_connected';
   $('syncnow').hidden = !(state === 'connected' || state === 'syncing');
   $('syncnow').disabled = state === 'syncing';
   $('retry').hidden = state !== 'error';
   $('reconnect').hidden = state !== 'reauth_required';
   $('disconnect').hidden = state === 'not_connected';
+}
+
+/* "2.500": thousands with a dot, as written in Spain (Intl leaves 4-digit numbers alone) */
+function fmtCount(n) { return String(Math.max(0, Math.floor(n))).replace(/\B(?=(\d{3})+(?!\d))/g, '.'); }
+function progressText(p) {
+  if (!p || typeof p.done !== 'number') return '';
+  if (p.phase === 'import') return `Importando… ${fmtCount(p.done)} eventos`;
+  if (p.phase === 'push') return p.total ? `Enviando a Google… ${fmtCount(p.done)} de ${fmtCount(p.total)} citas` : `Enviando a Google… ${fmtCount(p.done)} citas`;
+  return `Recibiendo cambios… ${fmtCount(p.done)} eventos`;
 }
 
 async function refreshStatus() {
@@ -446,9 +486,49 @@ async function syncNow() {
 }
 $('syncnow').addEventListener('click', syncNow);
 $('retry').addEventListener('click', syncNow);
-const connect = () => { window.location.href = '/api/google/calendar/connect'; };
-$('connect').addEventListener('click', connect);
-$('reconnect').addEventListener('click', connect);
+const connect = (which) => { window.location.href = `/api/google/calendar/connect?calendar=${which}`; };
+$('connect').addEventListener('click', () => connect('primary'));
+$('connect-vesta').addEventListener('click', () => connect('vesta'));
+$('reconnect').addEventListener('click', () => connect((S.status && S.status.calendar) || 'primary'));
+
+/* ---- reminders setting ---- */
+function showSettings(s) {
+  const custom = Array.isArray(s.reminders);
+  $('rem-default').checked = !custom;
+  $('rem-custom').checked = custom;
+  $('rem-minutes').value = custom ? s.reminders.join(', ') : '';
+  $('rem-minutes').disabled = !custom;
+}
+async function loadSettings() {
+  const r = await api('GET', '/api/settings');
+  if (r.ok && r.data) showSettings(r.data);
+}
+for (const id of ['rem-default', 'rem-custom']) {
+  $(id).addEventListener('change', () => { $('rem-minutes').disabled = !$('rem-custom').checked; if ($('rem-custom').checked) $('rem-minutes').focus(); });
+}
+$('settingsform').addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const err = $('remerror');
+  err.hidden = true;
+  let reminders = 'default';
+  if ($('rem-custom').checked) {
+    const parts2 = $('rem-minutes').value.split(',').map((x) => x.trim()).filter((x) => x !== '');
+    if (parts2.length > 5 || parts2.some((x) => !/^\d+$/.test(x) || +x > 40320)) {
+      err.textContent = 'Indica hasta 5 avisos, en minutos de 0 a 40320, separados por comas';
+      err.hidden = false;
+      return;
+    }
+    reminders = parts2.map(Number);
+  }
+  const r = await api('PATCH', '/api/settings', { reminders });
+  if (!r.ok) {
+    err.textContent = (r.data && r.data.error) || 'No se pudieron guardar los recordatorios';
+    err.hidden = false;
+    return;
+  }
+  showSettings(r.data);
+  toast('Recordatorios guardados');
+});
 $('disconnect').addEventListener('click', async () => {
   if (!window.confirm('¿Desconectar Google Calendar? Tus citas se conservan en Vesta.')) return;
   const r = await api('POST', '/api/google/calendar/disconnect', {});

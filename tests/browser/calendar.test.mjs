@@ -115,6 +115,55 @@ test('the result message shows only known reasons, never text from the URL', asy
   await page.locator('#grid .daycol').first().waitFor();
 });
 
+test('the menu offers the primary calendar or a dedicated Vesta calendar', async () => {
+  await openPanel();
+  assert.ok(await page.locator('#connect').isVisible());
+  assert.ok(await page.locator('#connect-vesta').isVisible());
+  const text = await page.textContent('#choices');
+  assert.match(text, /principal/);
+  assert.match(text, /«Vesta»/);
+  assert.match(text, /no puede ver tus eventos personales/);
+  assert.match(text, /se quedan en el otro calendario/);
+  await shot('02b-calendar-choices');
+  await page.keyboard.press('Escape');
+});
+
+test('the reminders setting', async () => {
+  await openPanel();
+  assert.ok(await page.locator('#rem-default').isChecked());
+  await page.check('#rem-custom');
+  await page.fill('#rem-minutes', '1, 2, 3, 4, 5, 6');
+  await page.click('#remsave');
+  await page.locator('#remerror').waitFor({ state: 'visible' });
+  await page.fill('#rem-minutes', '10, 60');
+  await page.click('#remsave');
+  await until('saved', async () => /Recordatorios guardados/.test((await page.textContent('#toast')) || ''));
+  assert.ok(await page.locator('#remerror').isHidden());
+  const saved = await page.evaluate(async () => (await fetch('/api/settings')).json());
+  assert.deepEqual(saved, { reminders: [10, 60] });
+  await shot('02c-reminders');
+  await page.check('#rem-default');
+  await page.click('#remsave');
+  await until('back to default', async () => (await page.evaluate(async () => (await fetch('/api/settings')).json())).reminders === 'default');
+  await page.keyboard.press('Escape');
+});
+
+test('a long import shows its progress', async () => {
+  // the status of a first sync of 2,500 events so far, as the worker reports it
+  await page.route('**/api/google/calendar/status', (route) => route.fulfill({
+    contentType: 'application/json',
+    body: JSON.stringify({ provider: 'google_calendar', connected: true, state: 'syncing', calendar: 'vesta', calendarId: 'x@group.calendar.google.com', lastSync: null, lastError: null, pending: 0, realtime: true, progress: { phase: 'import', done: 2500, total: null } }),
+  }));
+  await until('progress', async () => (await page.textContent('#intstate')) === 'Importando… 2.500 eventos');
+  await openPanel();
+  assert.equal(await page.textContent('#intprogress'), 'Importando… 2.500 eventos');
+  await shot('02d-import-progress');
+  await page.unroute('**/api/google/calendar/status');
+  await until('status again', async () => (await page.textContent('#intstate')) === 'No conectado');
+  assert.ok(await page.locator('#intprogress').isHidden());
+  await page.keyboard.press('Escape');
+});
+
 test('connect Google Calendar through the consent page', async () => {
   await openPanel();
   await page.click('#connect');
@@ -273,6 +322,27 @@ test('a revoked grant asks to reconnect', async () => {
   await page.keyboard.press('Escape');
 });
 
+test('switch to a dedicated Vesta calendar', async () => {
+  await openPanel();
+  await page.click('#disconnect');
+  await until('not connected', async () => (await page.textContent('#intstate')) === 'No conectado');
+  await openPanel();
+  await page.click('#connect-vesta');
+  await page.waitForURL(/\/calendario/);
+  await until('connected', async () => (await page.textContent('#intstate')) === 'Conectado');
+  await openPanel();
+  assert.match(await page.textContent('#intdetail'), /calendario «Vesta»/);
+  const cals = (await emu('GET', 'calendars')).items.filter((c) => !c.primary);
+  assert.equal(cals.length, 1);
+  assert.equal(cals[0].summary, 'Vesta');
+  await until('the appointments on the Vesta calendar', async () => {
+    const r = await emu('GET', `events?calendar=${encodeURIComponent(cals[0].id)}`);
+    return r.items.find((e) => e.summary === 'Visita Calle Luna 3' && e.colorId === '9');
+  });
+  await shot('11b-vesta-calendar');
+  await page.keyboard.press('Escape');
+});
+
 test('phone width', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   await page.reload();
@@ -280,5 +350,20 @@ test('phone width', async () => {
   assert.ok(await page.locator('#intbtn').isVisible());
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
+  // one day at a time, with previous / next by one day
+  assert.equal(await page.locator('#grid .daycol').count(), 1);
+  const { day } = zoneNow();
+  assert.equal(await page.getAttribute('#grid .daycol', 'data-day'), day);
+  const gridOverflow = await page.evaluate(() => { const c = document.getElementById('calendar'); return c.scrollWidth - c.clientWidth; });
+  assert.ok(gridOverflow <= 0, `the day scrolls sideways by ${gridOverflow}px`);
+  await page.locator('.appt[data-title="Visita Calle Luna 3"]').waitFor();
   await shot('12-phone');
+  await page.click('#next');
+  await until('the next day', async () => (await page.getAttribute('#grid .daycol', 'data-day')) !== day);
+  await page.click('#prev');
+  await until('today again', async () => (await page.getAttribute('#grid .daycol', 'data-day')) === day);
+  await shot('13-phone-day');
+  // back to a wide screen: the week again
+  await page.setViewportSize({ width: 1280, height: 860 });
+  await until('the week', async () => (await page.locator('#grid .daycol').count()) === 7);
 });

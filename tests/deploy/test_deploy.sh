@@ -12,7 +12,7 @@ BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$2" && pwd)
 PKG=$BUILD/deploy-pkg
 EMULATOR=$BUILD/tests/calsync-emulator
-ROUTES="auth appointments connect callback disconnect webhook sync"
+ROUTES="auth appointments connect callback disconnect webhook sync settings"
 MAX_EXPOSURE=${CALSYNC_MAX_EXPOSURE:-2.0}
 
 T=$(mktemp -d /tmp/calsync-deploy-XXXXXX)
@@ -167,7 +167,7 @@ for u in $UNITS; do
         nexec=$((nexec + 1))
     done
 done
-[ "$nexec" -eq 9 ] || fail "expected 9 ExecStart lines (7 routes, worker, renew), found $nexec"
+[ "$nexec" -eq 10 ] || fail "expected 10 ExecStart lines (8 routes, worker, renew), found $nexec"
 # a root with the distribution's units (sysinit.target, ...) plus the package's
 VROOT=$T/vroot
 cp -a "$ROOT" "$VROOT"
@@ -372,6 +372,10 @@ expect_status 200 "$BASE/api/appointments?from=2026-11-30T00:00:00Z&to=2026-12-0
 grep -q 'Visita deploy' "$T/body" || fail "the new appointment is not listed"
 expect_status 200 "$BASE/api/google/calendar/status"
 grep -q '"connected":false' "$T/body" || fail "status before connecting: $(cat "$T/body")"
+expect_status 200 -X PATCH -H 'Content-Type: application/json' -d '{"reminders":[10,60]}' \
+    "$BASE/api/settings"
+expect_status 200 "$BASE/api/settings"
+grep -q '"reminders":\[10,60\]' "$T/body" || fail "settings route: $(cat "$T/body")"
 
 step "connect to Google (the emulator): connect -> consent -> callback"
 expect_status 302 "$BASE/api/google/calendar/connect"

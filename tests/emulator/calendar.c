@@ -43,8 +43,43 @@ static void emu_event_stamp(struct emu_event *ev);
 
 /* ---- authorisation ---- */
 
-/* The account a Bearer token belongs to, or NULL (and a 401 in r). */
-static const char *emu_bearer(const char *auth, struct emu_reply *r)
+/* True when the space-separated scope list holds want exactly (calendar.app.created is not
+ * calendar). */
+static int emu_has_scope(const char *scope, const char *want)
+{
+    size_t n = strlen(want);
+
+    for (const char *p = scope; p != NULL && (p = strstr(p, want)) != NULL; p += n)
+        if ((p == scope || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+            return 1;
+    return 0;
+}
+
+/* Google's answer to a token whose grant lacks the scope a call needs. */
+static void emu_insufficient(struct emu_reply *r)
+{
+    cJSON *details, *info, *meta;
+
+    emu_reply_error(r, 403, "insufficientPermissions",
+                    "Request had insufficient authentication scopes.");
+    /* the errors[] message and the google.rpc details Google adds */
+    cJSON *e =
+        cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(r->json, "error"), "errors"), 0);
+    cJSON_ReplaceItemInObject(e, "message", cJSON_CreateString("Insufficient Permission"));
+    cJSON_AddStringToObject(cJSON_GetObjectItem(r->json, "error"), "status", "PERMISSION_DENIED");
+    details = cJSON_AddArrayToObject(cJSON_GetObjectItem(r->json, "error"), "details");
+    info = cJSON_CreateObject();
+    cJSON_AddStringToObject(info, "@type", "type.googleapis.com/google.rpc.ErrorInfo");
+    cJSON_AddStringToObject(info, "reason", "ACCESS_TOKEN_SCOPE_INSUFFICIENT");
+    cJSON_AddStringToObject(info, "domain", "googleapis.com");
+    meta = cJSON_AddObjectToObject(info, "metadata");
+    cJSON_AddStringToObject(meta, "service", "calendar-json.googleapis.com");
+    cJSON_AddItemToArray(details, info);
+}
+
+/* The account a Bearer token belongs to (and its grant's scopes in *scope), or NULL (and a 401
+ * in r). */
+static const char *emu_bearer(const char *auth, const char **scope, struct emu_reply *r)
 {
     long long now = emu_now_ms() / 1000;
 
@@ -55,18 +90,154 @@ static const char *emu_bearer(const char *auth, struct emu_reply *r)
                 struct emu_grant *g = &emu.grants[t->grant];
                 if (g->revoked || t->expires_at <= now)
                     break;
-                if (strstr(g->scope, EMU_CAL_SCOPE) == NULL &&
-                    strstr(g->scope, EMU_CAL_SCOPE_FULL) == NULL) {
-                    emu_reply_error(r, 403, "insufficientPermissions",
-                                    "Request had insufficient authentication scopes.");
-                    return NULL;
-                }
+                *scope = g->scope;
                 return g->account;
             }
         }
     }
     emu_reply_error(r, 401, "authError", "Invalid Credentials");
     return NULL;
+}
+
+/* ---- calendars ---- */
+
+static struct emu_calendar *emu_calendar_find(const char *id)
+{
+    for (size_t i = 0; i < emu.ncalendars; i++)
+        if (strcmp(emu.calendars[i].id, id) == 0)
+            return &emu.calendars[i];
+    return NULL;
+}
+
+static cJSON *emu_calendar_json(const struct emu_calendar *c)
+{
+    cJSON *o = cJSON_CreateObject();
+    char etag[40];
+
+    snprintf(etag, sizeof etag, "\"%lld\"", c->seq);
+    cJSON_AddStringToObject(o, "kind", "calendar#calendar");
+    cJSON_AddStringToObject(o, "etag", etag);
+    cJSON_AddStringToObject(o, "id", c->id);
+    cJSON_AddStringToObject(o, "summary", c->summary);
+    cJSON_AddStringToObject(o, "timeZone", c->time_zone);
+    return o;
+}
+
+void emu_calendars_reset(void)
+{
+    for (size_t i = 0; i < emu.ncalendars; i++) {
+        free(emu.calendars[i].id);
+        free(emu.calendars[i].owner);
+        free(emu.calendars[i].summary);
+        free(emu.calendars[i].time_zone);
+    }
+    emu.ncalendars = 0;
+}
+
+cJSON *emu_calendars_json(const char *account)
+{
+    cJSON *arr = cJSON_CreateArray(), *p = cJSON_CreateObject();
+
+    cJSON_AddStringToObject(p, "id", account);
+    cJSON_AddStringToObject(p, "summary", account);
+    cJSON_AddBoolToObject(p, "primary", 1);
+    cJSON_AddItemToArray(arr, p);
+    for (size_t i = 0; i < emu.ncalendars; i++) {
+        struct emu_calendar *c = &emu.calendars[i];
+        if (strcmp(c->owner, account) != 0 || c->deleted)
+            continue;
+        cJSON *o = emu_calendar_json(c);
+        cJSON_AddBoolToObject(o, "appCreated", c->app_created);
+        cJSON_AddItemToArray(arr, o);
+    }
+    return arr;
+}
+
+int emu_calendar_delete(const char *account, const char *id, struct emu_reply *r)
+{
+    struct emu_calendar *c = emu_calendar_find(id);
+
+    if (strcmp(id, "primary") == 0 || strcmp(id, account) == 0) {
+        emu_reply_error(r, 400, "cannotDeletePrimaryCalendar",
+                        "The primary calendar cannot be deleted; clear it instead.");
+        return -1;
+    }
+    if (c == NULL || c->deleted || strcmp(c->owner, account) != 0) {
+        emu_reply_error(r, 404, "notFound", "Not Found");
+        return -1;
+    }
+    c->deleted = 1; /* its events go with it: every call on it answers 404 from now on */
+    for (size_t i = 0; i < emu.nchannels; i++)
+        if (strcmp(emu.channels[i].calendar, id) == 0)
+            emu.channels[i].stopped = 1;
+    r->status = 204;
+    return 0;
+}
+
+/* calendars.insert: a secondary calendar of the account (calendar or calendar.app.created). */
+static void emu_calendar_insert(const char *account, const char *scope, cJSON *body,
+                                struct emu_reply *r)
+{
+    const cJSON *sum = cJSON_GetObjectItemCaseSensitive(body, "summary");
+    const cJSON *tz = cJSON_GetObjectItemCaseSensitive(body, "timeZone");
+    struct emu_calendar *c;
+    char id[80];
+
+    if (!emu_has_scope(scope, EMU_CAL_SCOPE_FULL) && !emu_has_scope(scope, EMU_CAL_SCOPE_APP)) {
+        emu_insufficient(r);
+        return;
+    }
+    if (!cJSON_IsString(sum) || sum->valuestring[0] == '\0') {
+        emu_reply_error(r, 400, "required", "Missing title.");
+        return;
+    }
+    if (tz != NULL && (!cJSON_IsString(tz) || !cal_zone_valid(tz->valuestring))) {
+        emu_reply_error(r, 400, "invalid", "Invalid time zone definition.");
+        return;
+    }
+    emu_rand_id(id, 26, "0123456789abcdefghijklmnopqrstuvwxyz");
+    snprintf(id + 26, sizeof id - 26, "@group.calendar.google.com");
+    c = emu_push((void **)&emu.calendars, &emu.ncalendars, &emu.capcalendars, sizeof *c);
+    c->id = emu_strdup(id);
+    c->owner = emu_strdup(account);
+    c->summary = emu_strdup(sum->valuestring);
+    c->time_zone = emu_strdup(tz ? tz->valuestring : "UTC");
+    c->app_created = 1;
+    c->seq = ++emu.seq;
+    r->status = 200;
+    r->json = emu_calendar_json(c);
+}
+
+/* Resolves a calendar id of a path for account under scope: the id events are kept under
+ * (the account itself for its primary calendar) into out, or an error in r (-1). events:
+ * the call is on the calendar's events (calendar.events suffices), else on the calendar. */
+static int emu_calendar_access(const char *account, const char *scope, const char *cal, int events,
+                               char *out, size_t outlen, struct emu_reply *r)
+{
+    int full = emu_has_scope(scope, EMU_CAL_SCOPE_FULL);
+    int ev = emu_has_scope(scope, EMU_CAL_SCOPE), app = emu_has_scope(scope, EMU_CAL_SCOPE_APP);
+    struct emu_calendar *c;
+
+    if (strcmp(cal, "primary") == 0 || strcmp(cal, account) == 0) {
+        /* calendar.app.created reaches only what the app created: never primary */
+        if (!(full || (events && ev))) {
+            emu_insufficient(r);
+            return -1;
+        }
+        snprintf(out, outlen, "%s", account);
+        return 0;
+    }
+    c = emu_calendar_find(cal);
+    if (c == NULL || c->deleted || strcmp(c->owner, account) != 0) {
+        emu_reply_error(r, 404, "notFound", "Not Found");
+        return -1;
+    }
+    if (!(full || (events && ev) || (app && c->app_created))) {
+        emu_insufficient(r);
+        return -1;
+    }
+    snprintf(out, outlen, "%s", c->id);
+    return 0;
 }
 
 /* ---- event storage ---- */
@@ -131,12 +302,71 @@ static int emu_when(const cJSON *w, time_t *t, int *all_day)
     return -1;
 }
 
+/* colorId ("1".."11") and reminders as Google takes them: overrides only without the
+ * calendar's defaults, at most 5, minutes 0..40320, method email or popup. */
+static int emu_event_validate_extras(cJSON *body, struct emu_reply *r)
+{
+    const cJSON *color = cJSON_GetObjectItemCaseSensitive(body, "colorId");
+    const cJSON *rem = cJSON_GetObjectItemCaseSensitive(body, "reminders"), *ud, *ov, *o;
+
+    if (color != NULL && !cJSON_IsNull(color)) {
+        char *end = NULL;
+        long v = cJSON_IsString(color) ? strtol(color->valuestring, &end, 10) : 0;
+        if (!cJSON_IsString(color) || end == color->valuestring || *end != '\0' || v < 1 ||
+            v > 11) {
+            emu_reply_error(r, 400, "invalid", "Invalid value for: colorId");
+            return -1;
+        }
+    }
+    if (rem == NULL || cJSON_IsNull(rem))
+        return 0;
+    ud = cJSON_GetObjectItemCaseSensitive(rem, "useDefault");
+    ov = cJSON_GetObjectItemCaseSensitive(rem, "overrides");
+    if (!cJSON_IsObject(rem) || (ud != NULL && !cJSON_IsBool(ud)) ||
+        (ov != NULL && !cJSON_IsArray(ov) && !cJSON_IsNull(ov))) {
+        emu_reply_error(r, 400, "invalid", "Invalid reminders.");
+        return -1;
+    }
+    if (cJSON_IsTrue(ud) && cJSON_GetArraySize(ov) > 0) {
+        emu_reply_error(r, 400, "cannotUseDefaultRemindersAndSpecifyOverride",
+                        "Cannot specify both default reminders and overrides at the same time.");
+        return -1;
+    }
+    if (cJSON_GetArraySize(ov) > 5) {
+        emu_reply_error(r, 400, "tooManyReminders", "Too many reminders.");
+        return -1;
+    }
+    cJSON_ArrayForEach(o, ov)
+    {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "method");
+        const cJSON *mi = cJSON_GetObjectItemCaseSensitive(o, "minutes");
+        if (!cJSON_IsString(m) ||
+            (strcmp(m->valuestring, "email") != 0 && strcmp(m->valuestring, "popup") != 0)) {
+            emu_reply_error(r, 400, "invalid", "Invalid reminder method.");
+            return -1;
+        }
+        if (!cJSON_IsNumber(mi)) {
+            emu_reply_error(r, 400, "required", "Missing override reminder minutes.");
+            return -1;
+        }
+        if (mi->valuedouble < 0 || mi->valuedouble > 40320 ||
+            mi->valuedouble != (double)(long)mi->valuedouble) {
+            emu_reply_error(r, 400, "invalid", "Invalid reminder minutes.");
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Checks what Google checks on a write: times present and ordered. */
 static int emu_event_validate(cJSON *body, struct emu_reply *r)
 {
     time_t s, e;
     int ad_s, ad_e;
     const cJSON *st = cJSON_GetObjectItemCaseSensitive(body, "status");
+
+    if (emu_event_validate_extras(body, r) != 0)
+        return -1;
 
     if (emu_when(cJSON_GetObjectItemCaseSensitive(body, "start"), &s, &ad_s) != 0 ||
         emu_when(cJSON_GetObjectItemCaseSensitive(body, "end"), &e, &ad_e) != 0) {
@@ -727,11 +957,11 @@ void emu_calendar_handle(const char *method, const char *path, const char *auth,
                          const char *if_match, cJSON *body, const char *body_raw, void *conn,
                          struct emu_reply *r)
 {
-    const char *account, *p;
+    const char *account, *p, *scope = "";
     char cal[512], evid[1100];
     int write = strcmp(method, "GET") != 0;
 
-    account = emu_bearer(auth, r);
+    account = emu_bearer(auth, &scope, r);
     if (account == NULL)
         return;
     snprintf(r->account, sizeof r->account, "%s", account);
@@ -742,6 +972,14 @@ void emu_calendar_handle(const char *method, const char *path, const char *auth,
     }
     if (strcmp(path, "/calendar/v3/channels/stop") == 0 && strcmp(method, "POST") == 0) {
         emu_stop(body, r);
+        return;
+    }
+    if (strcmp(path, "/calendar/v3/calendars") == 0 ||
+        strcmp(path, "/calendar/v3/calendars/") == 0) {
+        if (strcmp(method, "POST") == 0)
+            emu_calendar_insert(account, scope, body, r);
+        else
+            emu_reply_error(r, 405, "httpMethodNotAllowed", "Method not allowed");
         return;
     }
     if (strncmp(path, "/calendar/v3/calendars/", 23) != 0) {
@@ -760,11 +998,32 @@ void emu_calendar_handle(const char *method, const char *path, const char *auth,
         emu_url_decode(cal);
         p += n;
     }
-    if (strcmp(cal, "primary") == 0)
-        snprintf(cal, sizeof cal, "%s", account);
-    if (strcmp(cal, account) != 0) {
-        emu_reply_error(r, 404, "notFound", "Not Found");
+    if (*p == '\0' || strcmp(p, "/") == 0) { /* calendars.get / calendars.delete */
+        char id[512];
+        if (strcmp(method, "GET") != 0 && strcmp(method, "DELETE") != 0) {
+            emu_reply_error(r, 405, "httpMethodNotAllowed", "Method not allowed");
+            return;
+        }
+        if (emu_calendar_access(account, scope, cal, 0, id, sizeof id, r) != 0)
+            return;
+        if (strcmp(method, "DELETE") == 0) {
+            emu_calendar_delete(account, id, r);
+        } else if (strcmp(id, account) == 0) {
+            struct emu_calendar prim = {
+                .id = (char *)account, .summary = (char *)account, .time_zone = "UTC"};
+            r->status = 200;
+            r->json = emu_calendar_json(&prim);
+        } else {
+            r->status = 200;
+            r->json = emu_calendar_json(emu_calendar_find(id));
+        }
         return;
+    }
+    {
+        char id[512];
+        if (emu_calendar_access(account, scope, cal, 1, id, sizeof id, r) != 0)
+            return;
+        snprintf(cal, sizeof cal, "%s", id);
     }
     if (strcmp(p, "/events") == 0 || strcmp(p, "/events/") == 0) {
         if (strcmp(method, "GET") == 0)

@@ -10,6 +10,19 @@
 
 #define EMU_CAL_SCOPE "https://www.googleapis.com/auth/calendar.events"
 #define EMU_CAL_SCOPE_FULL "https://www.googleapis.com/auth/calendar"
+#define EMU_CAL_SCOPE_APP "https://www.googleapis.com/auth/calendar.app.created"
+
+/* A secondary calendar of an account (the primary one is the account itself: its id is the
+ * account's address, "primary" aliases it). */
+struct emu_calendar {
+    char *id;    /* <random>@group.calendar.google.com */
+    char *owner; /* the account */
+    char *summary, *time_zone;
+    int app_created; /* made through the API by the client: a calendar.app.created grant may use it
+                      */
+    int deleted;
+    long long seq; /* etag */
+};
 
 struct emu_event {
     char *id;
@@ -80,6 +93,8 @@ struct emu_state {
     int generation; /* bumped to invalidate sync tokens */
     struct emu_event *events;
     size_t nevents, capevents;
+    struct emu_calendar *calendars;
+    size_t ncalendars, capcalendars;
     struct emu_channel *channels;
     size_t nchannels, capchannels;
     struct emu_grant *grants;
@@ -127,6 +142,9 @@ void emu_calendar_handle(const char *method, const char *path, const char *auth,
                          const char *if_match, cJSON *body, const char *body_raw, void *conn,
                          struct emu_reply *r);
 /* control-API helpers */
+cJSON *emu_calendars_json(const char *account);
+int emu_calendar_delete(const char *account, const char *id, struct emu_reply *r);
+void emu_calendars_reset(void);
 struct emu_event *emu_event_find(const char *calendar, const char *id);
 int emu_event_insert(const char *calendar, cJSON *body, struct emu_reply *r);
 int emu_event_patch(const char *calendar, const char *id, cJSON *patch, int replace,

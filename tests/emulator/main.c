@@ -122,6 +122,7 @@ static void emu_reset_locked(void)
         free(emu.log[i].query);
         free(emu.log[i].account);
     }
+    emu_calendars_reset();
     emu.nevents = emu.nchannels = emu.ngrants = emu.ntokens = emu.ncodes = emu.nlog = 0;
     emu.nfaults = 0;
     emu.deny_next = 0;
@@ -717,8 +718,10 @@ static int emu_fault_parse(const cJSON *b, struct emu_fault *f)
 static void emu_control(const char *method, const char *path, cJSON *body, void *conn,
                         struct emu_reply *r)
 {
-    const char *acct = emu_arg(conn, "account");
-    const char *account = acct && *acct ? acct : emu.account;
+    const char *acct = emu_arg(conn, "account"), *calq = emu_arg(conn, "calendar");
+    const char *owner = acct && *acct ? acct : emu.account;
+    /* events of a secondary calendar with ?calendar=ID; else the account's primary one */
+    const char *account = calq && *calq ? calq : owner;
     int post = strcmp(method, "POST") == 0;
 
     if (strcmp(path, "/_emulator/reset") == 0 && post) {
@@ -794,6 +797,14 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
             else
                 emu_ok(r, cJSON_Duplicate(ev->body, 1));
         }
+    } else if (strcmp(path, "/_emulator/calendars") == 0 && strcmp(method, "GET") == 0) {
+        /* the account's calendars, as the Google user sees them */
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "items", emu_calendars_json(owner));
+        emu_ok(r, o);
+    } else if (strncmp(path, "/_emulator/calendars/", 21) == 0 && strcmp(method, "DELETE") == 0) {
+        /* the Google user deletes a calendar (its events go with it) */
+        emu_calendar_delete(owner, path + 21, r);
     } else if (strcmp(path, "/_emulator/faults") == 0) {
         if (post) {
             struct emu_fault f;
@@ -1175,6 +1186,7 @@ int main(int argc, char **argv)
     pthread_mutex_lock(&emu.lock);
     emu_reset_locked();
     free(emu.events);
+    free(emu.calendars);
     free(emu.channels);
     free(emu.grants);
     free(emu.tokens);

@@ -25,7 +25,7 @@
 #endif
 
 static const char *const routes[] = {"auth",       "appointments", "connect", "callback",
-                                     "disconnect", "webhook",      "sync"};
+                                     "disconnect", "webhook",      "sync",    "settings"};
 
 long long now_ms(void)
 {
@@ -917,9 +917,9 @@ int stack_wait_jobs(struct stack *s, int ms)
 
     for (;;) {
         /* due (or running) jobs left: rows whose time has come and that did not fail */
-        long long left = stack_db_int(
-            s, "SELECT count(*) FROM sync_jobs WHERE (lease_owner IS NOT NULL OR "
-               "not_before <= CAST(strftime('%s','now') AS INTEGER) * 1000 + 500)");
+        long long left =
+            stack_db_int(s, "SELECT count(*) FROM sync_jobs WHERE (lease_owner IS NOT NULL OR "
+                            "not_before <= CAST(strftime('%s','now') AS INTEGER) * 1000 + 500)");
         if (left == 0)
             return 0;
         if (now_ms() > until)

@@ -171,10 +171,59 @@ static void config_file_and_env(void **state)
     unsetenv("CALSYNC_HTTP_PORT");
 }
 
+/* CALSYNC_TYPE_COLORS: table of inputs, the colours they give or the error they name. */
+static void type_colors(void **state)
+{
+    static const struct {
+        const char *in;
+        int ok;
+        const char *want[CFG_TYPES]; /* Visita Reunión Firma Cierre Viaje */
+        const char *err;             /* part of the message */
+    } cases[] = {
+        {NULL, 1, {"9", "3", "10", "6", "7"}, NULL},
+        {"", 1, {"9", "3", "10", "6", "7"}, NULL},
+        {"Visita:1", 1, {"1", "3", "10", "6", "7"}, NULL},
+        {"Visita:9,Firma:3", 1, {"9", "3", "3", "6", "7"}, NULL},
+        {"Reunión:11,Cierre:4,Viaje:2", 1, {"9", "11", "10", "4", "2"}, NULL},
+        {"Visita:0", 0, {NULL}, "from 1 to 11"},
+        {"Visita:12", 0, {NULL}, "from 1 to 11"},
+        {"Visita:", 0, {NULL}, "from 1 to 11"},
+        {"Visita:9x", 0, {NULL}, "from 1 to 11"},
+        {"Visita:+9", 0, {NULL}, "from 1 to 11"},
+        {"Visita:0009", 0, {NULL}, "from 1 to 11"},
+        {"visita:9", 0, {NULL}, "unknown type 'visita'"},
+        {"Reunion:9", 0, {NULL}, "unknown type 'Reunion'"},
+        {"Visita:9,Visita:3", 0, {NULL}, "twice"},
+        {"Visita=9", 0, {NULL}, "TYPE:COLOR"},
+        {"Visita:9,", 0, {NULL}, "TYPE:COLOR"},
+        {":9", 0, {NULL}, "TYPE:COLOR"},
+    };
+    char err[CS_ERRLEN];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[CFG_TYPES][3] = {"9", "3", "10", "6", "7"};
+        int rc = cfg_type_colors_parse(cases[i].in, out, err, sizeof err);
+        if (cases[i].ok) {
+            assert_int_equal(rc, CS_OK);
+            for (int t = 0; t < CFG_TYPES; t++)
+                assert_string_equal(out[t], cases[i].want[t]);
+        } else {
+            if (rc != CS_ERR_CONFIG || strstr(err, cases[i].err) == NULL)
+                fail_msg("'%s': %d %s", cases[i].in, rc, err);
+            assert_non_null(strstr(err, "CALSYNC_TYPE_COLORS"));
+            assert_string_equal(out[0], "9"); /* nothing applied on error */
+        }
+    }
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(defaults), cmocka_unit_test(overrides), cmocka_unit_test(refusals),
-        cmocka_unit_test(polling_only_needs_no_secret), cmocka_unit_test(config_file_and_env)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(defaults),
+                                       cmocka_unit_test(overrides),
+                                       cmocka_unit_test(refusals),
+                                       cmocka_unit_test(polling_only_needs_no_secret),
+                                       cmocka_unit_test(config_file_and_env),
+                                       cmocka_unit_test(type_colors)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

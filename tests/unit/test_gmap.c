@@ -158,11 +158,150 @@ static void merge(void **state)
     free(snap);
 }
 
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* Colour on insert and on a type change only; reminders only when given. */
+static void colour_and_reminders(void **state)
+{
+    struct appt a;
+    struct gmap_extra x = {"9", "[10,60]"};
+    cJSON *ev, *rem;
+    char *snap;
+
+    (void)state;
+    fill(&a, "Visita", "Calle 1");
+    ev = gmap_event_body(&a, "Europe/Madrid", "abcde12345", &x);
+    assert_string_equal(str(ev, "colorId"), "9");
+    rem = cJSON_GetObjectItem(ev, "reminders");
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(rem, "useDefault")));
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(rem, "overrides")), 2);
+    assert_string_equal(str(cJSON_GetArrayItem(cJSON_GetObjectItem(rem, "overrides"), 1), "method"),
+                        "popup");
+    assert_int_equal(
+        cJSON_GetArrayItem(cJSON_GetObjectItem(rem, "overrides"), 1)->child->next->valueint, 60);
+    cJSON_Delete(ev);
+    snap = gmap_snapshot(&a);
+    /* a title edit: no colour, no reminders (what the user set on Google stays) */
+    free(a.title);
+    a.title = strdup("Visita 2");
+    x.reminders = NULL;
+    ev = gmap_patch_body(&a, "Europe/Madrid", snap, &x);
+    assert_string_equal(str(ev, "summary"), "Visita 2");
+    assert_null(cJSON_GetObjectItem(ev, "colorId"));
+    assert_null(cJSON_GetObjectItem(ev, "reminders"));
+    cJSON_Delete(ev);
+    /* a type change: the new type's colour */
+    snprintf(a.type, sizeof a.type, "Firma");
+    x.color_id = "10";
+    ev = gmap_patch_body(&a, "Europe/Madrid", snap, &x);
+    assert_string_equal(str(ev, "colorId"), "10");
+    cJSON_Delete(ev);
+    /* the setting back to the defaults: overrides removed explicitly in a patch */
+    x.reminders = "default";
+    ev = gmap_patch_body(&a, "Europe/Madrid", snap, &x);
+    rem = cJSON_GetObjectItem(ev, "reminders");
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(rem, "useDefault")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(rem, "overrides")));
+    cJSON_Delete(ev);
+    free(snap);
+    appt_free(&a);
+    /* the setting's validation */
+    {
+        static const struct {
+            const char *json;
+            const char *canon; /* NULL: refused */
+        } cases[] = {
+            {"\"default\"", "default"},
+            {"[]", "[]"},
+            {"[0,40320]", "[0,40320]"},
+            {"[10,60,5]", "[10,60,5]"},
+            {"[1,2,3,4,5]", "[1,2,3,4,5]"},
+            {"[1,2,3,4,5,6]", NULL},
+            {"[-1]", NULL},
+            {"[40321]", NULL},
+            {"[1.5]", NULL},
+            {"[\"10\"]", NULL},
+            {"\"Default\"", NULL},
+            {"null", NULL},
+            {"{}", NULL},
+            {"10", NULL},
+        };
+        char err[CS_ERRLEN], *canon;
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            cJSON *v = cJSON_Parse(cases[i].json);
+            int rc = gmap_reminders_canon(v, &canon, err, sizeof err);
+            if (cases[i].canon != NULL) {
+                assert_int_equal(rc, CS_OK);
+                assert_string_equal(canon, cases[i].canon);
+            } else {
+                if (rc != CS_ERR_INVAL)
+                    fail_msg("%s accepted", cases[i].json);
+                assert_null(canon);
+            }
+            free(canon);
+            cJSON_Delete(v);
+        }
+    }
+}
+
+/* A Cancelled appointment keeps its event, marked in the title; read back without the mark. */
+static void cancelled_title(void **state)
+{
+    struct appt a, back;
+    cJSON *ev;
+    char *snap;
+
+    (void)state;
+    fill(&a, "Visita Luna", "");
+    snprintf(a.status, sizeof a.status, "Cancelled");
+    ev = gmap_to_event(&a, "UTC", NULL);
+    assert_string_equal(str(ev, "summary"), "[Cancelada] Visita Luna");
+    assert_string_equal(str(ev, "status"), "confirmed");
+    memset(&back, 0, sizeof back);
+    assert_int_equal(gmap_from_event(ev, "UTC", &back), CS_OK);
+    assert_string_equal(back.title, "Visita Luna");
+    assert_string_equal(back.status, "Cancelled");
+    assert_true(gmap_same(&a, &back));
+    cJSON_Delete(ev);
+    /* pushed again after a pull: one mark, and none sent at all when nothing changed */
+    snap = gmap_snapshot(&back);
+    ev = gmap_to_patch(&back, "UTC", snap);
+    assert_null(cJSON_GetObjectItem(ev, "summary"));
+    cJSON_Delete(ev);
+    ev = gmap_to_event(&back, "UTC", NULL);
+    assert_string_equal(str(ev, "summary"), "[Cancelada] Visita Luna");
+    cJSON_Delete(ev);
+    /* scheduled again: the title goes out without the mark */
+    snprintf(back.status, sizeof back.status, "Scheduled");
+    ev = gmap_to_patch(&back, "UTC", snap);
+    assert_string_equal(str(ev, "summary"), "Visita Luna");
+    cJSON_Delete(ev);
+    /* the prefix on an event that is not Cancelled is the user's own text */
+    cJSON *plain = cJSON_Parse("{\"summary\":\"[Cancelada] nota\",\"start\":{\"date\":"
+                               "\"2026-01-01\"},\"end\":{\"date\":\"2026-01-02\"}}");
+    appt_free(&back);
+    memset(&back, 0, sizeof back);
+    assert_int_equal(gmap_from_event(plain, "UTC", &back), CS_OK);
+    assert_string_equal(back.title, "[Cancelada] nota");
+    cJSON_Delete(plain);
+    free(snap);
+    appt_free(&back);
+    appt_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(to_event_timed_and_all_day),
-                                       cmocka_unit_test(from_event), cmocka_unit_test(event_ids),
-                                       cmocka_unit_test(merge)};
+                                       cmocka_unit_test(from_event),
+                                       cmocka_unit_test(event_ids),
+                                       cmocka_unit_test(merge),
+                                       cmocka_unit_test(colour_and_reminders),
+                                       cmocka_unit_test(cancelled_title)};
     if (crypt_init() != CS_OK)
         return 1;
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -52,6 +52,7 @@ static const struct {
     {"APPT_PULL_UPDATE", "rowid=?"},
     {"APPT_PULL_DELETE", "rowid=?"},
     {"APPT_MERGE_SAVE", "rowid=?"},
+    {"APPT_SET_REMINDERS_SENT", "rowid=?"},
     {"APPT_COUNT_STATE", "user_id=? AND is_active=?"}, /* status route */
     {"OUTBOX_PUT_IF_ABSENT", NULL},
     {"OUTBOX_PUT", NULL},
@@ -75,6 +76,7 @@ static const struct {
     {"APPT_UNLINKED_ACTIVE", 0, "once per sync run: the first push after a connect"},
     {"APPT_LINKED_UNSEEN", 0, "once per full sync: reconciliation"},
     {"APPT_CLEAR_GOOGLE", 0, "disconnect: every row of the user"},
+    {"APPT_UPCOMING_LINKED", 0, "a changed reminders setting: the user's upcoming rows"},
     {"OUTBOX_CLEAR_USER", 0, "disconnect"},
     {"OUTBOX_USERS_DUE", 1, "once per cron run over every user's due pushes (small table)"},
     {"INTEG_OVERVIEW", 0, "calsync-admin status"},
