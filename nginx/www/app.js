@@ -390,10 +390,10 @@ $('apptform').addEventListener('submit', async (e) => {
   if (a.id) {
     /* an edit sends only what changed: the rest (e.g. a long description imported from
        Google) stays as it is, here and on Google */
-    const same = (x, y) => x === y || (x && y && Date.parse(x) === Date.parse(y));
+    const sameTime = (x, y) => x === y || (!!x && !!y && Date.parse(x) === Date.parse(y));
     for (const k of ['title', 'type', 'status', 'location', 'description'])
-      if (same(body[k], a[k] === undefined ? '' : a[k])) delete body[k];
-    if (body.allDay === !!a.allDay && same(body.start, a.start) && same(body.end, a.end)) {
+      if (body[k] === (a[k] === undefined || a[k] === null ? '' : a[k])) delete body[k];
+    if (body.allDay === !!a.allDay && sameTime(body.start, a.start) && sameTime(body.end, a.end)) {
       delete body.allDay; delete body.start; delete body.end;
     }
   }
