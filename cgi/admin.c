@@ -97,13 +97,15 @@ static int status(struct db *db, const struct cfg *cfg)
 {
     struct db_stmt *st = db_stmt(db, DB_USER_COUNT);
     long long users = 0;
+    char where[512];
 
+    db_url_redact(cfg->db_path, where, sizeof where); /* never the password */
     if (st != NULL && db_step(st) == DB_ROW)
         users = db_col_int64(st, 0);
     if (st != NULL)
         db_reset(st);
-    printf("database: %s\nschema version: %d of %zu\nusers: %lld\ngoogle: %s\nwebhooks: %s\n",
-           cfg->db_path, db_version(db), db_migrations_count, users,
+    printf("database: %s\nschema version: %d of %d\nusers: %lld\ngoogle: %s\nwebhooks: %s\n",
+           where, db_version(db), db_version_latest(db), users,
            cfg_google_enabled(cfg) ? cfg->api_url : "not configured",
            *cfg->webhook_url ? cfg->webhook_url : "off (polling)");
     /* one line per connected user: what an operator looks at first */
@@ -146,7 +148,7 @@ int main(int argc, char **argv)
     cfg_load_or_die(&cfg);
     if (crypt_init() != CS_OK)
         return 1;
-    if (db_open(cfg.db_path, &db, err, sizeof err) != CS_OK) {
+    if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
         fprintf(stderr, "calsync-admin: %s\n", err);
         cfg_free(&cfg);
         return 1;

@@ -61,6 +61,52 @@ static int scope_ok(const char *granted)
     return 0;
 }
 
+/* Takes a state (single use): reads it and deletes it in one transaction; only the request
+ * whose delete removed the row has it. 1 with the owner, sealed verifier (free()) and expiry,
+ * 0 when unknown or already taken, -1 on a database error. */
+static int take_state(struct db *db, const char *hash, char *owner, size_t ownerlen,
+                      char **sealed, long long *expires)
+{
+    struct db_stmt *st;
+    int found = 0, rc;
+
+    if (db_begin(db) != CS_OK)
+        return -1;
+    if ((st = db_stmt(db, DB_STATE_GET)) == NULL)
+        goto fail;
+    db_bind_text(st, 1, hash);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        db_col_copy(st, 0, owner, ownerlen);
+        *sealed = db_col_dup(st, 1);
+        *expires = db_col_int64(st, 2);
+        found = 1;
+    }
+    db_reset(st);
+    if (rc == DB_FAILED)
+        goto fail;
+    if (found) {
+        if ((st = db_stmt(db, DB_STATE_DELETE)) == NULL)
+            goto fail;
+        db_bind_text(st, 1, hash);
+        if (db_exec(db, st) != CS_OK)
+            goto fail;
+        found = db_changes(db) == 1; /* a concurrent callback took it first */
+    }
+    if (db_commit(db) != CS_OK)
+        goto fail;
+    if (!found) {
+        free(*sealed);
+        *sealed = NULL;
+    }
+    return found;
+fail:
+    db_rollback(db);
+    free(*sealed);
+    *sealed = NULL;
+    return -1;
+}
+
 static int route(struct http_req *req, void *ctx)
 {
     struct auth_user u;
@@ -69,7 +115,6 @@ static int route(struct http_req *req, void *ctx)
     long long expires = 0;
     struct gapi_tokens t;
     struct integ in;
-    struct db_stmt *st;
     int have_state = 0, rc, have_refresh;
 
     (void)ctx;
@@ -88,19 +133,11 @@ static int route(struct http_req *req, void *ctx)
     }
     /* the state is single use: take it before anything else */
     crypt_sha256_hex(state, strlen(state), state_hash);
-    st = db_stmt(req->db, DB_STATE_TAKE);
-    if (st == NULL) {
+    have_state = take_state(req->db, state_hash, owner, sizeof owner, &sealed, &expires);
+    if (have_state < 0) {
         back(req, "server_error");
         return 0;
     }
-    db_bind_text(st, 1, state_hash);
-    if (db_step(st) == DB_ROW) {
-        db_col_copy(st, 0, owner, sizeof owner);
-        sealed = db_col_dup(st, 1);
-        expires = db_col_int64(st, 2);
-        have_state = 1;
-    }
-    db_reset(st);
     if (!have_state) {
         log_warn("callback with unknown or used state");
         back(req, "invalid_state");

@@ -27,10 +27,12 @@
 #include "db.h"
 
 #define DB_STMT(name, sql) [DB_##name] = #name,
+#define DB_STMT2(name, sqlite_sql, mysql_sql) [DB_##name] = #name,
 static const char *const stmt_name[DB__MAX] = {
 #include "db_sql.h"
 };
 #undef DB_STMT
+#undef DB_STMT2
 
 static const char *const watched[] = {"appointments", "outbox", "sync_jobs"};
 
