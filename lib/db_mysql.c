@@ -757,7 +757,7 @@ int dbm_step(struct db_stmt *st)
     if (s == NULL)
         return DB_FAILED;
     if (s->state == DBM_FRESH && dbm_run(st->db, st) != 0) {
-        log_debug("sql failed: %s", st->db->m->err);
+        log_error("sql failed: %s", st->db->m->err);
         return DB_FAILED;
     }
     if (s->state == DBM_DONE)
@@ -770,9 +770,12 @@ int dbm_step(struct db_stmt *st)
     }
     if (r == 1) {
         dbm_seterr(st->db->m, mysql_stmt_errno(s->h), mysql_stmt_error(s->h));
+        log_error("fetch failed: %s", st->db->m->err);
         return DB_FAILED;
     }
-    /* a value longer than its buffer: grow the buffer and read the value whole */
+    /* a value longer than its buffer: grow the buffer and read the value whole; the buffers
+     * are bound anew only after every such column is read (binding resets the row's state) */
+    int grown = 0;
     for (int c = 0; c < s->ncols; c++) {
         if (s->rnull[c] || s->rlen[c] < s->rcap[c])
             continue;
@@ -784,12 +787,17 @@ int dbm_step(struct db_stmt *st)
         s->rcap[c] = cap;
         s->rb[c].buffer = p;
         s->rb[c].buffer_length = (unsigned long)cap;
+        grown = 1;
         if (mysql_stmt_fetch_column(s->h, &s->rb[c], (unsigned)c, 0) != 0) {
             dbm_seterr(st->db->m, mysql_stmt_errno(s->h), mysql_stmt_error(s->h));
+            log_error("fetch of a long value failed: %s", st->db->m->err);
             return DB_FAILED;
         }
-        if (mysql_stmt_bind_result(s->h, s->rb) != 0)
-            return DB_FAILED;
+    }
+    if (grown && mysql_stmt_bind_result(s->h, s->rb) != 0) {
+        dbm_seterr(st->db->m, mysql_stmt_errno(s->h), mysql_stmt_error(s->h));
+        log_error("binding grown buffers failed: %s", st->db->m->err);
+        return DB_FAILED;
     }
     for (int c = 0; c < s->ncols; c++)
         if (!s->rnull[c])

@@ -136,7 +136,7 @@ DB_STMT(APPT_MERGE_SAVE,
         "WHERE appointment_id = ?1 AND user_id = ?2 AND updated_at = ?17 " SYNC_ACTIVE)
 /* the Google ids a full pull saw, in a table private to the connection */
 DB_STMT2(SEEN_CREATE, "CREATE TEMP TABLE IF NOT EXISTS seen_events(id TEXT PRIMARY KEY)",
-         "CREATE TEMPORARY TABLE IF NOT EXISTS seen_events(id VARCHAR(1024) NOT NULL PRIMARY KEY) "
+         "CREATE TEMPORARY TABLE IF NOT EXISTS seen_events(id VARCHAR(512) NOT NULL PRIMARY KEY) "
          "DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin")
 DB_STMT(SEEN_CLEAR, "DELETE FROM seen_events")
 DB_STMT2(SEEN_ADD, "INSERT OR IGNORE INTO seen_events(id) VALUES(?1)",

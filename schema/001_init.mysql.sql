@@ -25,8 +25,8 @@ CREATE TABLE appointments (
     user_id         VARCHAR(64) NOT NULL,
     contact_id      BIGINT,
     title           TEXT NOT NULL,
-    description     MEDIUMTEXT NOT NULL,
-    location        TEXT NOT NULL,
+    description     MEDIUMTEXT NOT NULL DEFAULT (''),
+    location        TEXT NOT NULL DEFAULT (''),
     start_utc       VARCHAR(32) NOT NULL,  -- RFC 3339 UTC; for all-day, the date at 00:00Z
     end_utc         VARCHAR(32) NOT NULL,  -- exclusive
     all_day         BIGINT NOT NULL DEFAULT 0,

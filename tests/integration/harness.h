@@ -25,7 +25,19 @@ struct stack {
     int npids;
     pid_t nginx;
     pid_t worker; /* calsync-worker's parent process, or 0 */
+    /* the store: "" (SQLite: calsync.db in dir), or a fresh database on the MySQL-protocol
+     * server named by CALSYNC_TEST_DB_URL (or the file CALSYNC_TEST_DB_URL_FILE), dropped by
+     * stack_stop */
+    char db_name[64];
+    char db_url[600];
 };
+
+/* True when the tests run against a MySQL-protocol server (CALSYNC_TEST_DB_URL[_FILE]). */
+int stack_mysql(void);
+/* Creates s's fresh database on that server (s->db_name, s->db_url); 0 or -1. stack_start
+ * does it; stack_stop drops it with stack_mysql_drop. */
+int stack_mysql_create(struct stack *s);
+void stack_mysql_drop(struct stack *s);
 
 int stack_start(struct stack *s, const struct stack_opts *o);
 /* Only the emulator (s->emu); stop with stack_stop. */
@@ -121,7 +133,8 @@ int stack_kill_worker(struct stack *s, int sig);
  * scheduled later); 0 or -1. */
 int stack_wait_jobs(struct stack *s, int ms);
 
-/* Direct database access for assertions (the stack's calsync.db). */
+/* Direct database access for assertions (the stack's store, SQLite or MySQL: write SQL both
+ * accept; on MySQL the session has the library's sql_mode, so || concatenates). */
 long long stack_db_int(struct stack *s, const char *sql);
 int stack_db_exec(struct stack *s, const char *sql);
 char *stack_db_text(struct stack *s, const char *sql); /* malloc'd or NULL */
