@@ -170,6 +170,32 @@ static int write_nginx_conf(struct stack *s)
         free(tpl);
         return -1;
     }
+    if (s->nodes == 2) { /* every upstream gets node 2's socket beside node 1's */
+        static const char key[] = "server unix:@RUN@/";
+        size_t cap = strlen(tpl) * 2 + 1;
+        char *two = malloc(cap), *o = two;
+        if (two == NULL) {
+            fclose(f);
+            free(tpl);
+            return -1;
+        }
+        for (const char *p = tpl; *p;) {
+            if (strncmp(p, key, sizeof key - 1) == 0) {
+                const char *end = strchr(p, ';');
+                size_t n = end ? (size_t)(end - p) + 1 : strlen(p);
+                memcpy(o, p, n);
+                o += n;
+                o += snprintf(o, cap - (size_t)(o - two), " server unix:@RUN@/../node2/run/%.*s",
+                              (int)(n - (sizeof key - 1)), p + sizeof key - 1);
+                p += n;
+            } else {
+                *o++ = *p++;
+            }
+        }
+        *o = '\0';
+        free(tpl);
+        tpl = two;
+    }
     for (const char *p = tpl; *p;) {
         int hit = 0;
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
@@ -231,6 +257,44 @@ int stack_start_emulator(struct stack *s, const struct stack_opts *o)
     return 0;
 }
 
+/* The second node: its own state directory (node2/: sockets, worker wake-up socket), route
+ * programs and calsync-worker, on the same store; nginx gets both nodes' sockets. */
+static int stack_start_node2(struct stack *s)
+{
+    char dir[300], buf[400];
+
+    s->nodes = 2;
+    snprintf(dir, sizeof dir, "%s/node2", s->dir);
+    mkdir(dir, 0700);
+    snprintf(buf, sizeof buf, "%s/run", dir);
+    mkdir(buf, 0700);
+    setenv("CALSYNC_STATE_DIR", dir, 1);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char prog[512], sock[512];
+        snprintf(prog, sizeof prog, CALSYNC_BUILD_DIR "/cgi/calsync-%s", routes[i]);
+        snprintf(sock, sizeof sock, "%s/run/%s.sock", dir, routes[i]);
+        const char *argv[] = {prog, "--listen", sock, "--workers", "2", NULL};
+        const char *fd0[] = {"/usr/bin/spawn-fcgi", "-n", "-s", sock, "--", prog, NULL};
+        if (spawn(s, strcmp(routes[i], "auth") == 0 ? fd0 : argv, "logs/calsync-node2.log") < 0)
+            return -1;
+    }
+    {
+        const char *argv[] = {CALSYNC_BUILD_DIR "/cgi/calsync-worker", "--workers", "2", NULL};
+        if ((s->worker2 = spawn(s, argv, "logs/calsync-node2.log")) < 0)
+            return -1;
+    }
+    setenv("CALSYNC_STATE_DIR", s->dir, 1);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char sock[512];
+        snprintf(sock, sizeof sock, "%s/run/%s.sock", dir, routes[i]);
+        for (int k = 0; k < 200 && !file_exists(sock); k++)
+            sleep_ms(25);
+        if (!file_exists(sock))
+            return -1;
+    }
+    return 0;
+}
+
 int stack_start(struct stack *s, const struct stack_opts *o)
 {
     char buf[1024], webhook[256];
@@ -238,7 +302,7 @@ int stack_start(struct stack *s, const struct stack_opts *o)
     if (stack_start_emulator(s, o) != 0)
         return -1;
     /* the programs read their configuration from the environment we give them */
-    if (stack_mysql()) {
+    if (stack_mysql() && !(o && o->sqlite)) {
         if (stack_mysql_create(s) != 0)
             return -1;
         setenv("CALSYNC_DB", s->db_url, 1);
@@ -296,6 +360,8 @@ int stack_start(struct stack *s, const struct stack_opts *o)
         if ((s->worker = spawn(s, argv, "logs/calsync.log")) < 0)
             return -1;
     }
+    if (o && o->nodes == 2 && stack_start_node2(s) != 0)
+        return -1;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         char sock[512];
         snprintf(sock, sizeof sock, "%s/run/%s.sock", s->dir, routes[i]);
@@ -321,7 +387,7 @@ int stack_start(struct stack *s, const struct stack_opts *o)
 /* True when a sanitizer reported anything in the programs' logs. */
 static int sanitizer_reports(struct stack *s)
 {
-    const char *logs[] = {"logs/calsync.log", "logs/emulator.log"};
+    const char *logs[] = {"logs/calsync.log", "logs/emulator.log", "logs/calsync-node2.log"};
     int bad = 0;
 
     for (size_t i = 0; i < sizeof logs / sizeof logs[0]; i++) {
@@ -1118,11 +1184,17 @@ int stack_wait_jobs(struct stack *s, int ms)
 
 int stack_kill_worker(struct stack *s, int sig)
 {
+    return stack_kill_worker_of(s, 1, sig);
+}
+
+int stack_kill_worker_of(struct stack *s, int node, int sig)
+{
     DIR *d = opendir("/proc");
     struct dirent *e;
+    pid_t parent = node == 2 ? s->worker2 : s->worker;
     int n = 0;
 
-    if (d == NULL || s->worker <= 0) {
+    if (d == NULL || parent <= 0) {
         if (d)
             closedir(d);
         return 0;
@@ -1139,7 +1211,7 @@ int stack_kill_worker(struct stack *s, int sig)
         if (fgets(buf, sizeof buf, f) != NULL && (p = strrchr(buf, ')')) != NULL)
             ppid = strtol(p + 4, NULL, 10); /* ") S PPID" */
         fclose(f);
-        if (ppid == s->worker && kill((pid_t)pid, sig) == 0)
+        if (ppid == parent && kill((pid_t)pid, sig) == 0)
             n++;
     }
     closedir(d);

@@ -14,6 +14,10 @@ struct stack_opts {
     const char *const *env;      /* extra "KEY=VALUE" for the programs, NULL-terminated */
     const char *const *emu_args; /* extra emulator arguments, NULL-terminated */
     int no_worker;               /* do not start calsync-worker (the test starts its own) */
+    int sqlite;                  /* the store is calsync.db even when the tests run on MySQL */
+    int nodes;                   /* 2: a second node (its own state dir node2/, route programs
+                                    and worker) on the same store, nginx spreading requests
+                                    over both (needs the MySQL store) */
 };
 
 struct stack {
@@ -24,7 +28,9 @@ struct stack {
     pid_t pids[16];
     int npids;
     pid_t nginx;
-    pid_t worker; /* calsync-worker's parent process, or 0 */
+    pid_t worker;  /* calsync-worker's parent process, or 0 */
+    pid_t worker2; /* the second node's, or 0 */
+    int nodes;
     /* the store: "" (SQLite: calsync.db in dir), or a fresh database on the MySQL-protocol
      * server named by CALSYNC_TEST_DB_URL (or the file CALSYNC_TEST_DB_URL_FILE), dropped by
      * stack_stop */
@@ -129,6 +135,8 @@ int receiver_header(struct receiver *r, int i, const char *name, char *out, size
 
 /* Sends sig to calsync-worker's job runners (its parent starts new ones); returns how many. */
 int stack_kill_worker(struct stack *s, int sig);
+/* The same for node 1 or 2 of a two-node stack. */
+int stack_kill_worker_of(struct stack *s, int node, int sig);
 /* Waits until calsync-worker has run every job that is due within ms (none left but those
  * scheduled later); 0 or -1. */
 int stack_wait_jobs(struct stack *s, int ms);

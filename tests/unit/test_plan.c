@@ -82,6 +82,18 @@ static const struct {
     {"INTEG_OVERVIEW", 0, "calsync-admin status"},
     {"JOB_STALE", 1, "once per cron run: counts lapsed leases (the table holds pending work only)"},
     {"JOB_STALE", 1, "once per cron run: counts lapsed leases (the table holds pending work only)"},
+    {"COPY_GET_appointments", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_PUT_appointments", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_COUNT_appointments", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_CLEAR_appointments", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_GET_outbox", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_PUT_outbox", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_COUNT_outbox", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_CLEAR_outbox", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_GET_sync_jobs", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_PUT_sync_jobs", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_COUNT_sync_jobs", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_CLEAR_sync_jobs", 1, "calsync-admin copy: the whole table, once"},
 };
 
 static struct db *db;
