@@ -113,8 +113,8 @@ static int dbm_connect(struct db *db, const char *password, char *errbuf, size_t
     static const char *const setup[] = {
         "SET time_zone = '+00:00'",
         "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
-        "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,PIPES_AS_CONCAT,"
-        "NO_BACKSLASH_ESCAPES'",
+        ("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,PIPES_AS_CONCAT,"
+         "NO_BACKSLASH_ESCAPES'"),
     };
 
     if (m->h != NULL) {

@@ -200,7 +200,10 @@ void db_url_redact(const char *url, char *out, size_t outlen)
         return;
     }
     p = url + 8;
-    path = p + strcspn(p, "/?");
+    /* the user info ends where db_url_parse ends it: the last '@' before the first '/' */
+    path = strchr(p, '/');
+    if (path == NULL)
+        path = p + strlen(p);
     for (const char *q = p; q < path; q++)
         if (*q == '@')
             at = q;

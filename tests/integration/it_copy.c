@@ -159,10 +159,37 @@ static void copy_round_trip(void **state)
     client_free(&d);
 }
 
+/* Every statement of lib/db_sql.h prepares on the target store (on MySQL: its dialect's text,
+ * against the MySQL migrations), and every migration has its MySQL twin. */
+static void every_statement_prepares(void **state)
+{
+    struct db *db = NULL;
+    char err[CS_ERRLEN];
+
+    (void)state;
+    assert_int_equal(db_migrations_count, db_migrations_mysql_count);
+    for (size_t i = 0; i < db_migrations_count; i++) {
+        char num[8];
+        snprintf(num, sizeof num, "%.4s", db_migrations[i].name);
+        if (strncmp(db_migrations_mysql[i].name, num, 4) != 0 ||
+            strstr(db_migrations_mysql[i].name, ".mysql.sql") == NULL)
+            fail_msg("migration %s has no MySQL twin (%s)", db_migrations[i].name,
+                     db_migrations_mysql[i].name);
+    }
+    assert_int_equal(db_open(target, &db, err, sizeof err), CS_OK);
+    assert_int_equal(db_version(db), db_version_latest(db));
+    assert_int_equal(db_exec(db, db_stmt(db, DB_SEEN_CREATE)), CS_OK);
+    for (int id = 0; id < DB__MAX; id++)
+        if (db_stmt(db, (enum db_stmt_id)id) == NULL)
+            fail_msg("statement %d does not prepare: %s", id, db_sql_text(db, (enum db_stmt_id)id));
+    db_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(copy_round_trip),
+        cmocka_unit_test(every_statement_prepares),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
