@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -185,11 +186,48 @@ static void every_statement_prepares(void **state)
     db_close(db);
 }
 
+/* Several nodes starting at once on an empty database migrate it exactly once. */
+static void concurrent_migrate_once(void **state)
+{
+    struct stack fresh;
+    pid_t pids[6];
+    const char *args[] = {"migrate", NULL};
+    char *old = getenv("CALSYNC_DB") ? strdup(getenv("CALSYNC_DB")) : NULL;
+    char sql[200];
+
+    (void)state;
+    if (!stack_mysql()) {
+        print_message("SQLite: BEGIN IMMEDIATE serialises migrations (the MySQL run checks GET_LOCK)\n");
+        free(old);
+        return;
+    }
+    memset(&fresh, 0, sizeof fresh);
+    assert_int_equal(stack_mysql_create(&fresh), 0);
+    setenv("CALSYNC_DB", fresh.db_url, 1);
+    for (int i = 0; i < 6; i++)
+        assert_true((pids[i] = stack_spawn(&S, "cgi/calsync-admin", args)) > 0);
+    for (int i = 0; i < 6; i++) {
+        int st;
+        assert_int_equal(waitpid(pids[i], &st, 0), pids[i]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM %s.schema_migrations", fresh.db_name);
+    assert_int_equal(stack_db_int(&T, sql), (long long)db_migrations_mysql_count);
+    snprintf(sql, sizeof sql, "SELECT count(DISTINCT version) FROM %s.schema_migrations",
+             fresh.db_name);
+    assert_int_equal(stack_db_int(&T, sql), (long long)db_migrations_mysql_count);
+    stack_mysql_drop(&fresh);
+    if (old != NULL)
+        setenv("CALSYNC_DB", old, 1);
+    free(old);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(copy_round_trip),
         cmocka_unit_test(every_statement_prepares),
+        cmocka_unit_test(concurrent_migrate_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
