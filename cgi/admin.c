@@ -1,5 +1,5 @@
 /* calsync-admin: migrate, user-add EMAIL [--tz ZONE] (password on stdin), user-list, status,
- * doctor. */
+ * doctor, copy --from STORE --to STORE [--force]. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +13,7 @@
 #include "crypt.h"
 #include "cs.h"
 #include "db.h"
+#include "db_copy.h"
 #include "integ.h"
 #include "doctor.h"
 #include "log.h"
@@ -23,7 +24,10 @@ static int usage(void)
                     "       calsync-admin user-add EMAIL [--tz ZONE]   (password on stdin)\n"
                     "       calsync-admin user-list\n"
                     "       calsync-admin status\n"
-                    "       calsync-admin doctor\n");
+                    "       calsync-admin doctor\n"
+                    "       calsync-admin copy --from STORE --to STORE [--force]\n"
+                    "         (STORE: a SQLite path or mysql://USER:PASSWORD@HOST:PORT/DATABASE;\n"
+                    "          stop calsync first; --force replaces a non-empty target)\n");
     return 2;
 }
 
@@ -97,13 +101,15 @@ static int status(struct db *db, const struct cfg *cfg)
 {
     struct db_stmt *st = db_stmt(db, DB_USER_COUNT);
     long long users = 0;
+    char where[512];
 
+    db_url_redact(cfg->db_path, where, sizeof where); /* never the password */
     if (st != NULL && db_step(st) == DB_ROW)
         users = db_col_int64(st, 0);
     if (st != NULL)
         db_reset(st);
-    printf("database: %s\nschema version: %d of %zu\nusers: %lld\ngoogle: %s\nwebhooks: %s\n",
-           cfg->db_path, db_version(db), db_migrations_count, users,
+    printf("database: %s\nschema version: %d of %d\nusers: %lld\ngoogle: %s\nwebhooks: %s\n",
+           where, db_version(db), db_version_latest(db), users,
            cfg_google_enabled(cfg) ? cfg->api_url : "not configured",
            *cfg->webhook_url ? cfg->webhook_url : "off (polling)");
     /* one line per connected user: what an operator looks at first */
@@ -126,6 +132,57 @@ static int status(struct db *db, const struct cfg *cfg)
     return 0;
 }
 
+static void copy_progress(const char *table, long long rows, void *ctx)
+{
+    (void)ctx;
+    printf("%-18s %lld\n", table, rows);
+    fflush(stdout);
+}
+
+/* copy --from STORE --to STORE [--force]: both are migrated to the latest schema first. */
+static int copy(int argc, char **argv)
+{
+    const char *from = NULL, *to = NULL;
+    struct db *src = NULL, *dst = NULL;
+    char err[CS_ERRLEN], a[512], b[512];
+    int force = 0, rc = 1;
+
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--from") == 0 && i + 1 < argc)
+            from = argv[++i];
+        else if (strcmp(argv[i], "--to") == 0 && i + 1 < argc)
+            to = argv[++i];
+        else if (strcmp(argv[i], "--force") == 0)
+            force = 1;
+        else
+            return usage();
+    }
+    if (from == NULL || to == NULL || *from == '\0' || *to == '\0')
+        return usage();
+    db_url_redact(from, a, sizeof a);
+    db_url_redact(to, b, sizeof b);
+    if (strcmp(from, to) == 0) {
+        fprintf(stderr, "calsync-admin: copy: --from and --to name the same store\n");
+        return 2;
+    }
+    if (db_open(from, &src, err, sizeof err) != CS_OK ||
+        db_open(to, &dst, err, sizeof err) != CS_OK) {
+        fprintf(stderr, "calsync-admin: copy: %s\n", err);
+        goto out;
+    }
+    printf("copying %s -> %s\n", a, b);
+    if (db_copy(src, dst, force, copy_progress, NULL, err, sizeof err) != CS_OK) {
+        fprintf(stderr, "calsync-admin: copy: %s\n", err);
+        goto out;
+    }
+    printf("done\n");
+    rc = 0;
+out:
+    db_close(src);
+    db_close(dst);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct cfg cfg;
@@ -146,7 +203,12 @@ int main(int argc, char **argv)
     cfg_load_or_die(&cfg);
     if (crypt_init() != CS_OK)
         return 1;
-    if (db_open(cfg.db_path, &db, err, sizeof err) != CS_OK) {
+    if (strcmp(argv[1], "copy") == 0) { /* between the stores it names, not CALSYNC_DB */
+        rc = copy(argc, argv);
+        cfg_free(&cfg);
+        return rc;
+    }
+    if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
         fprintf(stderr, "calsync-admin: %s\n", err);
         cfg_free(&cfg);
         return 1;

@@ -65,6 +65,55 @@ static int scope_ok(const char *granted, int vesta)
     return 0;
 }
 
+/* Takes a state (single use): reads it and deletes it in one transaction; only the request
+ * whose delete removed the row has it. 1 with the owner, sealed verifier (free()), expiry and
+ * the calendar asked for ("primary" or "vesta"),
+ * 0 when unknown or already taken, -1 on a database error. */
+static int take_state(struct db *db, const char *hash, char *owner, size_t ownerlen,
+                      char **sealed, long long *expires, char *calendar, size_t callen)
+{
+    struct db_stmt *st;
+    int found = 0, rc;
+
+    if (db_begin(db) != CS_OK)
+        return -1;
+    if ((st = db_stmt(db, DB_STATE_GET)) == NULL)
+        goto fail;
+    db_bind_text(st, 1, hash);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        db_col_copy(st, 0, owner, ownerlen);
+        *sealed = db_col_dup(st, 1);
+        *expires = db_col_int64(st, 2);
+        if (!db_col_is_null(st, 3))
+            db_col_copy(st, 3, calendar, callen);
+        found = 1;
+    }
+    db_reset(st);
+    if (rc == DB_FAILED)
+        goto fail;
+    if (found) {
+        if ((st = db_stmt(db, DB_STATE_DELETE)) == NULL)
+            goto fail;
+        db_bind_text(st, 1, hash);
+        if (db_exec(db, st) != CS_OK)
+            goto fail;
+        found = db_changes(db) == 1; /* a concurrent callback took it first */
+    }
+    if (db_commit(db) != CS_OK)
+        goto fail;
+    if (!found) {
+        free(*sealed);
+        *sealed = NULL;
+    }
+    return found;
+fail:
+    db_rollback(db);
+    free(*sealed);
+    *sealed = NULL;
+    return -1;
+}
+
 static int route(struct http_req *req, void *ctx)
 {
     struct auth_user u;
@@ -93,20 +142,12 @@ static int route(struct http_req *req, void *ctx)
     }
     /* the state is single use: take it before anything else */
     crypt_sha256_hex(state, strlen(state), state_hash);
-    st = db_stmt(req->db, DB_STATE_TAKE);
-    if (st == NULL) {
+    have_state = take_state(req->db, state_hash, owner, sizeof owner, &sealed, &expires, calendar,
+                            sizeof calendar);
+    if (have_state < 0) {
         back(req, "server_error");
         return 0;
     }
-    db_bind_text(st, 1, state_hash);
-    if (db_step(st) == DB_ROW) {
-        db_col_copy(st, 0, owner, sizeof owner);
-        sealed = db_col_dup(st, 1);
-        expires = db_col_int64(st, 2);
-        db_col_copy(st, 3, calendar, sizeof calendar);
-        have_state = 1;
-    }
-    db_reset(st);
     if (!have_state) {
         log_warn("callback with unknown or used state");
         back(req, "invalid_state");

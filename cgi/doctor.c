@@ -116,42 +116,38 @@ static void doc_key_file(struct doc *d, const struct cfg *cfg)
 }
 
 /* Opens the database without creating or migrating it and compares its schema version with the
- * migrations this program carries. */
+ * migrations this program carries (SQLite file or MySQL-protocol server alike). */
 static void doc_database(struct doc *d, const struct cfg *cfg)
 {
     struct db *db = NULL;
-    char err[CS_ERRLEN];
-    int version = -1;
-    const int want = (int)db_migrations_count;
+    char err[CS_ERRLEN], where[512];
+    int version = -1, want;
 
-    if (strncmp(cfg->db_path, "mysql://", 8) == 0) {
-        doc_say(d, DOC_WARN, "database", "MySQL-protocol store: not checked by doctor");
+    db_url_redact(cfg->db_path, where, sizeof where); /* never the password */
+    if (!db_url_is_mysql(cfg->db_path) && access(cfg->db_path, F_OK) != 0) {
+        doc_say(d, DOC_FAIL, "database", "%s does not exist: run calsync-admin migrate", where);
         return;
     }
-    if (access(cfg->db_path, F_OK) != 0) {
-        doc_say(d, DOC_FAIL, "database", "%s does not exist: run calsync-admin migrate",
-                cfg->db_path);
-        return;
-    }
-    if (db_connect(cfg->db_path, &db, err, sizeof err) != CS_OK) {
-        doc_say(d, DOC_FAIL, "database", "cannot open %s: %s", cfg->db_path, err);
+    if (db_open_with(cfg->db_path, cfg->db_password, 0, &db, err, sizeof err) != CS_OK) {
+        doc_say(d, DOC_FAIL, "database", "%s", err); /* names the store, redacted */
         goto out;
     }
+    want = db_version_latest(db);
     if ((version = db_version(db)) < 0) {
-        doc_say(d, DOC_FAIL, "database", "%s is not readable as a database: %s", cfg->db_path,
+        doc_say(d, DOC_FAIL, "database", "%s is not readable as a database: %s", where,
                 db_errmsg(db));
         goto out;
     }
     if (version < want)
         doc_say(d, DOC_FAIL, "database",
                 "%s: schema version %d of %d: run calsync-admin migrate (as the calsync user)",
-                cfg->db_path, version, want);
+                where, version, want);
     else if (version > want)
         doc_say(d, DOC_FAIL, "database",
-                "%s: schema version %d is newer than this calsync (%d): upgrade calsync",
-                cfg->db_path, version, want);
+                "%s: schema version %d is newer than this calsync (%d): upgrade calsync", where,
+                version, want);
     else
-        doc_say(d, DOC_OK, "database", "%s: schema version %d (latest)", cfg->db_path, version);
+        doc_say(d, DOC_OK, "database", "%s: schema version %d (latest)", where, version);
 out:
     db_close(db);
 }

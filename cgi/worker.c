@@ -137,7 +137,7 @@ static int worker_loop(const struct cfg *cfg, int wake_fd)
     struct db *db = NULL;
     char err[CS_ERRLEN];
 
-    if (db_open(cfg->db_path, &db, err, sizeof err) != CS_OK) {
+    if (db_open_with(cfg->db_path, cfg->db_password, 1, &db, err, sizeof err) != CS_OK) {
         log_error("%s", err);
         return 1;
     }
@@ -207,7 +207,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* migrate once, before forking */
-    if (db_open(cfg.db_path, &db, err, sizeof err) != CS_OK) {
+    if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
         fprintf(stderr, "calsync-worker: %s\n", err);
         cfg_free(&cfg);
         return 1;

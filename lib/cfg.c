@@ -4,6 +4,7 @@
 #include "cs.h"
 #include "cal.h"
 #include "appt.h"
+#include "db.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -201,6 +202,49 @@ static int cfg_secret_key(struct cfg *c, cfg_getter get, void *ctx, char *errbuf
     return rc;
 }
 
+/* CALSYNC_DB as a mysql:// URL is checked here, so that a bad one stops start-up with a clear
+ * message; CALSYNC_DB_PASSWORD_FILE keeps the password out of the environment. */
+static int cfg_db(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t errlen)
+{
+    const char *file = get("CALSYNC_DB_PASSWORD_FILE", ctx);
+    struct db_url u;
+    char line[512];
+    FILE *fp;
+    int rc;
+
+    if (!db_url_is_mysql(c->db_path)) {
+        if (file != NULL && *file != '\0')
+            return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                           "CALSYNC_DB_PASSWORD_FILE is set but CALSYNC_DB is not a mysql:// URL");
+        return CS_OK;
+    }
+    rc = db_url_parse(c->db_path, &u, errbuf, errlen);
+    if (rc == CS_OK && file != NULL && *file != '\0' && u.password[0] != '\0')
+        rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                     "CALSYNC_DB holds a password and CALSYNC_DB_PASSWORD_FILE is set: give it in "
+                     "one place");
+    sodium_memzero(&u, sizeof u);
+    if (rc != CS_OK || file == NULL || *file == '\0')
+        return rc;
+    if ((fp = fopen(file, "r")) == NULL)
+        return cs_fail(errbuf, errlen, CS_ERR_CONFIG, "CALSYNC_DB_PASSWORD_FILE: cannot open %s: %s",
+                       file, strerror(errno));
+    if (fgets(line, sizeof line, fp) == NULL)
+        line[0] = '\0';
+    fclose(fp);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (line[0] == '\0' || strlen(line) > 256) {
+        rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                     "CALSYNC_DB_PASSWORD_FILE: %s must hold the password (1 to 256 bytes) on "
+                     "its first line",
+                     file);
+    } else if ((c->db_password = strdup(line)) == NULL) {
+        rc = CS_ERR_NOMEM;
+    }
+    sodium_memzero(line, sizeof line);
+    return rc;
+}
+
 int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t errlen)
 {
     static const struct {
@@ -238,6 +282,8 @@ int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
         rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG, "CALSYNC_DB must not be empty");
         goto out;
     }
+    if ((rc = cfg_db(c, get, ctx, errbuf, errlen)) != CS_OK)
+        goto out;
     if ((rc = cfg_str(&c->base_url, get("CALSYNC_BASE_URL", ctx), "http://127.0.0.1:8080")) !=
         CS_OK)
         goto out;
@@ -411,7 +457,7 @@ int cfg_type_colors_parse(const char *s, char out[CFG_TYPES][3], char *errbuf, s
 
 void cfg_free(struct cfg *c)
 {
-    char **strs[] = {&c->db_path,     &c->base_url,         &c->state_dir,
+    char **strs[] = {&c->db_path,     &c->db_password,      &c->base_url,         &c->state_dir,
                      &c->default_tz,  &c->google_client_id, &c->google_client_secret,
                      &c->webhook_url, &c->webhook_secret,   &c->auth_url,
                      &c->token_url,   &c->revoke_url,       &c->api_url,

@@ -7,7 +7,9 @@
 #define CFG_TYPES 5 /* APPT_TYPES */
 
 struct cfg {
-    char *db_path;
+    char *db_path;     /* CALSYNC_DB: a SQLite path or a mysql:// URL (may hold a password:
+                          log it through db_url_redact only) */
+    char *db_password; /* from CALSYNC_DB_PASSWORD_FILE, else NULL (then the URL's) */
     unsigned char secret_key[32];
     char *base_url; /* no trailing slash */
     int http_port;

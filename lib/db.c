@@ -1,8 +1,10 @@
-/* db.c: the store's SQLite back end: the connection, migrations, the per-connection statement
- * cache, and the bind/step/column calls behind lib/db.h. */
+/* db.c: the store behind lib/db.h: the SQLite back end (connection, migrations, the
+ * per-connection statement cache, bind/step/column), and the dispatch to the MySQL back end
+ * (lib/db_mysql.c) by db->kind. */
 #include <sqlite3.h>
 
 #include "db.h"
+#include "db_int.h"
 #include "cs.h"
 #include "log.h"
 
@@ -15,22 +17,19 @@
 #include <sys/time.h>
 
 #define DB_STMT(name, sql) [DB_##name] = sql,
-static const char *const db_sql[DB__MAX] = {
+#define DB_STMT2(name, sqlite_sql, mysql_sql) [DB_##name] = sqlite_sql,
+const char *const db_sql_sqlite[DB__MAX] = {
 #include "db_sql.h"
 };
 #undef DB_STMT
-
-struct db_stmt {
-    struct db *db;
-    sqlite3_stmt *s;
+#undef DB_STMT2
+#define DB_STMT(name, sql) [DB_##name] = sql,
+#define DB_STMT2(name, sqlite_sql, mysql_sql) [DB_##name] = mysql_sql,
+const char *const db_sql_mysql[DB__MAX] = {
+#include "db_sql.h"
 };
-
-struct db {
-    enum db_kind kind;
-    sqlite3 *h;
-    struct db_stmt st[DB__MAX];
-    sqlite3_stmt *version_st; /* PRAGMA data_version */
-};
+#undef DB_STMT
+#undef DB_STMT2
 
 /* A database made before the private umask (0644) is tightened to 0600, with its WAL and
  * shared-memory files: they hold sessions hashes and sealed tokens. */
@@ -88,8 +87,10 @@ static int db_open_sqlite(const char *path, int migrate, struct db **out, char *
         usleep(50 * 1000);
     }
     db_tighten_modes(path);
-    for (int i = 0; i < DB__MAX; i++)
+    for (int i = 0; i < DB__MAX; i++) {
         db->st[i].db = db;
+        db->st[i].id = (enum db_stmt_id)i;
+    }
     if (migrate && (rc = db_migrate(db, errbuf, errlen)) != CS_OK)
         goto fail;
     *out = db;
@@ -99,14 +100,49 @@ fail:
     return rc;
 }
 
+/* Connects to the MySQL-protocol store; migrate or not. */
+static int db_open_mysql(const char *url, const char *password, int migrate, struct db **out,
+                         char *errbuf, size_t errlen)
+{
+    struct db *db;
+    int rc;
+
+    *out = NULL;
+    db = calloc(1, sizeof *db);
+    if (db == NULL)
+        return CS_ERR_NOMEM;
+    db->kind = DB_MYSQL;
+    for (int i = 0; i < DB__MAX; i++) {
+        db->st[i].db = db;
+        db->st[i].id = (enum db_stmt_id)i;
+    }
+    if ((rc = dbm_open(db, url, password, errbuf, errlen)) != CS_OK)
+        goto fail;
+    if (migrate && (rc = db_migrate(db, errbuf, errlen)) != CS_OK)
+        goto fail;
+    *out = db;
+    return CS_OK;
+fail:
+    db_close(db);
+    return rc;
+}
+
+int db_open_with(const char *url, const char *password, int migrate, struct db **out,
+                 char *errbuf, size_t errlen)
+{
+    if (db_url_is_mysql(url))
+        return db_open_mysql(url, password, migrate, out, errbuf, errlen);
+    return db_open_sqlite(url, migrate, out, errbuf, errlen);
+}
+
 int db_open(const char *url, struct db **out, char *errbuf, size_t errlen)
 {
-    return db_open_sqlite(url, 1, out, errbuf, errlen);
+    return db_open_with(url, NULL, 1, out, errbuf, errlen);
 }
 
 int db_connect(const char *url, struct db **out, char *errbuf, size_t errlen)
 {
-    return db_open_sqlite(url, 0, out, errbuf, errlen);
+    return db_open_with(url, NULL, 0, out, errbuf, errlen);
 }
 
 enum db_kind db_kind(const struct db *db)
@@ -118,6 +154,11 @@ void db_close(struct db *db)
 {
     if (db == NULL)
         return;
+    if (db->kind == DB_MYSQL) {
+        dbm_close(db);
+        free(db);
+        return;
+    }
     for (int i = 0; i < DB__MAX; i++)
         sqlite3_finalize(db->st[i].s);
     sqlite3_finalize(db->version_st);
@@ -135,6 +176,8 @@ int db_version(struct db *db)
     sqlite3_stmt *st;
     int v = -1;
 
+    if (db->kind == DB_MYSQL)
+        return dbm_version(db);
     if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
         return -1;
     if (sqlite3_step(st) == SQLITE_ROW)
@@ -149,6 +192,8 @@ int db_migrate(struct db *db, char *errbuf, size_t errlen)
     char pragma[64];
     int v, rc = CS_OK;
 
+    if (db->kind == DB_MYSQL)
+        return dbm_migrate(db, errbuf, errlen);
     if (db_version(db) >= (int)db_migrations_count)
         return CS_OK;
     /* Several workers may start at once: the write lock makes exactly one migrate. */
@@ -182,8 +227,14 @@ struct db_stmt *db_stmt(struct db *db, enum db_stmt_id id)
     if (id >= DB__MAX)
         return NULL;
     st = &db->st[id];
+    if (db->kind == DB_MYSQL) {
+        if (st->m == NULL)
+            return dbm_prepare(db, st) == CS_OK ? st : NULL;
+        dbm_reset(st, 1);
+        return st;
+    }
     if (st->s == NULL) {
-        if (sqlite3_prepare_v3(db->h, db_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st->s, NULL) !=
+        if (sqlite3_prepare_v3(db->h, db_sql_sqlite[id], -1, SQLITE_PREPARE_PERSISTENT, &st->s, NULL) !=
             SQLITE_OK) {
             log_error("prepare of statement %d failed: %s", (int)id, sqlite3_errmsg(db->h));
             st->s = NULL;
@@ -198,8 +249,14 @@ struct db_stmt *db_stmt(struct db *db, enum db_stmt_id id)
 
 const char *db_sql_text(struct db *db, enum db_stmt_id id)
 {
-    (void)db;
-    return id < DB__MAX ? db_sql[id] : NULL;
+    if (id >= DB__MAX)
+        return NULL;
+    return db->kind == DB_MYSQL ? db_sql_mysql[id] : db_sql_sqlite[id];
+}
+
+int db_version_latest(const struct db *db)
+{
+    return (int)(db->kind == DB_MYSQL ? db_migrations_mysql_count : db_migrations_count);
 }
 
 int db_exec(struct db *db, struct db_stmt *st)
@@ -208,6 +265,8 @@ int db_exec(struct db *db, struct db_stmt *st)
 
     if (st == NULL)
         return CS_ERR_DB;
+    if (db->kind == DB_MYSQL)
+        return dbm_exec(db, st);
     rc = sqlite3_step(st->s);
     sqlite3_reset(st->s);
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
@@ -220,27 +279,39 @@ int db_exec(struct db *db, struct db_stmt *st)
 
 int db_bind_int(struct db_stmt *st, int idx, int v)
 {
+    if (st->db->kind == DB_MYSQL)
+        return dbm_bind_int64(st, idx, v);
     return sqlite3_bind_int(st->s, idx, v) == SQLITE_OK ? CS_OK : CS_ERR_DB;
 }
 
 int db_bind_int64(struct db_stmt *st, int idx, long long v)
 {
+    if (st->db->kind == DB_MYSQL)
+        return dbm_bind_int64(st, idx, v);
     return sqlite3_bind_int64(st->s, idx, v) == SQLITE_OK ? CS_OK : CS_ERR_DB;
 }
 
 int db_bind_null(struct db_stmt *st, int idx)
 {
+    if (st->db->kind == DB_MYSQL)
+        return dbm_bind_null(st, idx);
     return sqlite3_bind_null(st->s, idx) == SQLITE_OK ? CS_OK : CS_ERR_DB;
 }
 
 int db_param_count(struct db_stmt *st)
 {
+    if (st->db->kind == DB_MYSQL)
+        return dbm_param_count(st);
     return sqlite3_bind_parameter_count(st->s);
 }
 
 int db_step(struct db_stmt *st)
 {
-    int rc = sqlite3_step(st->s);
+    int rc;
+
+    if (st->db->kind == DB_MYSQL)
+        return dbm_step(st);
+    rc = sqlite3_step(st->s);
 
     if (rc == SQLITE_ROW)
         return DB_ROW;
@@ -251,26 +322,37 @@ int db_step(struct db_stmt *st)
 
 void db_reset(struct db_stmt *st)
 {
-    sqlite3_reset(st->s);
+    if (st->db->kind == DB_MYSQL)
+        dbm_reset(st, 0);
+    else
+        sqlite3_reset(st->s);
 }
 
 long long db_col_int64(struct db_stmt *st, int col)
 {
+    if (st->db->kind == DB_MYSQL)
+        return dbm_col_int64(st, col);
     return sqlite3_column_int64(st->s, col);
 }
 
 int db_col_int(struct db_stmt *st, int col)
 {
+    if (st->db->kind == DB_MYSQL)
+        return (int)dbm_col_int64(st, col);
     return sqlite3_column_int(st->s, col);
 }
 
 const unsigned char *db_col_text(struct db_stmt *st, int col)
 {
+    if (st->db->kind == DB_MYSQL)
+        return dbm_col_text(st, col);
     return sqlite3_column_text(st->s, col);
 }
 
 int db_col_is_null(struct db_stmt *st, int col)
 {
+    if (st->db->kind == DB_MYSQL)
+        return dbm_col_is_null(st, col);
     return sqlite3_column_type(st->s, col) == SQLITE_NULL;
 }
 
@@ -279,6 +361,8 @@ long long db_data_version(struct db *db)
     sqlite3_stmt *st = db->version_st;
     long long v = -1;
 
+    if (db->kind != DB_SQLITE)
+        return -1; /* nothing tells cheaply: answers are not kept */
     if (st == NULL && sqlite3_prepare_v3(db->h, "PRAGMA data_version", -1,
                                          SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
         return -1;
@@ -292,22 +376,31 @@ long long db_data_version(struct db *db)
 
 int db_changes(struct db *db)
 {
+    if (db->kind == DB_MYSQL)
+        return dbm_changes(db);
     return sqlite3_changes(db->h);
 }
 
 long long db_last_id(struct db *db)
 {
+    if (db->kind == DB_MYSQL)
+        return dbm_last_id(db);
     return sqlite3_last_insert_rowid(db->h);
 }
 
 const char *db_errmsg(struct db *db)
 {
+    if (db->kind == DB_MYSQL)
+        return dbm_errmsg(db);
     return sqlite3_errmsg(db->h);
 }
 
 int db_exec_sql(struct db *db, const char *sql)
 {
     char *msg = NULL;
+
+    if (db->kind == DB_MYSQL)
+        return dbm_exec_sql(db, sql);
 
     if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
         log_error("sql failed: %s", msg ? msg : sqlite3_errmsg(db->h));
@@ -328,24 +421,39 @@ static int db_simple(struct db *db, const char *sql)
 
 int db_begin(struct db *db)
 {
+    if (db->kind == DB_MYSQL)
+        return dbm_begin(db);
     return db_simple(db, "BEGIN IMMEDIATE");
 }
 
 int db_commit(struct db *db)
 {
+    if (db->kind == DB_MYSQL)
+        return dbm_commit(db);
     return db_simple(db, "COMMIT");
 }
 
 void db_rollback(struct db *db)
 {
-    if (!sqlite3_get_autocommit(db->h))
+    if (db->kind == DB_MYSQL)
+        dbm_rollback(db);
+    else if (!sqlite3_get_autocommit(db->h))
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_in_transaction(struct db *db)
+{
+    if (db->kind == DB_MYSQL)
+        return dbm_in_transaction(db);
+    return !sqlite3_get_autocommit(db->h);
 }
 
 int db_bind_text(struct db_stmt *st, int idx, const char *s)
 {
     if (s == NULL)
         return db_bind_null(st, idx);
+    if (st->db->kind == DB_MYSQL)
+        return dbm_bind_text(st, idx, s);
     return sqlite3_bind_text(st->s, idx, s, -1, SQLITE_TRANSIENT) == SQLITE_OK ? CS_OK : CS_ERR_DB;
 }
 

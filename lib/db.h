@@ -7,18 +7,25 @@
 #include <stddef.h>
 
 struct db_migration {
-    const char *name; /* schema/NNN_name.sql */
+    const char *name; /* schema/NNN_name.sql (SQLite) or NNN_name.mysql.sql (MySQL) */
     const char *sql;
 };
+/* The migrations of each dialect, in order; version N means the first N are applied. */
 extern const struct db_migration db_migrations[];
 extern const size_t db_migrations_count;
+extern const struct db_migration db_migrations_mysql[];
+extern const size_t db_migrations_mysql_count;
 
+/* db_sql.h declares each statement once: DB_STMT(name, sql) with one text for every store,
+ * DB_STMT2(name, sqlite_sql, mysql_sql) where the dialects differ. */
 #define DB_STMT(name, sql) DB_##name,
+#define DB_STMT2(name, sqlite_sql, mysql_sql) DB_##name,
 enum db_stmt_id {
 #include "db_sql.h"
     DB__MAX
 };
 #undef DB_STMT
+#undef DB_STMT2
 
 enum db_kind { DB_SQLITE, DB_MYSQL };
 
@@ -30,17 +37,42 @@ struct db_stmt; /* one of its prepared statements */
 #define DB_DONE 101
 #define DB_FAILED 1
 
-/* Opens (creating if needed) the store named by url (a SQLite path; mysql://... once that back
- * end is built in) and applies pending migrations. On CS_OK *out is set: free with db_close. */
+/* Opens the store named by url and applies pending migrations: a SQLite path (the file is
+ * created if needed), or mysql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?socket=PATH] for the
+ * MySQL-protocol store (MariaDB, MySQL, SingleStore; the database must exist). On CS_OK *out is
+ * set: free with db_close. Error texts never contain the password. */
 int db_open(const char *url, struct db **out, char *errbuf, size_t errlen);
 /* The same without migrating (calsync-admin doctor looks at the schema version as it is). */
 int db_connect(const char *url, struct db **out, char *errbuf, size_t errlen);
+/* Either of them (migrate 1 or 0), with the MySQL password given apart from the URL
+ * (CALSYNC_DB_PASSWORD_FILE); password NULL means the URL's. */
+int db_open_with(const char *url, const char *password, int migrate, struct db **out,
+                 char *errbuf, size_t errlen);
 void db_close(struct db *db);
 enum db_kind db_kind(const struct db *db);
-/* Applies migrations newer than the recorded version; returns CS_OK or CS_ERR_DB. */
+/* Applies migrations newer than the recorded version; returns CS_OK or CS_ERR_DB. Several
+ * processes (or nodes) starting at once migrate exactly once. */
 int db_migrate(struct db *db, char *errbuf, size_t errlen);
-/* Schema version now in the store (-1 on error). */
+/* Schema version now in the store (-1 on error), and the version this program brings. */
 int db_version(struct db *db);
+int db_version_latest(const struct db *db);
+
+/* A mysql:// store URL taken apart (user, password and socket percent-decoded). */
+struct db_url {
+    char user[129];
+    char password[257];
+    char host[256];
+    unsigned port;     /* 3306 when not given */
+    char database[65]; /* letters, digits, _ and $ */
+    char socket[256];  /* "" unless ?socket=PATH */
+};
+/* True when url names the MySQL-protocol store (mysql://...). */
+int db_url_is_mysql(const char *url);
+/* Parses a mysql:// URL; CS_OK, or CS_ERR_CONFIG with the reason in errbuf (never the
+ * password). Wipe out->password with sodium_memzero when done. */
+int db_url_parse(const char *url, struct db_url *out, char *errbuf, size_t errlen);
+/* The URL fit for logs and messages: mysql://USER:***@HOST:PORT/DATABASE, or the path. */
+void db_url_redact(const char *url, char *out, size_t outlen);
 
 /* The statement, prepared once per connection, reset and with bindings cleared; NULL on error
  * (logged). Owned by db: never free it. */
@@ -81,10 +113,13 @@ int db_changes(struct db *db);
 long long db_last_id(struct db *db);
 const char *db_errmsg(struct db *db);
 
-/* Write transaction (SQLite: BEGIN IMMEDIATE) / COMMIT / ROLLBACK. */
+/* Write transaction (SQLite: BEGIN IMMEDIATE; MySQL: START TRANSACTION, READ COMMITTED) /
+ * COMMIT / ROLLBACK. */
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
+/* True inside db_begin .. db_commit/db_rollback. */
+int db_in_transaction(struct db *db);
 
 /* Runs SQL text of the statement table's dialect with no parameters and no result (admin
  * tasks, tests). CS_OK or CS_ERR_DB. */

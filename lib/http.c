@@ -483,7 +483,7 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
         }
     } else if (FCGX_IsCGI()) {
         struct http_req req;
-        if (db_open(cfg.db_path, &db, err, sizeof err) != CS_OK) {
+        if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
             printf("Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n\r\n"
                    "{\"error\":\"database unavailable\"}");
             log_error("%s", err);
@@ -500,7 +500,7 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
     }
 
     /* The schema is brought up to date once, before any worker opens the file. */
-    if (db_open(cfg.db_path, &db, err, sizeof err) != CS_OK) {
+    if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
         log_error("%s", err);
         cfg_free(&cfg);
         return 1;
@@ -555,7 +555,7 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
         return 0;
     }
 worker:
-    if (db_open(cfg.db_path, &db, err, sizeof err) != CS_OK) {
+    if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
         log_error("%s", err);
         cfg_free(&cfg);
         return 1;

@@ -34,17 +34,40 @@ static int jobs_kind_parse(const char *s, enum job_kind *out)
     return CS_ERR_INVAL;
 }
 
-/* The upsert behind every enqueue. */
+/* Opens a transaction unless the caller has one; *own says whether to close it. */
+static int jobs_tx_begin(struct db *db, int *own)
+{
+    *own = !db_in_transaction(db);
+    return *own ? db_begin(db) : CS_OK;
+}
+
+/* Closes what jobs_tx_begin opened: commit on CS_OK, else roll back; returns rc or the
+ * commit's failure. */
+static int jobs_tx_end(struct db *db, int own, int rc)
+{
+    if (!own)
+        return rc;
+    if (rc == CS_OK && db_commit(db) == CS_OK)
+        return CS_OK;
+    db_rollback(db);
+    return rc == CS_OK ? CS_ERR_DB : rc;
+}
+
+/* The upsert behind every enqueue, then the row's id and generation read back by its
+ * coalescing key (one transaction, so that no run can finish and delete it in between). */
 static int jobs_put(struct db *db, const char *user_id, enum job_kind kind, const char *ckey,
                     int pull, const char *trigger, const char *payload, long long delay_ms,
                     long long *job_id, long long *gen)
 {
-    struct db_stmt *st = db_stmt(db, DB_JOB_ENQUEUE);
+    struct db_stmt *st;
     long long now = db_now_ms();
-    int step;
+    int own, rc, step;
 
-    if (st == NULL)
+    if (jobs_tx_begin(db, &own) != CS_OK)
         return CS_ERR_DB;
+    rc = CS_ERR_DB;
+    if ((st = db_stmt(db, DB_JOB_ENQUEUE)) == NULL)
+        goto out;
     db_bind_text(st, 1, user_id);
     db_bind_text(st, 2, job_kinds[kind]);
     db_bind_text(st, 3, ckey);
@@ -53,20 +76,29 @@ static int jobs_put(struct db *db, const char *user_id, enum job_kind kind, cons
     db_bind_text(st, 6, payload);
     db_bind_int64(st, 7, now + (delay_ms > 0 ? delay_ms : 0));
     db_bind_int64(st, 8, now);
-    step = db_step(st);
-    if (step == DB_ROW) {
-        if (job_id != NULL)
-            *job_id = db_col_int64(st, 0);
-        if (gen != NULL)
-            *gen = db_col_int64(st, 1);
+    if (db_exec(db, st) != CS_OK)
+        goto out;
+    if (job_id != NULL || gen != NULL) {
+        if ((st = db_stmt(db, DB_JOB_KEY)) == NULL)
+            goto out;
+        db_bind_text(st, 1, job_kinds[kind]);
+        db_bind_text(st, 2, ckey);
         step = db_step(st);
+        if (step == DB_ROW) {
+            if (job_id != NULL)
+                *job_id = db_col_int64(st, 0);
+            if (gen != NULL)
+                *gen = db_col_int64(st, 1);
+        }
+        db_reset(st);
+        if (step != DB_ROW)
+            goto out;
     }
-    db_reset(st);
-    if (step != DB_DONE) {
+    rc = CS_OK;
+out:
+    if (rc != CS_OK)
         log_error("cannot record a %s job: %s", job_kinds[kind], db_errmsg(db));
-        return CS_ERR_DB;
-    }
-    return CS_OK;
+    return jobs_tx_end(db, own, rc);
 }
 
 int jobs_enqueue_sync(struct db *db, const char *user_id, int pull, const char *trigger,
@@ -134,12 +166,61 @@ void jobs_free(struct job *j)
     j->payload = NULL;
 }
 
-/* Steps a claiming statement (RETURNING the job's columns) into j. */
-static int jobs_claim_step(struct db *db, struct db_stmt *st, struct job *j)
+/* Runs a one-row, one-column count query (?1 user, ?2 job, ?3 now); -1 on error. */
+static long long jobs_others_running(struct db *db, const char *user_id, long long job_id,
+                                     long long now)
 {
-    char kind[16];
-    int step, rc = CS_ERR_NOTFOUND;
+    struct db_stmt *st = db_stmt(db, DB_JOB_OTHER_RUNNING);
+    long long n = -1;
 
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, 1, user_id);
+    db_bind_int64(st, 2, job_id);
+    db_bind_int64(st, 3, now);
+    if (db_step(st) == DB_ROW)
+        n = db_col_int64(st, 0);
+    db_reset(st);
+    return n;
+}
+
+/* Inside the claiming transaction: locks the job's user (on a shared server two nodes must
+ * not start two jobs of one user), checks that no other job of the user runs, takes the lease
+ * with a conditional UPDATE under j->owner (fresh and random) and reads the job back by it.
+ * CS_OK (j filled), CS_ERR_BUSY (taken or the user busy), CS_ERR_DB. */
+static int jobs_take(struct db *db, long long job_id, const char *user_id, long long now,
+                     struct job *j)
+{
+    struct db_stmt *st;
+    char kind[16];
+    long long n;
+    int step, rc = CS_ERR_BUSY;
+
+    if ((st = db_stmt(db, DB_USER_LOCK)) == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, user_id);
+    step = db_step(st);
+    db_reset(st);
+    if (step == DB_FAILED)
+        return CS_ERR_DB;
+    if ((n = jobs_others_running(db, user_id, job_id, now)) < 0)
+        return CS_ERR_DB;
+    if (n > 0)
+        return CS_ERR_BUSY;
+    if ((st = db_stmt(db, DB_JOB_TAKE)) == NULL)
+        return CS_ERR_DB;
+    db_bind_int64(st, 1, job_id);
+    db_bind_text(st, 2, j->owner);
+    db_bind_int64(st, 3, j->lease_until);
+    db_bind_int64(st, 4, now);
+    if (db_exec(db, st) != CS_OK)
+        return CS_ERR_DB;
+    if (db_changes(db) != 1)
+        return CS_ERR_BUSY;
+    if ((st = db_stmt(db, DB_JOB_BY_OWNER)) == NULL)
+        return CS_ERR_DB;
+    db_bind_int64(st, 1, job_id);
+    db_bind_text(st, 2, j->owner);
     step = db_step(st);
     if (step == DB_ROW) {
         j->id = db_col_int64(st, 0);
@@ -151,53 +232,117 @@ static int jobs_claim_step(struct db *db, struct db_stmt *st, struct job *j)
         j->gen = db_col_int64(st, 6);
         j->attempts = db_col_int64(st, 7);
         rc = jobs_kind_parse(kind, &j->kind) == CS_OK ? CS_OK : CS_ERR_DB;
-        step = db_step(st);
-    }
-    db_reset(st);
-    if (step != DB_DONE) {
-        log_error("cannot claim a job: %s", db_errmsg(db));
+    } else {
         rc = CS_ERR_DB;
     }
+    db_reset(st);
     if (rc != CS_OK)
         jobs_free(j);
     return rc;
 }
 
-int jobs_claim(struct db *db, long long lease_ms, struct job *j)
+/* A fresh owner token and lease for j. */
+static void jobs_claim_init(struct job *j, long long lease_ms, long long now)
 {
-    struct db_stmt *st = db_stmt(db, DB_JOB_CLAIM);
-    long long now = db_now_ms();
-
     memset(j, 0, sizeof *j);
-    if (st == NULL)
-        return CS_ERR_DB;
     crypt_random_token(j->owner, 16);
     j->lease_ms = lease_ms;
     j->lease_until = now + lease_ms;
-    db_bind_text(st, 1, j->owner);
-    db_bind_int64(st, 2, now);
-    db_bind_int64(st, 3, j->lease_until);
-    return jobs_claim_step(db, st, j);
+}
+
+#define JOBS_CANDIDATES 4 /* due jobs looked at per claim (others may take the first ones) */
+#define JOBS_USERLEN CRYPT_UUIDLEN
+
+/* Up to max due jobs a worker may claim, oldest first (ids and their users); n or -1. */
+static int jobs_candidates(struct db *db, long long now, long long *ids,
+                           char (*users)[JOBS_USERLEN], int max)
+{
+    struct db_stmt *st = db_stmt(db, DB_JOB_CANDIDATE);
+    int n = 0, step = DB_DONE;
+
+    if (st == NULL)
+        return -1;
+    db_bind_int64(st, 1, now);
+    db_bind_int(st, 2, max);
+    while (n < max && (step = db_step(st)) == DB_ROW) {
+        ids[n] = db_col_int64(st, 0);
+        db_col_copy(st, 1, users[n], JOBS_USERLEN);
+        n++;
+    }
+    db_reset(st);
+    if (step == DB_FAILED) {
+        log_error("cannot look for due jobs: %s", db_errmsg(db));
+        return -1;
+    }
+    return n;
+}
+
+int jobs_claim(struct db *db, long long lease_ms, struct job *j)
+{
+    long long now = db_now_ms(), ids[JOBS_CANDIDATES];
+    char users[JOBS_CANDIDATES][JOBS_USERLEN];
+    int n, own, rc = CS_ERR_NOTFOUND;
+
+    jobs_claim_init(j, lease_ms, now);
+    /* most polls find nothing: look before taking the write lock */
+    if (!db_in_transaction(db) && (n = jobs_candidates(db, now, ids, users, 1)) <= 0)
+        return n < 0 ? CS_ERR_DB : CS_ERR_NOTFOUND;
+    if (jobs_tx_begin(db, &own) != CS_OK)
+        return CS_ERR_DB;
+    if ((n = jobs_candidates(db, now, ids, users, JOBS_CANDIDATES)) < 0) {
+        rc = CS_ERR_DB;
+        goto out;
+    }
+    for (int i = 0; i < n; i++) {
+        int r = jobs_take(db, ids[i], users[i], now, j);
+        if (r == CS_OK || r == CS_ERR_DB) {
+            rc = r;
+            break;
+        }
+    }
+    if (rc == CS_ERR_DB)
+        log_error("cannot claim a job: %s", db_errmsg(db));
+out:
+    if (rc == CS_ERR_NOTFOUND) /* nothing to claim is no failure: keep the transaction short */
+        return jobs_tx_end(db, own, CS_OK) == CS_OK ? CS_ERR_NOTFOUND : CS_ERR_DB;
+    rc = jobs_tx_end(db, own, rc);
+    if (rc != CS_OK)
+        jobs_free(j);
+    return rc;
 }
 
 int jobs_claim_id(struct db *db, long long job_id, long long lease_ms, struct job *j)
 {
-    struct db_stmt *st = db_stmt(db, DB_JOB_CLAIM_ID);
+    struct db_stmt *st;
     long long now = db_now_ms();
-    int rc;
+    char user[sizeof j->user_id];
+    int own, rc = CS_ERR_BUSY, step;
 
-    memset(j, 0, sizeof *j);
-    if (st == NULL)
+    jobs_claim_init(j, lease_ms, now);
+    if (jobs_tx_begin(db, &own) != CS_OK)
         return CS_ERR_DB;
-    crypt_random_token(j->owner, 16);
-    j->lease_ms = lease_ms;
-    j->lease_until = now + lease_ms;
+    if ((st = db_stmt(db, DB_JOB_USER_OF)) == NULL) {
+        rc = CS_ERR_DB;
+        goto out;
+    }
     db_bind_int64(st, 1, job_id);
-    db_bind_text(st, 2, j->owner);
-    db_bind_int64(st, 3, j->lease_until);
-    db_bind_int64(st, 4, now);
-    rc = jobs_claim_step(db, st, j);
-    return rc == CS_ERR_NOTFOUND ? CS_ERR_BUSY : rc;
+    step = db_step(st);
+    if (step == DB_ROW)
+        db_col_copy(st, 0, user, sizeof user);
+    db_reset(st);
+    if (step == DB_FAILED)
+        rc = CS_ERR_DB;
+    else if (step == DB_ROW)
+        /* not while another job of the user runs (e.g. a channel being opened: it must be
+         * able to stop its channel before the grant is revoked) */
+        rc = jobs_take(db, job_id, user, now, j);
+out:
+    if (rc == CS_ERR_BUSY)
+        return jobs_tx_end(db, own, CS_OK) == CS_OK ? CS_ERR_BUSY : CS_ERR_DB;
+    rc = jobs_tx_end(db, own, rc);
+    if (rc != CS_OK)
+        jobs_free(j);
+    return rc;
 }
 
 long long jobs_next_due(struct db *db)

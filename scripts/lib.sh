@@ -4,8 +4,10 @@
 CALSYNC_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CALSYNC_BUILD_PACKAGES="build-essential cmake pkg-config libfcgi-dev libcurl4-openssl-dev \
 libcjson-dev libsqlite3-dev libsodium-dev libmicrohttpd-dev libcmocka-dev nginx-light tzdata \
-curl ca-certificates sqlite3"
+curl ca-certificates sqlite3 libmariadb-dev"
 CALSYNC_TEST_PACKAGES="chromium nodejs openssl spawn-fcgi clang libclang-rt-14-dev"
+# the MySQL-protocol store: a private MariaDB server (scripts/mariadb) for the mysql tests
+CALSYNC_TEST_PACKAGES="$CALSYNC_TEST_PACKAGES mariadb-server mariadb-client"
 # the deploy kit test (tests/deploy): package, lint, verify units, socket activation
 CALSYNC_TEST_PACKAGES="$CALSYNC_TEST_PACKAGES lintian systemd dpkg-dev fakeroot file"
 

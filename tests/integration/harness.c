@@ -172,6 +172,32 @@ static int write_nginx_conf(struct stack *s, int workers)
         free(tpl);
         return -1;
     }
+    if (s->nodes == 2) { /* every upstream gets node 2's socket beside node 1's */
+        static const char key[] = "server unix:@RUN@/";
+        size_t cap = strlen(tpl) * 2 + 1;
+        char *two = malloc(cap), *o = two;
+        if (two == NULL) {
+            fclose(f);
+            free(tpl);
+            return -1;
+        }
+        for (const char *p = tpl; *p;) {
+            if (strncmp(p, key, sizeof key - 1) == 0) {
+                const char *end = strchr(p, ';');
+                size_t n = end ? (size_t)(end - p) + 1 : strlen(p);
+                memcpy(o, p, n);
+                o += n;
+                o += snprintf(o, cap - (size_t)(o - two), " server unix:@RUN@/../node2/run/%.*s",
+                              (int)(n - (sizeof key - 1)), p + sizeof key - 1);
+                p += n;
+            } else {
+                *o++ = *p++;
+            }
+        }
+        *o = '\0';
+        free(tpl);
+        tpl = two;
+    }
     for (const char *p = tpl; *p;) {
         int hit = 0;
         for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
@@ -233,6 +259,44 @@ int stack_start_emulator(struct stack *s, const struct stack_opts *o)
     return 0;
 }
 
+/* The second node: its own state directory (node2/: sockets, worker wake-up socket), route
+ * programs and calsync-worker, on the same store; nginx gets both nodes' sockets. */
+static int stack_start_node2(struct stack *s)
+{
+    char dir[300], buf[400];
+
+    s->nodes = 2;
+    snprintf(dir, sizeof dir, "%s/node2", s->dir);
+    mkdir(dir, 0700);
+    snprintf(buf, sizeof buf, "%s/run", dir);
+    mkdir(buf, 0700);
+    setenv("CALSYNC_STATE_DIR", dir, 1);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char prog[512], sock[512];
+        snprintf(prog, sizeof prog, CALSYNC_BUILD_DIR "/cgi/calsync-%s", routes[i]);
+        snprintf(sock, sizeof sock, "%s/run/%s.sock", dir, routes[i]);
+        const char *argv[] = {prog, "--listen", sock, "--workers", "2", NULL};
+        const char *fd0[] = {"/usr/bin/spawn-fcgi", "-n", "-s", sock, "--", prog, NULL};
+        if (spawn(s, strcmp(routes[i], "auth") == 0 ? fd0 : argv, "logs/calsync-node2.log") < 0)
+            return -1;
+    }
+    {
+        const char *argv[] = {CALSYNC_BUILD_DIR "/cgi/calsync-worker", "--workers", "2", NULL};
+        if ((s->worker2 = spawn(s, argv, "logs/calsync-node2.log")) < 0)
+            return -1;
+    }
+    setenv("CALSYNC_STATE_DIR", s->dir, 1);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char sock[512];
+        snprintf(sock, sizeof sock, "%s/run/%s.sock", dir, routes[i]);
+        for (int k = 0; k < 200 && !file_exists(sock); k++)
+            sleep_ms(25);
+        if (!file_exists(sock))
+            return -1;
+    }
+    return 0;
+}
+
 int stack_start(struct stack *s, const struct stack_opts *o)
 {
     int workers = o && o->route_workers > 0 ? o->route_workers : 2;
@@ -242,8 +306,14 @@ int stack_start(struct stack *s, const struct stack_opts *o)
     if (stack_start_emulator(s, o) != 0)
         return -1;
     /* the programs read their configuration from the environment we give them */
-    stack_path(s, "calsync.db", buf, sizeof buf);
-    setenv("CALSYNC_DB", buf, 1);
+    if (stack_mysql() && !(o && o->sqlite)) {
+        if (stack_mysql_create(s) != 0)
+            return -1;
+        setenv("CALSYNC_DB", s->db_url, 1);
+    } else {
+        stack_path(s, "calsync.db", buf, sizeof buf);
+        setenv("CALSYNC_DB", buf, 1);
+    }
     setenv("CALSYNC_STATE_DIR", s->dir, 1);
     setenv("CALSYNC_SECRET_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
            1);
@@ -294,6 +364,8 @@ int stack_start(struct stack *s, const struct stack_opts *o)
         if ((s->worker = spawn(s, argv, "logs/calsync.log")) < 0)
             return -1;
     }
+    if (o && o->nodes == 2 && stack_start_node2(s) != 0)
+        return -1;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         char sock[512];
         snprintf(sock, sizeof sock, "%s/run/%s.sock", s->dir, routes[i]);
@@ -319,7 +391,7 @@ int stack_start(struct stack *s, const struct stack_opts *o)
 /* True when a sanitizer reported anything in the programs' logs. */
 static int sanitizer_reports(struct stack *s)
 {
-    const char *logs[] = {"logs/calsync.log", "logs/emulator.log"};
+    const char *logs[] = {"logs/calsync.log", "logs/emulator.log", "logs/calsync-node2.log"};
     int bad = 0;
 
     for (size_t i = 0; i < sizeof logs / sizeof logs[0]; i++) {
@@ -359,6 +431,7 @@ int stack_stop(struct stack *s)
         }
     }
     s->npids = 0;
+    stack_mysql_drop(s);
     bad = sanitizer_reports(s);
     if (!bad && getenv("CALSYNC_KEEP_TEST_DIR") == NULL &&
         strncmp(s->dir, "/tmp/calsync-it-", 16) == 0) {
@@ -775,25 +848,207 @@ int receiver_header(struct receiver *r, int i, const char *name, char *out, size
     return rc;
 }
 
-/* ---- direct database access for assertions ---- */
+/* ---- the store: SQLite file or MySQL-protocol database ---- */
 
 #include <sqlite3.h>
+#include <mysql.h>
+
+#include "db.h"
+
+/* The server URL the mysql variants of the tests run against, or NULL. */
+static const char *stack_mysql_server(void)
+{
+    static char url[600];
+    const char *u = getenv("CALSYNC_TEST_DB_URL"), *file = getenv("CALSYNC_TEST_DB_URL_FILE");
+
+    if (u != NULL && *u != '\0')
+        return u;
+    if (file == NULL || *file == '\0')
+        return NULL;
+    if (url[0] == '\0') {
+        FILE *f = fopen(file, "r");
+        if (f == NULL || fgets(url, sizeof url, f) == NULL) {
+            fprintf(stderr, "CALSYNC_TEST_DB_URL_FILE: cannot read %s (is the MariaDB test server "
+                            "up? ctest starts it as the mysql_server fixture)\n",
+                    file);
+            url[0] = '\0';
+        }
+        if (f != NULL)
+            fclose(f);
+        url[strcspn(url, "\r\n")] = '\0';
+    }
+    return url[0] ? url : NULL;
+}
+
+int stack_mysql(void)
+{
+    return getenv("CALSYNC_TEST_DB_URL") != NULL || getenv("CALSYNC_TEST_DB_URL_FILE") != NULL;
+}
+
+/* Connects to the server (database db, or none) with the session the library uses. */
+static MYSQL *stack_my_connect(const char *url, const char *db)
+{
+    struct db_url u;
+    char err[256];
+    MYSQL *h;
+
+    if (url == NULL || db_url_parse(url, &u, err, sizeof err) != 0) {
+        fprintf(stderr, "bad test database URL: %s\n", url ? err : "(none)");
+        return NULL;
+    }
+    h = mysql_init(NULL);
+    if (h != NULL) {
+        mysql_options(h, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+        if (mysql_real_connect(h, u.socket[0] ? NULL : u.host, u.user, u.password, db, u.port,
+                               u.socket[0] ? u.socket : NULL,
+                               CLIENT_MULTI_STATEMENTS | CLIENT_FOUND_ROWS) == NULL ||
+            mysql_query(h, "SET time_zone = '+00:00', SESSION sql_mode = "
+                           "'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION,PIPES_AS_CONCAT,"
+                           "NO_BACKSLASH_ESCAPES'") != 0) {
+            fprintf(stderr, "test database: %s\n", mysql_error(h));
+            mysql_close(h);
+            h = NULL;
+        }
+    }
+    memset(u.password, 0, sizeof u.password);
+    return h;
+}
+
+/* Runs sql (several statements allowed) and drops every result; 0 or -1. */
+static int stack_my_exec(MYSQL *h, const char *sql)
+{
+    int rc = 0;
+
+    if (mysql_query(h, sql) != 0) {
+        fprintf(stderr, "test sql failed: %s: %s\n", mysql_error(h), sql);
+        return -1;
+    }
+    do {
+        MYSQL_RES *res = mysql_store_result(h);
+        if (res != NULL)
+            mysql_free_result(res);
+    } while (mysql_next_result(h) == 0);
+    if (mysql_errno(h) != 0) {
+        fprintf(stderr, "test sql failed: %s: %s\n", mysql_error(h), sql);
+        rc = -1;
+    }
+    return rc;
+}
+
+int stack_mysql_create(struct stack *s)
+{
+    const char *server = stack_mysql_server();
+    const char *p, *slash, *q;
+    unsigned char rnd[6];
+    char sql[160];
+    MYSQL *h;
+    int rc;
+
+    if (server == NULL)
+        return -1;
+    if ((h = stack_my_connect(server, NULL)) == NULL)
+        return -1;
+    {
+        FILE *f = fopen("/dev/urandom", "rb");
+        if (f == NULL || fread(rnd, 1, sizeof rnd, f) != sizeof rnd) {
+            if (f)
+                fclose(f);
+            mysql_close(h);
+            return -1;
+        }
+        fclose(f);
+    }
+    snprintf(s->db_name, sizeof s->db_name, "calsync_it_%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1],
+             rnd[2], rnd[3], rnd[4], rnd[5]);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s CHARACTER SET utf8mb4 COLLATE utf8mb4_bin",
+             s->db_name);
+    rc = stack_my_exec(h, sql);
+    mysql_close(h);
+    if (rc != 0) {
+        s->db_name[0] = '\0';
+        return -1;
+    }
+    /* the server's URL with our database in place of its own */
+    p = server + 8;
+    slash = strchr(p, '/');
+    q = slash ? strchr(slash, '?') : NULL;
+    snprintf(s->db_url, sizeof s->db_url, "%.*s/%s%s", (int)(slash ? slash - server : 0), server,
+             s->db_name, q ? q : "");
+    return 0;
+}
+
+void stack_mysql_drop(struct stack *s)
+{
+    char sql[128];
+    MYSQL *h;
+
+    if (s->db_name[0] == '\0')
+        return;
+    if (getenv("CALSYNC_KEEP_TEST_DIR") != NULL) {
+        fprintf(stderr, "test database kept: %s\n", s->db_name);
+        return;
+    }
+    if ((h = stack_my_connect(stack_mysql_server(), NULL)) != NULL) {
+        snprintf(sql, sizeof sql, "DROP DATABASE IF EXISTS %s", s->db_name);
+        stack_my_exec(h, sql);
+        mysql_close(h);
+    }
+    s->db_name[0] = '\0';
+}
+
+/* The first column of the first row of a query, as text (malloc'd) or NULL; *found set when
+ * there was a row. */
+static char *stack_db_first(struct stack *s, const char *sql, int *found)
+{
+    char *out = NULL;
+
+    *found = 0;
+    if (s->db_name[0] != '\0') {
+        MYSQL *h = stack_my_connect(s->db_url, s->db_name);
+        MYSQL_RES *res;
+        MYSQL_ROW row;
+        if (h == NULL)
+            return NULL;
+        if (mysql_query(h, sql) != 0) {
+            fprintf(stderr, "test sql failed: %s: %s\n", mysql_error(h), sql);
+        } else if ((res = mysql_store_result(h)) != NULL) {
+            if ((row = mysql_fetch_row(res)) != NULL) {
+                *found = 1;
+                if (row[0] != NULL)
+                    out = strdup(row[0]);
+            }
+            mysql_free_result(res);
+        }
+        mysql_close(h);
+        return out;
+    }
+    {
+        char path[512];
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        stack_path(s, "calsync.db", path, sizeof path);
+        if (sqlite3_open(path, &db) != SQLITE_OK)
+            return NULL;
+        sqlite3_busy_timeout(db, 5000);
+        if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW) {
+            *found = 1;
+            if (sqlite3_column_text(st, 0) != NULL)
+                out = strdup((const char *)sqlite3_column_text(st, 0));
+        }
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+    }
+    return out;
+}
 
 long long stack_db_int(struct stack *s, const char *sql)
 {
-    char path[512];
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    long long n = -1;
+    int found;
+    char *v = stack_db_first(s, sql, &found);
+    long long n = found ? (v ? strtoll(v, NULL, 10) : 0) : -1;
 
-    stack_path(s, "calsync.db", path, sizeof path);
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        return -1;
-    sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
+    free(v);
     return n;
 }
 
@@ -803,6 +1058,14 @@ int stack_db_exec(struct stack *s, const char *sql)
     sqlite3 *db;
     int rc;
 
+    if (s->db_name[0] != '\0') {
+        MYSQL *h = stack_my_connect(s->db_url, s->db_name);
+        if (h == NULL)
+            return -1;
+        rc = stack_my_exec(h, sql);
+        mysql_close(h);
+        return rc;
+    }
     stack_path(s, "calsync.db", path, sizeof path);
     if (sqlite3_open(path, &db) != SQLITE_OK)
         return -1;
@@ -814,21 +1077,9 @@ int stack_db_exec(struct stack *s, const char *sql)
 
 char *stack_db_text(struct stack *s, const char *sql)
 {
-    char path[512];
-    sqlite3 *db;
-    sqlite3_stmt *st;
-    char *out = NULL;
+    int found;
 
-    stack_path(s, "calsync.db", path, sizeof path);
-    if (sqlite3_open(path, &db) != SQLITE_OK)
-        return NULL;
-    sqlite3_busy_timeout(db, 5000);
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
-        sqlite3_column_text(st, 0) != NULL)
-        out = strdup((const char *)sqlite3_column_text(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return out;
+    return stack_db_first(s, sql, &found);
 }
 
 int stack_file_contains(struct stack *s, const char *name, const char *needle)
@@ -917,9 +1168,16 @@ int stack_wait_jobs(struct stack *s, int ms)
 
     for (;;) {
         /* due (or running) jobs left: rows whose time has come and that did not fail */
-        long long left =
-            stack_db_int(s, "SELECT count(*) FROM sync_jobs WHERE (lease_owner IS NOT NULL OR "
-                            "not_before <= CAST(strftime('%s','now') AS INTEGER) * 1000 + 500)");
+        char sql[200];
+        long long left;
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts); /* the programs' clock, in ms (not whole seconds:
+                                                a job written this second would look later) */
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM sync_jobs WHERE (lease_owner IS NOT NULL OR "
+                 "not_before <= %lld)",
+                 (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 500);
+        left = stack_db_int(s, sql);
         if (left == 0)
             return 0;
         if (now_ms() > until)
@@ -930,11 +1188,17 @@ int stack_wait_jobs(struct stack *s, int ms)
 
 int stack_kill_worker(struct stack *s, int sig)
 {
+    return stack_kill_worker_of(s, 1, sig);
+}
+
+int stack_kill_worker_of(struct stack *s, int node, int sig)
+{
     DIR *d = opendir("/proc");
     struct dirent *e;
+    pid_t parent = node == 2 ? s->worker2 : s->worker;
     int n = 0;
 
-    if (d == NULL || s->worker <= 0) {
+    if (d == NULL || parent <= 0) {
         if (d)
             closedir(d);
         return 0;
@@ -951,7 +1215,7 @@ int stack_kill_worker(struct stack *s, int sig)
         if (fgets(buf, sizeof buf, f) != NULL && (p = strrchr(buf, ')')) != NULL)
             ppid = strtol(p + 4, NULL, 10); /* ") S PPID" */
         fclose(f);
-        if (ppid == s->worker && kill((pid_t)pid, sig) == 0)
+        if (ppid == parent && kill((pid_t)pid, sig) == 0)
             n++;
     }
     closedir(d);

@@ -15,6 +15,10 @@ struct stack_opts {
     const char *const *emu_args; /* extra emulator arguments, NULL-terminated */
     int no_worker;               /* do not start calsync-worker (the test starts its own) */
     int route_workers;           /* FastCGI workers per route (0: 2) */
+    int sqlite;                  /* the store is calsync.db even when the tests run on MySQL */
+    int nodes;                   /* 2: a second node (its own state dir node2/, route programs
+                                    and worker) on the same store, nginx spreading requests
+                                    over both (needs the MySQL store) */
 };
 
 struct stack {
@@ -25,8 +29,22 @@ struct stack {
     pid_t pids[16];
     int npids;
     pid_t nginx;
-    pid_t worker; /* calsync-worker's parent process, or 0 */
+    pid_t worker;  /* calsync-worker's parent process, or 0 */
+    pid_t worker2; /* the second node's, or 0 */
+    int nodes;
+    /* the store: "" (SQLite: calsync.db in dir), or a fresh database on the MySQL-protocol
+     * server named by CALSYNC_TEST_DB_URL (or the file CALSYNC_TEST_DB_URL_FILE), dropped by
+     * stack_stop */
+    char db_name[64];
+    char db_url[600];
 };
+
+/* True when the tests run against a MySQL-protocol server (CALSYNC_TEST_DB_URL[_FILE]). */
+int stack_mysql(void);
+/* Creates s's fresh database on that server (s->db_name, s->db_url); 0 or -1. stack_start
+ * does it; stack_stop drops it with stack_mysql_drop. */
+int stack_mysql_create(struct stack *s);
+void stack_mysql_drop(struct stack *s);
 
 int stack_start(struct stack *s, const struct stack_opts *o);
 /* Only the emulator (s->emu); stop with stack_stop. */
@@ -118,11 +136,14 @@ int receiver_header(struct receiver *r, int i, const char *name, char *out, size
 
 /* Sends sig to calsync-worker's job runners (its parent starts new ones); returns how many. */
 int stack_kill_worker(struct stack *s, int sig);
+/* The same for node 1 or 2 of a two-node stack. */
+int stack_kill_worker_of(struct stack *s, int node, int sig);
 /* Waits until calsync-worker has run every job that is due within ms (none left but those
  * scheduled later); 0 or -1. */
 int stack_wait_jobs(struct stack *s, int ms);
 
-/* Direct database access for assertions (the stack's calsync.db). */
+/* Direct database access for assertions (the stack's store, SQLite or MySQL: write SQL both
+ * accept; on MySQL the session has the library's sql_mode, so || concatenates). */
 long long stack_db_int(struct stack *s, const char *sql);
 int stack_db_exec(struct stack *s, const char *sql);
 char *stack_db_text(struct stack *s, const char *sql); /* malloc'd or NULL */

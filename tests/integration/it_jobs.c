@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -516,16 +517,32 @@ static void initial_push_drains(void **state)
     assert_int_equal(stack_user(&S, "juno@example.com", "password-123", NULL), 0);
     client_init(&c, &S);
     assert_int_equal(client_login(&c, "juno@example.com", "password-123"), 200);
-    /* 2,000 appointments before connecting (written straight into the store: quicker) */
-    assert_int_equal(
-        stack_db_exec(&S,
-                      "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < "
-                      "1999) INSERT INTO appointments(user_id, title, start_utc, end_utc, "
-                      "created_at, updated_at) SELECT (SELECT id FROM users WHERE email = "
-                      "'juno@example.com'), 'Local ' || i, strftime('%Y-%m-%dT%H:00:00Z', "
-                      "'2027-01-01', '+' || i || ' hours'), strftime('%Y-%m-%dT%H:30:00Z', "
-                      "'2027-01-01', '+' || i || ' hours'), 1, 1 FROM n"),
-        0);
+    /* 2,000 appointments before connecting (written straight into the store: quicker; SQL
+     * both stores accept) */
+    {
+        char *uid = stack_db_text(&S, "SELECT id FROM users WHERE email = 'juno@example.com'");
+        size_t cap = 2000 * 160 + 512, used;
+        char *sql = malloc(cap);
+        assert_non_null(uid);
+        assert_non_null(sql);
+        used = (size_t)snprintf(sql, cap,
+                                "INSERT INTO appointments(user_id, title, description, location, "
+                                "start_utc, end_utc, created_at, updated_at) VALUES");
+        for (int i = 0; i < 2000; i++) {
+            time_t t = (time_t)1798761600 + (time_t)i * 3600; /* 2027-01-01 + i hours */
+            struct tm tm;
+            char start[32], end[32];
+            gmtime_r(&t, &tm);
+            strftime(start, sizeof start, "%Y-%m-%dT%H:00:00Z", &tm);
+            strftime(end, sizeof end, "%Y-%m-%dT%H:30:00Z", &tm);
+            used += (size_t)snprintf(sql + used, cap - used, "%s('%s', 'Local %d', '', '', '%s', '%s', 1, 1)",
+                                     i ? "," : "", uid, i, start, end);
+        }
+        assert_true(used < cap);
+        assert_int_equal(stack_db_exec(&S, sql), 0);
+        free(sql);
+        free(uid);
+    }
     assert_int_equal(emu_ctl(&S, "POST", "config", "{\"account\":\"juno@gmail.test\"}", NULL), 200);
     mark = emu_log_mark(&S);
     assert_int_equal(client_connect(&c, loc, sizeof loc), 302);

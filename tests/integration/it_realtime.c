@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -16,6 +17,19 @@
 #define WEBHOOK_SECRET "integration-test-webhook-secret"
 
 static struct stack S;
+
+/* stack_db_exec with values formatted in (times computed here: SQL both stores accept) */
+static int stack_db_exec_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int stack_db_exec_fmt(const char *fmt, ...)
+{
+    char sql[512];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof sql, fmt, ap);
+    va_end(ap);
+    return stack_db_exec(&S, sql);
+}
 
 static int setup(void **state)
 {
@@ -267,7 +281,7 @@ static void burst_coalesces(void **state)
         hl = curl_slist_append(hl, h[i]);
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM sync_runs r JOIN users u ON u.id = r.user_id WHERE u.email = "
-             "'quim@example.com' AND trigger = 'webhook'");
+             "'quim@example.com' AND `trigger` = 'webhook'");
     runs0 = stack_db_int(&S, sql);
     mark = emu_log_mark(&S);
     snprintf(url, sizeof url, "%s/api/google/calendar/webhook", S.base);
@@ -364,8 +378,8 @@ static void renewal(void **state)
     channel_of("rosa", &old);
     /* expiring within the renewal window (48 h) */
     assert_int_equal(
-        stack_db_exec(&S, "UPDATE user_integrations SET channel_expiration = (strftime('%s','now') "
-                          "+ 3600) * 1000 WHERE channel_id IS NOT NULL"),
+        stack_db_exec_fmt("UPDATE user_integrations SET channel_expiration = (%lld + 3600) * 1000 "
+                          "WHERE channel_id IS NOT NULL", (long long)time(NULL)),
         0);
     assert_int_equal(stack_run(&S, "cgi/calsync-renew", none, NULL, out, sizeof out), 0);
     assert_non_null(strstr(out, "renew: channels renewed="));
@@ -411,8 +425,8 @@ static void concurrent_renewals(void **state)
     (void)state;
     connect_user(&c, "ugo");
     assert_int_equal(
-        stack_db_exec(&S, "UPDATE user_integrations SET channel_expiration = (strftime('%s','now') "
-                          "+ 60) * 1000 WHERE channel_id IS NOT NULL"),
+        stack_db_exec_fmt("UPDATE user_integrations SET channel_expiration = (%lld + 60) * 1000 "
+                          "WHERE channel_id IS NOT NULL", (long long)time(NULL)),
         0);
     /* several cron hosts at once, all with a watch call in flight together */
     assert_int_equal(emu_ctl(&S, "POST", "faults",
@@ -457,9 +471,9 @@ static void safety_net_poll(void **state)
     connect_user(&c, "wes");
     /* a channel, but no full sync for hours: Google may have lost notifications */
     assert_int_equal(
-        stack_db_exec(&S,
-                      "UPDATE user_integrations SET next_poll_at = strftime('%s','now') - 7 * 3600 "
-                      "WHERE user_id = (SELECT id FROM users WHERE email = 'wes@example.com')"),
+        stack_db_exec_fmt("UPDATE user_integrations SET next_poll_at = %lld - 7 * 3600 WHERE "
+                          "user_id = (SELECT id FROM users WHERE email = 'wes@example.com')",
+                          (long long)time(NULL)),
         0);
     mark = emu_log_mark(&S);
     assert_int_equal(stack_run(&S, "cgi/calsync-renew", none, NULL, out, sizeof out), 0);

@@ -174,6 +174,8 @@ static void file_modes(void **state)
     client_init(&c, &S); /* a login writes: the WAL is there while the programs run */
     assert_int_equal(client_login(&c, "sec@example.com", "sec-password-1"), 200);
     client_free(&c);
+    if (stack_mysql())
+        return; /* the store is a server's database: no file of ours */
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         stack_path(&S, files[i], path, sizeof path);
         if (stat(path, &st) != 0)
@@ -247,10 +249,10 @@ static void login_throttle(void **state)
     assert_true(atoi(r.retry_after) > 0 && atoi(r.retry_after) <= 30);
     resp_free(&r);
     assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM login_failures WHERE scope = 'pair' "
-                                      "AND key = '127.0.0.1 thr@example.com' AND failures = 5"),
+                                      "AND `key` = '127.0.0.1 thr@example.com' AND failures = 5"),
                      1);
     assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM login_failures WHERE scope = "
-                                      "'address' AND key = '127.0.0.1'"),
+                                      "'address' AND `key` = '127.0.0.1'"),
                      1);
     assert_int_equal(stack_db_exec(&S, "UPDATE login_failures SET locked_until = 0"), 0);
     client_free(&c);

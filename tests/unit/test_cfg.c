@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "cfg.h"
+#include "db.h"
 #include "cs.h"
 
 #define KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
@@ -109,6 +110,36 @@ static void refusals(void **state)
         {{{"CALSYNC_SECRET_KEY", KEY}, {"GOOGLE_TOKEN_URL", "token"}, {NULL, NULL}},
          "GOOGLE_TOKEN_URL"},
         {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", ""}, {NULL, NULL}}, "CALSYNC_DB"},
+        {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://h/db"}, {NULL, NULL}}, "user"},
+        {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u:p@h:0/db"}, {NULL, NULL}},
+         "port"},
+        {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u:p@h:3306"}, {NULL, NULL}},
+         "DATABASE"},
+        {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u:p%zz@h/db"}, {NULL, NULL}},
+         "password is malformed"},
+        {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u:p%00@h/db"}, {NULL, NULL}},
+         "password is malformed"},
+        {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u@h/d-b"}, {NULL, NULL}},
+         "database name"},
+        {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u@h/db?ssl=1"}, {NULL, NULL}},
+         "socket=PATH"},
+        {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u@h/db?socket=rel"}, {NULL, NULL}},
+         "absolute"},
+        {{{"CALSYNC_SECRET_KEY", KEY},
+          {"CALSYNC_DB", "mysql://u@h/db"},
+          {"CALSYNC_DB_PASSWORD_FILE", "/nonexistent/pw"},
+          {NULL, NULL}},
+         "CALSYNC_DB_PASSWORD_FILE"},
+        {{{"CALSYNC_SECRET_KEY", KEY},
+          {"CALSYNC_DB", "mysql://u:secret@h/db"},
+          {"CALSYNC_DB_PASSWORD_FILE", "/etc/hostname"},
+          {NULL, NULL}},
+         "one place"},
+        {{{"CALSYNC_SECRET_KEY", KEY},
+          {"CALSYNC_DB", "/tmp/x.db"},
+          {"CALSYNC_DB_PASSWORD_FILE", "/etc/hostname"},
+          {NULL, NULL}},
+         "not a mysql://"},
     };
     struct cfg c;
     char err[CS_ERRLEN];
@@ -121,6 +152,51 @@ static void refusals(void **state)
         if (strstr(err, cases[i].msg_part) == NULL)
             fail_msg("case %zu: message '%s' lacks '%s'", i, err, cases[i].msg_part);
     }
+}
+
+/* mysql:// URLs: percent-decoded parts, defaults, the password from a file, redaction. */
+static void mysql_urls(void **state)
+{
+    struct db_url u;
+    char err[CS_ERRLEN], red[256], pwfile[] = "/tmp/calsync-pw-XXXXXX";
+    struct kv env[] = {{"CALSYNC_SECRET_KEY", KEY},
+                       {"CALSYNC_DB", "mysql://calsync@db.internal/calsync"},
+                       {"CALSYNC_DB_PASSWORD_FILE", pwfile},
+                       {NULL, NULL}};
+    struct cfg c;
+    int fd;
+
+    (void)state;
+    assert_int_equal(db_url_parse("mysql://us%40er:p%3Aa%2Fss@127.0.0.1:3307/calsync_1", &u,
+                                  err, sizeof err),
+                     CS_OK);
+    assert_string_equal(u.user, "us@er");
+    assert_string_equal(u.password, "p:a/ss");
+    assert_string_equal(u.host, "127.0.0.1");
+    assert_int_equal(u.port, 3307);
+    assert_string_equal(u.database, "calsync_1");
+    assert_int_equal(db_url_parse("mysql://u@localhost/db?socket=%2Frun%2Fmysqld%2Fs.sock", &u,
+                                  err, sizeof err),
+                     CS_OK);
+    assert_int_equal(u.port, 3306);
+    assert_string_equal(u.socket, "/run/mysqld/s.sock");
+    assert_string_equal(u.password, "");
+    assert_int_equal(db_url_parse("mysql://u:p@[::1]:3306/db", &u, err, sizeof err), CS_OK);
+    assert_string_equal(u.host, "::1");
+    db_url_redact("mysql://calsync:hunter2@h:1/db", red, sizeof red);
+    assert_string_equal(red, "mysql://calsync:***@h:1/db");
+    db_url_redact("/var/lib/calsync/calsync.db", red, sizeof red);
+    assert_string_equal(red, "/var/lib/calsync/calsync.db");
+    assert_false(db_url_is_mysql("/srv/mysql://x"));
+
+    fd = mkstemp(pwfile);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "s3cret pw\n", 10), 10);
+    close(fd);
+    assert_int_equal(cfg_load_from(&c, get, env, err, sizeof err), CS_OK);
+    assert_string_equal(c.db_password, "s3cret pw");
+    cfg_free(&c);
+    unlink(pwfile);
 }
 
 static void polling_only_needs_no_secret(void **state)
@@ -219,11 +295,9 @@ static void type_colors(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(defaults),
-                                       cmocka_unit_test(overrides),
-                                       cmocka_unit_test(refusals),
-                                       cmocka_unit_test(polling_only_needs_no_secret),
-                                       cmocka_unit_test(config_file_and_env),
-                                       cmocka_unit_test(type_colors)};
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults), cmocka_unit_test(overrides), cmocka_unit_test(refusals),
+        cmocka_unit_test(polling_only_needs_no_secret), cmocka_unit_test(config_file_and_env),
+        cmocka_unit_test(type_colors), cmocka_unit_test(mysql_urls)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,10 +27,12 @@
 #include "db.h"
 
 #define DB_STMT(name, sql) [DB_##name] = #name,
+#define DB_STMT2(name, sqlite_sql, mysql_sql) [DB_##name] = #name,
 static const char *const stmt_name[DB__MAX] = {
 #include "db_sql.h"
 };
 #undef DB_STMT
+#undef DB_STMT2
 
 static const char *const watched[] = {"appointments", "outbox", "sync_jobs"};
 
@@ -82,6 +84,18 @@ static const struct {
     {"INTEG_OVERVIEW", 0, "calsync-admin status"},
     {"JOB_STALE", 1, "once per cron run: counts lapsed leases (the table holds pending work only)"},
     {"JOB_STALE", 1, "once per cron run: counts lapsed leases (the table holds pending work only)"},
+    {"COPY_GET_appointments", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_PUT_appointments", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_COUNT_appointments", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_CLEAR_appointments", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_GET_outbox", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_PUT_outbox", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_COUNT_outbox", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_CLEAR_outbox", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_GET_sync_jobs", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_PUT_sync_jobs", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_COUNT_sync_jobs", 1, "calsync-admin copy: the whole table, once"},
+    {"COPY_CLEAR_sync_jobs", 1, "calsync-admin copy: the whole table, once"},
 };
 
 static struct db *db;
