@@ -108,8 +108,8 @@ static int status(struct db *db, const struct cfg *cfg)
         users = db_col_int64(st, 0);
     if (st != NULL)
         db_reset(st);
-    printf("database: %s\nschema version: %d of %d\nusers: %lld\ngoogle: %s\nwebhooks: %s\n",
-           where, db_version(db), db_version_latest(db), users,
+    printf("database: %s\nschema version: %d of %d\nusers: %lld\ngoogle: %s\nwebhooks: %s\n", where,
+           db_version(db), db_version_latest(db), users,
            cfg_google_enabled(cfg) ? cfg->api_url : "not configured",
            *cfg->webhook_url ? cfg->webhook_url : "off (polling)");
     /* one line per connected user: what an operator looks at first */

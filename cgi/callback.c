@@ -69,8 +69,8 @@ static int scope_ok(const char *granted, int vesta)
  * whose delete removed the row has it. 1 with the owner, sealed verifier (free()), expiry and
  * the calendar asked for ("primary" or "vesta"),
  * 0 when unknown or already taken, -1 on a database error. */
-static int take_state(struct db *db, const char *hash, char *owner, size_t ownerlen,
-                      char **sealed, long long *expires, char *calendar, size_t callen)
+static int take_state(struct db *db, const char *hash, char *owner, size_t ownerlen, char **sealed,
+                      long long *expires, char *calendar, size_t callen)
 {
     struct db_stmt *st;
     int found = 0, rc;

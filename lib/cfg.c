@@ -227,8 +227,8 @@ static int cfg_db(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
     if (rc != CS_OK || file == NULL || *file == '\0')
         return rc;
     if ((fp = fopen(file, "r")) == NULL)
-        return cs_fail(errbuf, errlen, CS_ERR_CONFIG, "CALSYNC_DB_PASSWORD_FILE: cannot open %s: %s",
-                       file, strerror(errno));
+        return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                       "CALSYNC_DB_PASSWORD_FILE: cannot open %s: %s", file, strerror(errno));
     if (fgets(line, sizeof line, fp) == NULL)
         line[0] = '\0';
     fclose(fp);
@@ -457,11 +457,21 @@ int cfg_type_colors_parse(const char *s, char out[CFG_TYPES][3], char *errbuf, s
 
 void cfg_free(struct cfg *c)
 {
-    char **strs[] = {&c->db_path,     &c->db_password,      &c->base_url,         &c->state_dir,
-                     &c->default_tz,  &c->google_client_id, &c->google_client_secret,
-                     &c->webhook_url, &c->webhook_secret,   &c->auth_url,
-                     &c->token_url,   &c->revoke_url,       &c->api_url,
-                     &c->batch_url,   &c->worker_socket};
+    char **strs[] = {&c->db_path,
+                     &c->db_password,
+                     &c->base_url,
+                     &c->state_dir,
+                     &c->default_tz,
+                     &c->google_client_id,
+                     &c->google_client_secret,
+                     &c->webhook_url,
+                     &c->webhook_secret,
+                     &c->auth_url,
+                     &c->token_url,
+                     &c->revoke_url,
+                     &c->api_url,
+                     &c->batch_url,
+                     &c->worker_socket};
 
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
         if (*strs[i] != NULL) {

@@ -127,8 +127,8 @@ fail:
     return rc;
 }
 
-int db_open_with(const char *url, const char *password, int migrate, struct db **out,
-                 char *errbuf, size_t errlen)
+int db_open_with(const char *url, const char *password, int migrate, struct db **out, char *errbuf,
+                 size_t errlen)
 {
     if (db_url_is_mysql(url))
         return db_open_mysql(url, password, migrate, out, errbuf, errlen);
@@ -234,8 +234,8 @@ struct db_stmt *db_stmt(struct db *db, enum db_stmt_id id)
         return st;
     }
     if (st->s == NULL) {
-        if (sqlite3_prepare_v3(db->h, db_sql_sqlite[id], -1, SQLITE_PREPARE_PERSISTENT, &st->s, NULL) !=
-            SQLITE_OK) {
+        if (sqlite3_prepare_v3(db->h, db_sql_sqlite[id], -1, SQLITE_PREPARE_PERSISTENT, &st->s,
+                               NULL) != SQLITE_OK) {
             log_error("prepare of statement %d failed: %s", (int)id, sqlite3_errmsg(db->h));
             st->s = NULL;
             return NULL;

@@ -46,8 +46,8 @@ int db_open(const char *url, struct db **out, char *errbuf, size_t errlen);
 int db_connect(const char *url, struct db **out, char *errbuf, size_t errlen);
 /* Either of them (migrate 1 or 0), with the MySQL password given apart from the URL
  * (CALSYNC_DB_PASSWORD_FILE); password NULL means the URL's. */
-int db_open_with(const char *url, const char *password, int migrate, struct db **out,
-                 char *errbuf, size_t errlen);
+int db_open_with(const char *url, const char *password, int migrate, struct db **out, char *errbuf,
+                 size_t errlen);
 void db_close(struct db *db);
 enum db_kind db_kind(const struct db *db);
 /* Applies migrations newer than the recorded version; returns CS_OK or CS_ERR_DB. Several

@@ -8,15 +8,19 @@
 #include <stdio.h>
 #include <string.h>
 
-#define COPY(t) {#t, DB_COPY_GET_##t, DB_COPY_PUT_##t, DB_COPY_COUNT_##t, DB_COPY_CLEAR_##t}
+#define COPY(t)                                                                                    \
+    {                                                                                              \
+#t, DB_COPY_GET_##t, DB_COPY_PUT_##t, DB_COPY_COUNT_##t, DB_COPY_CLEAR_##t                 \
+    }
 /* in an order that keeps the rows' references pointing at rows already there */
 static const struct db_copy_table {
     const char *name;
     enum db_stmt_id get, put, count, clear;
 } db_copy_tables[] = {
-    COPY(users),     COPY(sessions),     COPY(user_integrations), COPY(appointments),
-    COPY(outbox),    COPY(sync_jobs),    COPY(sync_runs),         COPY(oauth_states),
-    COPY(idempotency_keys), COPY(login_failures), COPY(vesta_calendars),
+    COPY(users),          COPY(sessions),        COPY(user_integrations),
+    COPY(appointments),   COPY(outbox),          COPY(sync_jobs),
+    COPY(sync_runs),      COPY(oauth_states),    COPY(idempotency_keys),
+    COPY(login_failures), COPY(vesta_calendars),
 };
 #undef COPY
 

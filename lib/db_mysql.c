@@ -19,8 +19,8 @@
 
 #include <sodium.h>
 
-#define DBM_COL_INIT 128  /* first size of a result column's buffer; grown on truncation */
-#define DBM_RETRIES 5     /* deadlocks and lock wait timeouts of a statement outside a transaction */
+#define DBM_COL_INIT 128 /* first size of a result column's buffer; grown on truncation */
+#define DBM_RETRIES 5    /* deadlocks and lock wait timeouts of a statement outside a transaction */
 #define DBM_LOCK_WAIT_S 30 /* migrations: how long a node waits for another one migrating */
 
 /* A parameter value, kept by us so that a statement can be re-prepared and run again after a
@@ -33,14 +33,14 @@ struct dbm_val {
 };
 
 struct dbm_stmt {
-    MYSQL_STMT *h;         /* NULL until prepared on the current connection */
-    char *sql;             /* the text with ?N turned into ? */
-    int nparams;           /* highest N */
-    int nmarks;            /* positional markers */
-    int *map;              /* marker -> N */
-    struct dbm_val *vals;  /* [1..nparams] */
-    MYSQL_BIND *pb;        /* [nmarks] */
-    unsigned long *plen;   /* [nmarks] */
+    MYSQL_STMT *h;        /* NULL until prepared on the current connection */
+    char *sql;            /* the text with ?N turned into ? */
+    int nparams;          /* highest N */
+    int nmarks;           /* positional markers */
+    int *map;             /* marker -> N */
+    struct dbm_val *vals; /* [1..nparams] */
+    MYSQL_BIND *pb;       /* [nmarks] */
+    unsigned long *plen;  /* [nmarks] */
     int ncols;
     MYSQL_BIND *rb;        /* [ncols] */
     char **rbuf;           /* [ncols] */
@@ -136,11 +136,9 @@ static int dbm_connect(struct db *db, const char *password, char *errbuf, size_t
                            m->url.database, m->url.port, m->url.socket[0] ? m->url.socket : NULL,
                            CLIENT_FOUND_ROWS) == NULL) {
         unsigned no = mysql_errno(m->h);
-        int rc = cs_fail(errbuf, errlen, CS_ERR_DB, "cannot connect to %s: %s%s", m->redacted,
-                         mysql_error(m->h),
-                         no == ER_BAD_DB_ERROR
-                             ? " (create it: CREATE DATABASE ... CHARACTER SET utf8mb4)"
-                             : "");
+        int rc = cs_fail(
+            errbuf, errlen, CS_ERR_DB, "cannot connect to %s: %s%s", m->redacted, mysql_error(m->h),
+            no == ER_BAD_DB_ERROR ? " (create it: CREATE DATABASE ... CHARACTER SET utf8mb4)" : "");
         mysql_close(m->h);
         m->h = NULL;
         return rc;
@@ -286,8 +284,8 @@ static int dbm_script(struct db *db, const char *sql)
             continue;
         }
         buf[o] = '\0';
-        for (start = 0; buf[start] == ' ' || buf[start] == '\n' || buf[start] == '\t' ||
-                        buf[start] == '\r';
+        for (start = 0;
+             buf[start] == ' ' || buf[start] == '\n' || buf[start] == '\t' || buf[start] == '\r';
              start++)
             ;
         if (buf[start] != '\0' && dbm_query(m, buf + start) != CS_OK) {
@@ -366,8 +364,8 @@ static int dbm_record_migration(struct dbm *m, int version, const char *name)
     b[1].length = &nlen;
     b[2].buffer_type = MYSQL_TYPE_LONGLONG;
     b[2].buffer = &at;
-    if (mysql_stmt_prepare(h, q, (unsigned long)strlen(q)) == 0 && mysql_stmt_bind_param(h, b) == 0 &&
-        mysql_stmt_execute(h) == 0)
+    if (mysql_stmt_prepare(h, q, (unsigned long)strlen(q)) == 0 &&
+        mysql_stmt_bind_param(h, b) == 0 && mysql_stmt_execute(h) == 0)
         rc = CS_OK;
     else
         dbm_seterr(m, mysql_stmt_errno(h), mysql_stmt_error(h));

@@ -80,12 +80,13 @@ DB_STMT(APPT_LIST, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 AN
 DB_STMT(APPT_UPDATE,
         "UPDATE appointments SET contact_id = ?3, title = ?4, description = ?5, location = ?6, "
         "start_utc = ?7, end_utc = ?8, all_day = ?9, type = ?10, status = ?11, sync_state = ?12, "
-        "sync_error = NULL, updated_at = " NEXT_UPDATED("?13") " "
-        "WHERE appointment_id = ?1 AND user_id = ?2 AND is_active = 1")
-DB_STMT(
-    APPT_DEACTIVATE,
-    "UPDATE appointments SET is_active = 0, sync_state = ?3, updated_at = " NEXT_UPDATED("?4") " "
-    "WHERE appointment_id = ?1 AND user_id = ?2 AND is_active = 1")
+        "sync_error = NULL, updated_at = " NEXT_UPDATED(
+            "?13") " "
+                   "WHERE appointment_id = ?1 AND user_id = ?2 AND is_active = 1")
+DB_STMT(APPT_DEACTIVATE,
+        "UPDATE appointments SET is_active = 0, sync_state = ?3, updated_at = " NEXT_UPDATED(
+            "?4") " "
+                  "WHERE appointment_id = ?1 AND user_id = ?2 AND is_active = 1")
 DB_STMT(APPT_BY_GOOGLE_ID, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 "
                            "AND google_event_id = ?2 ORDER BY is_active DESC LIMIT 1")
 /* only a link of the same calendar (?3) is re-used; links older than 007 were on primary.
@@ -121,8 +122,9 @@ DB_STMT(
     "updated_at = " NEXT_UPDATED("?17") " WHERE appointment_id = ?1 AND user_id = ?2 " SYNC_ACTIVE)
 DB_STMT(APPT_PULL_DELETE,
         "UPDATE appointments SET is_active = 0, sync_state = 'synced', sync_error = NULL, "
-        "last_synced_at = ?3, updated_at = " NEXT_UPDATED("?4") " "
-        "WHERE appointment_id = ?1 AND user_id = ?2")
+        "last_synced_at = ?3, updated_at = " NEXT_UPDATED(
+            "?4") " "
+                  "WHERE appointment_id = ?1 AND user_id = ?2")
 DB_STMT(APPT_LINKED_IDS, "SELECT appointment_id, google_event_id FROM appointments "
                          "WHERE user_id = ?1 AND is_active = 1 AND google_event_id IS NOT NULL")
 DB_STMT(APPT_COUNT_LINKED, "SELECT count(*) FROM appointments WHERE user_id = ?1 "
@@ -138,7 +140,7 @@ DB_STMT(APPT_CLEAR_GOOGLE,
         "synced_snapshot = NULL, last_synced_at = NULL, sync_state = 'local', sync_error = NULL "
         "WHERE user_id = ?1")
 DB_STMT(APPT_SET_REMINDERS_SENT, "UPDATE appointments SET reminders_sent = ?3 "
-                                  "WHERE appointment_id = ?1 AND user_id = ?2")
+                                 "WHERE appointment_id = ?1 AND user_id = ?2")
 /* a changed reminders setting goes to the appointments still to come (?2: now, UTC) */
 DB_STMT(APPT_UPCOMING_LINKED, "SELECT appointment_id FROM appointments WHERE user_id = ?1 "
                               "AND is_active = 1 AND start_utc > ?2 "
@@ -241,10 +243,9 @@ DB_STMT(INTEG_SET_CALENDAR,
         "UPDATE user_integrations SET calendar_kind = ?2, calendar_id = ?3, progress = NULL "
         "WHERE user_id = ?1 AND provider = 'google_calendar'")
 /* the Vesta calendar ensured by a sync job of connection epoch ?3 */
-DB_STMT(INTEG_SET_CALENDAR_ID,
-        "UPDATE user_integrations SET calendar_id = ?2 WHERE user_id = ?1 "
-        "AND provider = 'google_calendar' AND is_active = 1 AND epoch = ?3 "
-        "AND calendar_kind = 'vesta'")
+DB_STMT(INTEG_SET_CALENDAR_ID, "UPDATE user_integrations SET calendar_id = ?2 WHERE user_id = ?1 "
+                               "AND provider = 'google_calendar' AND is_active = 1 AND epoch = ?3 "
+                               "AND calendar_kind = 'vesta'")
 DB_STMT(INTEG_SET_PROGRESS, "UPDATE user_integrations SET progress = ?2 WHERE user_id = ?1 "
                             "AND provider = 'google_calendar'")
 /* secondary calendars calsync made for a user (newest use first) */
@@ -265,12 +266,13 @@ DB_STMT(INTEG_SYNC_DONE, "UPDATE user_integrations SET state = ?2, last_error = 
                          "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
 DB_STMT(INTEG_SET_SYNC_TOKEN, "UPDATE user_integrations SET sync_token = ?2 WHERE user_id = ?1 "
                               "AND provider = 'google_calendar' AND is_active = 1")
-DB_STMT(INTEG_SET_CHANNEL,
-        "UPDATE user_integrations SET channel_id = ?2, resource_id = ?3, channel_token_hash = ?4, "
-        "channel_expiration = ?5, updated_at = ?6, channel_msgno = NULL "
-        "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
-        "AND (channel_id = ?7 OR (channel_id IS NULL AND ?7 IS NULL)) AND epoch = ?8") /* compare-and-swap: concurrent renewals store one
-                                                  channel */
+DB_STMT(INTEG_SET_CHANNEL, "UPDATE user_integrations SET channel_id = ?2, resource_id = ?3, "
+                           "channel_token_hash = ?4, "
+                           "channel_expiration = ?5, updated_at = ?6, channel_msgno = NULL "
+                           "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
+                           "AND (channel_id = ?7 OR (channel_id IS NULL AND ?7 IS NULL)) AND epoch "
+                           "= ?8") /* compare-and-swap:
+concurrent renewals store one channel */
 /* calsync-admin migrate: tokens sealed before they were bound to their row (v1) */
 DB_STMT(INTEG_LEGACY_TOKENS, "SELECT user_id, access_token, refresh_token FROM user_integrations "
                              "WHERE provider = 'google_calendar' AND (access_token LIKE 'v1:%' "
@@ -452,7 +454,7 @@ DB_STMT(IDEM_PURGE, "DELETE FROM idempotency_keys WHERE created_at <= ?1")
  * store and written as it is into another (ids, sealed tokens and all). A new column must be
  * added here too; tests/integration/it_copy.c compares every column of both stores. */
 #define COPY_TABLE(t, cols, order, vals)                                                           \
-    DB_STMT(COPY_GET_##t, "SELECT " cols " FROM " #t " ORDER BY " order)                            \
+    DB_STMT(COPY_GET_##t, "SELECT " cols " FROM " #t " ORDER BY " order)                           \
     DB_STMT(COPY_PUT_##t, "INSERT INTO " #t "(" cols ") VALUES(" vals ")")                         \
     DB_STMT(COPY_COUNT_##t, "SELECT count(*) FROM " #t)                                            \
     DB_STMT(COPY_CLEAR_##t, "DELETE FROM " #t)

@@ -81,9 +81,8 @@ int db_url_parse(const char *url, struct db_url *out, char *errbuf, size_t errle
         rc = cs_fail(errbuf, errlen, rc, "CALSYNC_DB: the user is malformed or too long");
         goto fail;
     }
-    if (colon != NULL &&
-        db_url_decode(colon + 1, (size_t)(at - colon - 1), out->password, sizeof out->password) !=
-            0) {
+    if (colon != NULL && db_url_decode(colon + 1, (size_t)(at - colon - 1), out->password,
+                                       sizeof out->password) != 0) {
         rc = cs_fail(errbuf, errlen, rc, "CALSYNC_DB: the password is malformed or too long");
         goto fail;
     }

@@ -42,7 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (*q == '@')
                     at = q;
             colon = at ? memchr(p, ':', (size_t)(at - p)) : NULL;
-            if (colon != NULL && at - colon - 1 > 0 && !(at - colon - 1 == 3 && !memcmp(colon + 1, "***", 3))) {
+            if (colon != NULL && at - colon - 1 > 0 &&
+                !(at - colon - 1 == 3 && !memcmp(colon + 1, "***", 3))) {
                 char probe[300];
                 size_t n = (size_t)(at - colon + 1);
                 if (n < sizeof probe) {

@@ -868,8 +868,9 @@ static const char *stack_mysql_server(void)
     if (url[0] == '\0') {
         FILE *f = fopen(file, "r");
         if (f == NULL || fgets(url, sizeof url, f) == NULL) {
-            fprintf(stderr, "CALSYNC_TEST_DB_URL_FILE: cannot read %s (is the MariaDB test server "
-                            "up? ctest starts it as the mysql_server fixture)\n",
+            fprintf(stderr,
+                    "CALSYNC_TEST_DB_URL_FILE: cannot read %s (is the MariaDB test server "
+                    "up? ctest starts it as the mysql_server fixture)\n",
                     file);
             url[0] = '\0';
         }

@@ -18,9 +18,9 @@
 #include "db_copy.h"
 #include "harness.h"
 
-static struct stack S;      /* the running installation, on SQLite */
-static struct stack T;      /* only names the target database (MySQL) */
-static char target[700];    /* the target store URL or path */
+static struct stack S;   /* the running installation, on SQLite */
+static struct stack T;   /* only names the target database (MySQL) */
+static char target[700]; /* the target store URL or path */
 
 static int setup(void **state)
 {
@@ -206,7 +206,8 @@ static void concurrent_migrate_once(void **state)
 
     (void)state;
     if (!stack_mysql()) {
-        print_message("SQLite: BEGIN IMMEDIATE serialises migrations (the MySQL run checks GET_LOCK)\n");
+        print_message(
+            "SQLite: BEGIN IMMEDIATE serialises migrations (the MySQL run checks GET_LOCK)\n");
         free(old);
         return;
     }

@@ -535,8 +535,9 @@ static void initial_push_drains(void **state)
             gmtime_r(&t, &tm);
             strftime(start, sizeof start, "%Y-%m-%dT%H:00:00Z", &tm);
             strftime(end, sizeof end, "%Y-%m-%dT%H:30:00Z", &tm);
-            used += (size_t)snprintf(sql + used, cap - used, "%s('%s', 'Local %d', '', '', '%s', '%s', 1, 1)",
-                                     i ? "," : "", uid, i, start, end);
+            used += (size_t)snprintf(sql + used, cap - used,
+                                     "%s('%s', 'Local %d', '', '', '%s', '%s', 1, 1)", i ? "," : "",
+                                     uid, i, start, end);
         }
         assert_true(used < cap);
         assert_int_equal(stack_db_exec(&S, sql), 0);

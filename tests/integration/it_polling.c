@@ -16,8 +16,7 @@ static struct stack S;
 
 static int setup(void **state)
 {
-    static const char *const env[] = {"CALSYNC_POLL_INTERVAL=1", "CALSYNC_PUSH_DELAY_MS=0",
-                                      NULL};
+    static const char *const env[] = {"CALSYNC_POLL_INTERVAL=1", "CALSYNC_PUSH_DELAY_MS=0", NULL};
     static const struct stack_opts o = {.webhooks = 0, .env = env};
 
     (void)state;

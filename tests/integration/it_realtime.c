@@ -379,7 +379,8 @@ static void renewal(void **state)
     /* expiring within the renewal window (48 h) */
     assert_int_equal(
         stack_db_exec_fmt("UPDATE user_integrations SET channel_expiration = (%lld + 3600) * 1000 "
-                          "WHERE channel_id IS NOT NULL", (long long)time(NULL)),
+                          "WHERE channel_id IS NOT NULL",
+                          (long long)time(NULL)),
         0);
     assert_int_equal(stack_run(&S, "cgi/calsync-renew", none, NULL, out, sizeof out), 0);
     assert_non_null(strstr(out, "renew: channels renewed="));
@@ -426,7 +427,8 @@ static void concurrent_renewals(void **state)
     connect_user(&c, "ugo");
     assert_int_equal(
         stack_db_exec_fmt("UPDATE user_integrations SET channel_expiration = (%lld + 60) * 1000 "
-                          "WHERE channel_id IS NOT NULL", (long long)time(NULL)),
+                          "WHERE channel_id IS NOT NULL",
+                          (long long)time(NULL)),
         0);
     /* several cron hosts at once, all with a watch call in flight together */
     assert_int_equal(emu_ctl(&S, "POST", "faults",

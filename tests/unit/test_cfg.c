@@ -111,8 +111,7 @@ static void refusals(void **state)
          "GOOGLE_TOKEN_URL"},
         {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", ""}, {NULL, NULL}}, "CALSYNC_DB"},
         {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://h/db"}, {NULL, NULL}}, "user"},
-        {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u:p@h:0/db"}, {NULL, NULL}},
-         "port"},
+        {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u:p@h:0/db"}, {NULL, NULL}}, "port"},
         {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u:p@h:3306"}, {NULL, NULL}},
          "DATABASE"},
         {{{"CALSYNC_SECRET_KEY", KEY}, {"CALSYNC_DB", "mysql://u:p%zz@h/db"}, {NULL, NULL}},
@@ -167,17 +166,17 @@ static void mysql_urls(void **state)
     int fd;
 
     (void)state;
-    assert_int_equal(db_url_parse("mysql://us%40er:p%3Aa%2Fss@127.0.0.1:3307/calsync_1", &u,
-                                  err, sizeof err),
-                     CS_OK);
+    assert_int_equal(
+        db_url_parse("mysql://us%40er:p%3Aa%2Fss@127.0.0.1:3307/calsync_1", &u, err, sizeof err),
+        CS_OK);
     assert_string_equal(u.user, "us@er");
     assert_string_equal(u.password, "p:a/ss");
     assert_string_equal(u.host, "127.0.0.1");
     assert_int_equal(u.port, 3307);
     assert_string_equal(u.database, "calsync_1");
-    assert_int_equal(db_url_parse("mysql://u@localhost/db?socket=%2Frun%2Fmysqld%2Fs.sock", &u,
-                                  err, sizeof err),
-                     CS_OK);
+    assert_int_equal(
+        db_url_parse("mysql://u@localhost/db?socket=%2Frun%2Fmysqld%2Fs.sock", &u, err, sizeof err),
+        CS_OK);
     assert_int_equal(u.port, 3306);
     assert_string_equal(u.socket, "/run/mysqld/s.sock");
     assert_string_equal(u.password, "");
@@ -295,9 +294,12 @@ static void type_colors(void **state)
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(defaults), cmocka_unit_test(overrides), cmocka_unit_test(refusals),
-        cmocka_unit_test(polling_only_needs_no_secret), cmocka_unit_test(config_file_and_env),
-        cmocka_unit_test(type_colors), cmocka_unit_test(mysql_urls)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(defaults),
+                                       cmocka_unit_test(overrides),
+                                       cmocka_unit_test(refusals),
+                                       cmocka_unit_test(polling_only_needs_no_secret),
+                                       cmocka_unit_test(config_file_and_env),
+                                       cmocka_unit_test(type_colors),
+                                       cmocka_unit_test(mysql_urls)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
