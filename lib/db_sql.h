@@ -378,6 +378,14 @@ DB_STMT(JOB_USER_OF, "SELECT user_id FROM sync_jobs WHERE job_id = ?1")
 /* SQLite's BEGIN IMMEDIATE already serialises writers */
 DB_STMT2(USER_LOCK, "SELECT id FROM users WHERE id = ?1",
          "SELECT id FROM users WHERE id = ?1 FOR UPDATE")
+/* disconnect: the integration row is locked before it is read, so a channel stored by a
+ * running job (compare-and-swap on this row) is either in what the disconnect reads, or stored
+ * after it and refused there (SQLite's BEGIN IMMEDIATE already serialises writers) */
+DB_STMT2(INTEG_LOCK,
+         "SELECT integration_id FROM user_integrations WHERE user_id = ?1 "
+         "AND provider = 'google_calendar'",
+         "SELECT integration_id FROM user_integrations WHERE user_id = ?1 "
+         "AND provider = 'google_calendar' FOR UPDATE")
 DB_STMT(JOB_OTHER_RUNNING, "SELECT count(*) FROM sync_jobs WHERE user_id = ?1 AND job_id <> ?2 "
                            "AND lease_owner IS NOT NULL AND lease_until >= ?3")
 DB_STMT(JOB_TAKE, "UPDATE sync_jobs SET lease_owner = ?2, lease_until = ?3, claimed_gen = gen "

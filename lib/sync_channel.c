@@ -203,17 +203,26 @@ int sync_disconnect(struct db *db, const struct cfg *cfg, const char *user_id,
 {
     enum db_stmt_id steps[] = {DB_INTEG_DISCONNECT, DB_APPT_CLEAR_GOOGLE, DB_OUTBOX_CLEAR_USER};
     struct integ in;
+    struct db_stmt *st;
     char *payload = NULL;
     int rc, have;
 
     *cleanup_id = 0;
     if ((rc = db_begin(db)) != CS_OK)
         return rc;
+    if ((st = db_stmt(db, DB_INTEG_LOCK)) == NULL) {
+        db_rollback(db);
+        return CS_ERR_DB;
+    }
+    db_bind_text(st, 1, user_id);
+    while (db_step(st) == DB_ROW)
+        ;
+    db_reset(st);
     have = integ_get(db, user_id, &in) == CS_OK;
     if (have && in.is_active)
         payload = sync_cleanup_payload(cfg, &in);
     for (size_t i = 0; rc == CS_OK && i < sizeof steps / sizeof steps[0]; i++) {
-        struct db_stmt *st = db_stmt(db, steps[i]);
+        st = db_stmt(db, steps[i]);
         if (st == NULL) {
             rc = CS_ERR_DB;
             break;
