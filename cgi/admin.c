@@ -1,5 +1,6 @@
 /* calsync-admin: migrate, user-add EMAIL [--tz ZONE] (password on stdin), user-list, status,
  * doctor, copy --from STORE --to STORE [--force]. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,8 @@ static int usage(void)
                     "       calsync-admin user-list\n"
                     "       calsync-admin status\n"
                     "       calsync-admin doctor\n"
-                    "       calsync-admin copy --from STORE --to STORE [--force]\n"
+                    "       calsync-admin copy --from STORE --to STORE [--force] "
+                    "[--password-file FILE]\n"
                     "         (STORE: a SQLite path or mysql://USER:PASSWORD@HOST:PORT/DATABASE;\n"
                     "          stop calsync first; --force replaces a non-empty target)\n");
     return 2;
@@ -139,12 +141,33 @@ static void copy_progress(const char *table, long long rows, void *ctx)
     fflush(stdout);
 }
 
-/* copy --from STORE --to STORE [--force]: both are migrated to the latest schema first. */
+/* The first line of a password file into out; CS_OK or CS_ERR_CONFIG (told on stderr). */
+static int read_password(const char *file, char *out, size_t outlen)
+{
+    FILE *fp = fopen(file, "r");
+
+    if (fp == NULL) {
+        fprintf(stderr, "calsync-admin: copy: cannot open %s: %s\n", file, strerror(errno));
+        return CS_ERR_CONFIG;
+    }
+    if (fgets(out, (int)outlen, fp) == NULL)
+        out[0] = '\0';
+    fclose(fp);
+    out[strcspn(out, "\r\n")] = '\0';
+    if (out[0] == '\0') {
+        fprintf(stderr, "calsync-admin: copy: %s must hold the password on its first line\n", file);
+        return CS_ERR_CONFIG;
+    }
+    return CS_OK;
+}
+
+/* copy --from STORE --to STORE [--force] [--password-file FILE]: both are migrated to the
+ * latest schema first; the password file serves the mysql:// side(s) whose URL has none. */
 static int copy(int argc, char **argv)
 {
-    const char *from = NULL, *to = NULL;
+    const char *from = NULL, *to = NULL, *pwfile = NULL;
     struct db *src = NULL, *dst = NULL;
-    char err[CS_ERRLEN], a[512], b[512];
+    char err[CS_ERRLEN], a[512], b[512], pw[512] = "";
     int force = 0, rc = 1;
 
     for (int i = 2; i < argc; i++) {
@@ -154,6 +177,8 @@ static int copy(int argc, char **argv)
             to = argv[++i];
         else if (strcmp(argv[i], "--force") == 0)
             force = 1;
+        else if (strcmp(argv[i], "--password-file") == 0 && i + 1 < argc)
+            pwfile = argv[++i];
         else
             return usage();
     }
@@ -165,8 +190,10 @@ static int copy(int argc, char **argv)
         fprintf(stderr, "calsync-admin: copy: --from and --to name the same store\n");
         return 2;
     }
-    if (db_open(from, &src, err, sizeof err) != CS_OK ||
-        db_open(to, &dst, err, sizeof err) != CS_OK) {
+    if (pwfile != NULL && read_password(pwfile, pw, sizeof pw) != CS_OK)
+        return 2;
+    if (db_open_with(from, pw[0] ? pw : NULL, 1, &src, err, sizeof err) != CS_OK ||
+        db_open_with(to, pw[0] ? pw : NULL, 1, &dst, err, sizeof err) != CS_OK) {
         fprintf(stderr, "calsync-admin: copy: %s\n", err);
         goto out;
     }
@@ -178,6 +205,7 @@ static int copy(int argc, char **argv)
     printf("done\n");
     rc = 0;
 out:
+    sodium_memzero(pw, sizeof pw);
     db_close(src);
     db_close(dst);
     return rc;
