@@ -38,6 +38,9 @@ int cs_fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
  * (through cfg_load_or_die). */
 void cs_secure_umask(void);
 
+/* The value of a hexadecimal digit (either case), or -1. */
+int cs_hex_digit(char c);
+
 /* True when s is well-formed UTF-8 without control characters other than \t \n \r. */
 int cs_text_valid(const char *s);
 

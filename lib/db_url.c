@@ -13,17 +13,6 @@ int db_url_is_mysql(const char *url)
     return url != NULL && strncmp(url, "mysql://", 8) == 0;
 }
 
-static int db_url_hex(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..n) into out (NUL-terminated); -1 when malformed, too long, or when it
  * decodes to a control character (a NUL would cut the value short). */
 static int db_url_decode(const char *s, size_t n, char *out, size_t outlen)
@@ -34,7 +23,8 @@ static int db_url_decode(const char *s, size_t n, char *out, size_t outlen)
         unsigned char c = (unsigned char)s[i];
         if (c == '%') {
             int hi, lo;
-            if (i + 2 >= n || (hi = db_url_hex(s[i + 1])) < 0 || (lo = db_url_hex(s[i + 2])) < 0)
+            if (i + 2 >= n || (hi = cs_hex_digit(s[i + 1])) < 0 ||
+                (lo = cs_hex_digit(s[i + 2])) < 0)
                 return -1;
             c = (unsigned char)(hi * 16 + lo);
             i += 2;

@@ -147,17 +147,6 @@ int http_read_body(struct http_req *req, size_t cap)
     return CS_OK;
 }
 
-static int http_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int http_query_get(const char *query, const char *key, char *out, size_t outlen)
 {
     size_t klen = strlen(key);
@@ -172,9 +161,9 @@ int http_query_get(const char *query, const char *key, char *out, size_t outlen)
                 char c = *v;
                 if (c == '+') {
                     c = ' ';
-                } else if (c == '%' && v + 2 < p + seglen + 1 && http_hexval(v[1]) >= 0 &&
-                           http_hexval(v[2]) >= 0) {
-                    c = (char)(http_hexval(v[1]) * 16 + http_hexval(v[2]));
+                } else if (c == '%' && v + 2 < p + seglen + 1 && cs_hex_digit(v[1]) >= 0 &&
+                           cs_hex_digit(v[2]) >= 0) {
+                    c = (char)(cs_hex_digit(v[1]) * 16 + cs_hex_digit(v[2]));
                     v += 2;
                 }
                 if (o + 1 >= outlen)
