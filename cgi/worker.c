@@ -123,9 +123,9 @@ static void run_job(struct db *db, const struct cfg *cfg, struct job *j)
     if (rc == CS_OK)
         jobs_done(db, j);
     else if (rc == CS_ERR_NOTFOUND || rc == CS_ERR_REAUTH || rc == CS_ERR_INVAL)
-        jobs_drop(db, j); /* not connected any more, or nothing a retry can fix */
+        jobs_done(db, j); /* not connected any more, or nothing a retry can fix */
     else if (rc == CS_ERR_BUSY)
-        jobs_drop(db, j); /* cancelled by a disconnect (or another worker took it over: then
+        jobs_done(db, j); /* cancelled by a disconnect (or another worker took it over: then
                              the row is not ours and this changes nothing) */
     else
         jobs_retry(db, j, retry_at, err);

@@ -282,8 +282,6 @@ DB_STMT(INTEG_RESEAL, /* compare-and-swap: a token refreshed meanwhile is not ov
         "WHERE user_id = ?1 AND provider = 'google_calendar' "
         "AND (access_token = ?4 OR (access_token IS NULL AND ?4 IS NULL)) "
         "AND (refresh_token = ?5 OR (refresh_token IS NULL AND ?5 IS NULL))")
-DB_STMT(INTEG_BY_CHANNEL, "SELECT " INTEG_COLS " FROM user_integrations WHERE channel_id = ?1 "
-                          "AND provider = 'google_calendar'")
 /* the webhook's look-up: only what verifying a notification needs (no sealed tokens read) */
 DB_STMT(INTEG_CHANNEL_OWNER, "SELECT user_id, resource_id FROM user_integrations "
                              "WHERE channel_id = ?1 AND provider = 'google_calendar' "
@@ -299,23 +297,6 @@ DB_STMT(INTEG_POLL_DUE, "SELECT user_id FROM user_integrations WHERE is_active =
                         "AND state IN ('connected', 'error', 'syncing') "
                         "AND coalesce(next_poll_at, 0) + CASE WHEN channel_id IS NULL THEN 0 "
                         "ELSE ?2 END <= ?1")
-/* lease: one sync per user at a time */
-DB_STMT(LEASE_TAKE,
-        "UPDATE user_integrations SET lease_owner = ?2, lease_until = ?3, sync_requested = 0 "
-        "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1 "
-        "AND (lease_owner IS NULL OR lease_until < ?4)")
-DB_STMT(LEASE_REQUEST, "UPDATE user_integrations SET sync_requested = sync_requested + 1 "
-                       "WHERE user_id = ?1 AND provider = 'google_calendar' AND is_active = 1")
-DB_STMT(LEASE_EXTEND, "UPDATE user_integrations SET lease_until = ?3 WHERE user_id = ?1 "
-                      "AND provider = 'google_calendar' AND lease_owner = ?2")
-DB_STMT(LEASE_RELEASE, "UPDATE user_integrations SET lease_owner = NULL, lease_until = NULL "
-                       "WHERE user_id = ?1 AND provider = 'google_calendar' AND lease_owner = ?2 "
-                       "AND sync_requested = 0")
-DB_STMT(LEASE_RERUN, "UPDATE user_integrations SET sync_requested = 0 WHERE user_id = ?1 "
-                     "AND provider = 'google_calendar' AND lease_owner = ?2 "
-                     "AND sync_requested > 0")
-DB_STMT(LEASE_HELD, "SELECT lease_owner IS NOT NULL AND lease_until >= ?2 FROM user_integrations "
-                    "WHERE user_id = ?1 AND provider = 'google_calendar'")
 
 DB_STMT(INTEG_OVERVIEW,
         "SELECT u.email, i.state, i.last_sync_at, i.channel_expiration, i.last_error, "
@@ -405,9 +386,6 @@ DB_STMT(JOB_RETRY,
         "UPDATE sync_jobs SET lease_owner = NULL, lease_until = NULL, done_gen = claimed_gen, "
         "attempts = attempts + 1, not_before = ?3, last_error = ?4 "
         "WHERE job_id = ?1 AND lease_owner = ?2 AND cancelled = 0")
-DB_STMT(JOB_RELEASE, /* shutting down: someone else runs it, no attempt counted */
-        "UPDATE sync_jobs SET lease_owner = NULL, lease_until = NULL "
-        "WHERE job_id = ?1 AND lease_owner = ?2")
 /* disconnect: pending jobs go; a running one is marked and stops at its next Google call */
 DB_STMT(JOB_CANCEL_USER, "DELETE FROM sync_jobs WHERE user_id = ?1 AND kind IN ('sync', 'channel') "
                          "AND (lease_owner IS NULL OR lease_until < ?2)")
@@ -421,11 +399,8 @@ DB_STMT(JOB_USER_BUSY, "SELECT count(*) FROM sync_jobs WHERE user_id = ?1 "
 DB_STMT(JOB_RUN_OF, "SELECT ok, error, pushed, pulled, deleted, conflicts, errors FROM sync_runs "
                     "WHERE job_id = ?1 AND job_gen >= ?2 AND finished_at IS NOT NULL "
                     "ORDER BY run_id DESC LIMIT 1")
-DB_STMT(JOB_EXISTS, "SELECT gen, claimed_gen, lease_owner IS NOT NULL FROM sync_jobs "
-                    "WHERE job_id = ?1")
 DB_STMT(JOB_STALE, /* leases that lapsed: a worker died mid-job (for calsync-renew's report) */
         "SELECT count(*) FROM sync_jobs WHERE lease_owner IS NOT NULL AND lease_until < ?1")
-DB_STMT(JOB_COUNT_USER, "SELECT count(*) FROM sync_jobs WHERE user_id = ?1")
 
 /* Google backoff shared by every process, and the connection epoch a job checks */
 DB_STMT(INTEG_GUARD, "SELECT backoff_until, backoff_attempts FROM user_integrations "

@@ -71,11 +71,6 @@ int integ_get(struct db *db, const char *user_id, struct integ *out)
     return integ_query(db, DB_INTEG_GET, user_id, out);
 }
 
-int integ_by_channel(struct db *db, const char *channel_id, struct integ *out)
-{
-    return integ_query(db, DB_INTEG_BY_CHANNEL, channel_id, out);
-}
-
 int integ_is_connected(struct db *db, const char *user_id)
 {
     struct integ in;

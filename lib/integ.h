@@ -30,8 +30,6 @@ struct integ {
 /* Loads the user's row; CS_ERR_NOTFOUND when never connected. Free with integ_free. */
 int integ_get(struct db *db, const char *user_id, struct integ *out);
 void integ_free(struct integ *in);
-/* Loads the integration that owns a push channel id. */
-int integ_by_channel(struct db *db, const char *channel_id, struct integ *out);
 /* 1 when the user has an active integration, else 0. */
 int integ_is_connected(struct db *db, const char *user_id);
 /* Sets state and last_error (NULL clears) of an active integration. */

@@ -427,17 +427,6 @@ int jobs_retry(struct db *db, struct job *j, long long retry_at_ms, const char *
     }
 }
 
-int jobs_release(struct db *db, struct job *j)
-{
-    return jobs_lease_stmt(db, DB_JOB_RELEASE, j, 0, NULL) < 0 ? CS_ERR_DB : CS_OK;
-}
-
-int jobs_drop(struct db *db, struct job *j)
-{
-    /* nothing more to do for what this run claimed; a newer request still gets its pass */
-    return jobs_done(db, j);
-}
-
 int jobs_wait_user_idle(struct db *db, const char *user_id, long long wait_ms)
 {
     long long until = db_now_ms() + wait_ms;

@@ -67,12 +67,10 @@ long long jobs_next_due(struct db *db);
  * (cancelled by a disconnect, or our lease lapsed). */
 int jobs_keepalive(struct db *db, struct job *j);
 /* Ends a run: done (deleted, unless a request came in meanwhile: then it stays for one more
- * pass), retried at retry_at_ms (0: backoff by attempts) with err shown, released untouched,
- * or dropped. */
+ * pass; also when there is nothing more to do for what this run claimed, e.g. the user is not
+ * connected any more), or retried at retry_at_ms (0: backoff by attempts) with err shown. */
 int jobs_done(struct db *db, struct job *j);
 int jobs_retry(struct db *db, struct job *j, long long retry_at_ms, const char *err);
-int jobs_release(struct db *db, struct job *j);
-int jobs_drop(struct db *db, struct job *j);
 void jobs_free(struct job *j);
 
 /* Sync now: waits up to wait_ms for the run of job_id that covers request gen. CS_OK with
