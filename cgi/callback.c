@@ -225,10 +225,7 @@ static int route(struct http_req *req, void *ctx)
         rc = jobs_enqueue_channel(req->db, u.id, "connect");
     if (rc == CS_OK)
         rc = jobs_enqueue_sync(req->db, u.id, 1, "connect", 0, NULL, NULL);
-    if (rc == CS_OK)
-        rc = db_commit(req->db);
-    if (rc != CS_OK) {
-        db_rollback(req->db);
+    if (db_end(req->db, rc) != CS_OK) {
         back(req, "server_error");
         goto out;
     }

@@ -459,10 +459,7 @@ int appt_create(struct db *db, struct appt *a, long long push, const char *idem_
     if (rc == CS_OK && idem_key != NULL)
         rc = appt_idem_put(db, a->user_id, idem_key, idem_hash, a->id);
 out:
-    if (rc == CS_OK)
-        rc = db_commit(db);
-    if (rc != CS_OK)
-        db_rollback(db);
+    rc = db_end(db, rc);
     return rc;
 }
 
@@ -492,10 +489,7 @@ int appt_update(struct db *db, struct appt *a, long long push)
     }
     rc = appt_outbox(db, a->user_id, a->id, "upsert", push);
 out:
-    if (rc == CS_OK)
-        rc = db_commit(db);
-    if (rc != CS_OK)
-        db_rollback(db);
+    rc = db_end(db, rc);
     return rc;
 }
 
@@ -523,10 +517,7 @@ int appt_delete(struct db *db, const char *user_id, long long id, long long push
     }
     rc = appt_outbox(db, user_id, id, "delete", push);
 out:
-    if (rc == CS_OK)
-        rc = db_commit(db);
-    if (rc != CS_OK)
-        db_rollback(db);
+    rc = db_end(db, rc);
     return rc;
 }
 
@@ -606,10 +597,7 @@ int appt_reminders_set(struct db *db, const char *user_id, const char *canon, lo
         *queued = (int)n;
 out:
     free(ids);
-    if (rc == CS_OK)
-        rc = db_commit(db);
-    if (rc != CS_OK)
-        db_rollback(db);
+    rc = db_end(db, rc);
     return rc;
 }
 

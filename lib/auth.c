@@ -167,10 +167,7 @@ static int auth_throttle_fail(struct db *db, const struct auth_keys *k)
     db_bind_int(st, 2, AUTH_FAIL_ROWS_MAX);
     rc = db_exec(db, st);
 out:
-    if (rc == CS_OK)
-        rc = db_commit(db);
-    if (rc != CS_OK)
-        db_rollback(db);
+    rc = db_end(db, rc);
     return rc;
 }
 

@@ -441,6 +441,14 @@ void db_rollback(struct db *db)
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int db_end(struct db *db, int rc)
+{
+    if (rc == CS_OK && db_commit(db) == CS_OK)
+        return CS_OK;
+    db_rollback(db);
+    return rc == CS_OK ? CS_ERR_DB : rc;
+}
+
 int db_in_transaction(struct db *db)
 {
     if (db->kind == DB_MYSQL)

@@ -118,6 +118,9 @@ const char *db_errmsg(struct db *db);
 int db_begin(struct db *db);
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
+/* Ends the open transaction by how its work went: commits when rc is CS_OK, else rolls back.
+ * Returns rc, or CS_ERR_DB when the commit itself failed (then it is rolled back). */
+int db_end(struct db *db, int rc);
 /* True inside db_begin .. db_commit/db_rollback. */
 int db_in_transaction(struct db *db);
 

@@ -45,12 +45,7 @@ static int jobs_tx_begin(struct db *db, int *own)
  * commit's failure. */
 static int jobs_tx_end(struct db *db, int own, int rc)
 {
-    if (!own)
-        return rc;
-    if (rc == CS_OK && db_commit(db) == CS_OK)
-        return CS_OK;
-    db_rollback(db);
-    return rc == CS_OK ? CS_ERR_DB : rc;
+    return own ? db_end(db, rc) : rc;
 }
 
 /* The upsert behind every enqueue, then the row's id and generation read back by its

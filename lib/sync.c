@@ -368,12 +368,8 @@ static int sync_vesta_ensure(struct sync_ctx *c, struct integ *in)
     }
     if (rc == CS_OK && *c->cfg->webhook_url != '\0')
         rc = jobs_enqueue_channel(c->db, c->user_id, "connect");
-    if (rc == CS_OK)
-        rc = db_commit(c->db);
-    if (rc != CS_OK) {
-        db_rollback(c->db);
+    if ((rc = db_end(c->db, rc)) != CS_OK)
         return rc;
-    }
     snprintf(in->calendar_id, sizeof in->calendar_id, "%s", chosen);
     log_info("Vesta calendar %s user=%s", created ? "created" : "re-used", c->user_id);
     if (*c->cfg->webhook_url != '\0')
@@ -401,8 +397,7 @@ static void sync_enqueue_unlinked(struct sync_ctx *c)
             db_bind_int64(st, 3, db_now_ms());
             db_exec(c->db, st);
         }
-        if (db_commit(c->db) != CS_OK)
-            db_rollback(c->db);
+        db_end(c->db, CS_OK);
     }
     free(ids);
 }

@@ -236,12 +236,8 @@ int sync_disconnect(struct db *db, const struct cfg *cfg, const char *user_id,
         rc = jobs_cancel_user(db, user_id);
     if (rc == CS_OK && payload != NULL)
         rc = jobs_enqueue_cleanup(db, user_id, payload, cleanup_id);
-    if (rc == CS_OK)
-        rc = db_commit(db);
-    if (rc != CS_OK) {
-        db_rollback(db);
+    if ((rc = db_end(db, rc)) != CS_OK)
         *cleanup_id = 0;
-    }
     if (have)
         integ_free(&in);
     free(payload);

@@ -157,11 +157,7 @@ static int sync_reconcile(struct sync_ctx *c)
     if (rc == CS_OK && n > 0 && (rc = db_begin(c->db)) == CS_OK) {
         for (size_t i = 0; i < n && rc == CS_OK; i++)
             rc = sync_mark_deleted(c, ids[i]);
-        if (rc == CS_OK)
-            rc = db_commit(c->db);
-        if (rc != CS_OK)
-            db_rollback(c->db);
-        else
+        if ((rc = db_end(c->db, rc)) == CS_OK)
             c->st->deleted += (int)n;
     }
     free(ids);
@@ -279,10 +275,7 @@ int sync_pull(struct sync_ctx *c, const char *sync_token)
                 if ((rc = sync_pull_item(c, it, full)) != CS_OK)
                     break;
             }
-            if (rc == CS_OK)
-                rc = db_commit(c->db);
-            if (rc != CS_OK)
-                db_rollback(c->db);
+            rc = db_end(c->db, rc);
         }
         seen += cJSON_GetArraySize(items);
         if (rc == CS_OK && (full || np != NULL || c->progress_set))
