@@ -35,18 +35,6 @@ static void on_signal(int sig)
     stopping = 1;
 }
 
-static void signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal; /* no SA_RESTART: poll() returns at once */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
 /* The wake-up socket routes send a datagram to; -1 when none is configured or it cannot be
  * bound (polling alone still finds every job). */
 static int wake_socket(const struct cfg *cfg)
@@ -213,7 +201,7 @@ int main(int argc, char **argv)
         return 1;
     }
     db_close(db);
-    signals();
+    cs_on_stop_signals(on_signal); /* poll() returns at once on SIGTERM */
     wake_fd = wake_socket(&cfg);
     log_info("started: %d workers, wake-up socket %s, polling every %d ms", workers,
              wake_fd >= 0 ? cfg.worker_socket : "(none)", cfg.worker_poll_ms);

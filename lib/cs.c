@@ -1,5 +1,9 @@
-/* cs.c: error texts and the detail-buffer helper. */
+/* cs.c: error texts, the detail-buffer helper and small shared pieces (hex digits, stop signals).
+ */
 #include "cs.h"
+
+#include <signal.h>
+#include <string.h>
 
 #include <sys/stat.h>
 #include <stdarg.h>
@@ -94,4 +98,16 @@ int cs_hex_digit(char c)
     if (c >= 'A' && c <= 'F')
         return c - 'A' + 10;
     return -1;
+}
+
+void cs_on_stop_signals(void (*handler)(int))
+{
+    struct sigaction sa;
+
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 }

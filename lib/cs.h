@@ -38,6 +38,10 @@ int cs_fail(char *errbuf, size_t errlen, int err, const char *fmt, ...)
  * (through cfg_load_or_die). */
 void cs_secure_umask(void);
 
+/* SIGTERM and SIGINT call handler, without SA_RESTART so that a blocking accept() or poll()
+ * returns at once (EINTR); SIGPIPE is ignored. */
+void cs_on_stop_signals(void (*handler)(int));
+
 /* The value of a hexadecimal digit (either case), or -1. */
 int cs_hex_digit(char c);
 

@@ -37,18 +37,6 @@ static void http_on_signal(int sig)
     FCGX_ShutdownPending();
 }
 
-static void http_signals(void)
-{
-    struct sigaction sa;
-
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = http_on_signal; /* no SA_RESTART: accept() must return EINTR */
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-}
-
 const char *http_reason(int status)
 {
     switch (status) {
@@ -455,7 +443,7 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
         log_error("initialisation failed");
         return 1;
     }
-    http_signals();
+    cs_on_stop_signals(http_on_signal);
     if (listen_on != NULL) {
         mode_t old_mask;
         if (strchr(listen_on, '/') != NULL)
