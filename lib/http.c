@@ -30,11 +30,23 @@ static volatile sig_atomic_t http_stop;
 /* Set while a handler runs: an http_finish then means it goes on working after answering. */
 static int http_in_handler;
 
+/* The socket a worker accepts on, for the stop signal to close. */
+static volatile sig_atomic_t http_listen_fd = -1;
+
+/* Stops the worker at its next accept: the accept fails on the closed socket (EBADF), also
+ * when the signal came just before it. Not FCGX_ShutdownPending(): libfcgi's OS_Accept then
+ * loops for ever on a connection it has already closed (a kept-alive nginx connection that
+ * went away), burning a core in an orphaned worker. */
 static void http_on_signal(int sig)
 {
+    int fd = http_listen_fd;
+
     (void)sig;
     http_stop = 1;
-    FCGX_ShutdownPending();
+    if (fd >= 0) {
+        http_listen_fd = -1;
+        close(fd);
+    }
 }
 
 const char *http_reason(int status)
@@ -538,7 +550,11 @@ worker:
         return 1;
     }
     log_info("ready (%s)", listen_on ? "listening" : "fd 0");
-    rc = http_loop(sock, &cfg, db, h, ctx);
+    http_listen_fd = sock;
+    if (http_stop) /* stopped while starting */
+        rc = 0;
+    else
+        rc = http_loop(sock, &cfg, db, h, ctx);
     db_close(db);
     cfg_free(&cfg);
     return rc;

@@ -411,6 +411,51 @@ static int sanitizer_reports(struct stack *s)
     return bad;
 }
 
+/* Processes still running with the stack's directory on their command line, 5 s after the
+ * stop (route workers whose supervisor is gone get SIGTERM from the kernel): each is reported,
+ * then killed. Returns how many there were. */
+static int stack_stragglers(struct stack *s)
+{
+    long long end = now_ms() + 5000;
+    int n;
+
+    for (;;) {
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        n = 0;
+        while (d != NULL && (e = readdir(d)) != NULL) {
+            char path[300], cmd[1024];
+            char *p;
+            long pid = strtol(e->d_name, &p, 10);
+            size_t len;
+            FILE *f;
+            if (*p != '\0' || pid <= 0 || pid == (long)getpid())
+                continue;
+            snprintf(path, sizeof path, "/proc/%ld/cmdline", pid);
+            if ((f = fopen(path, "r")) == NULL)
+                continue;
+            len = fread(cmd, 1, sizeof cmd - 1, f);
+            fclose(f);
+            for (size_t i = 0; i < len; i++)
+                if (cmd[i] == '\0')
+                    cmd[i] = ' ';
+            cmd[len] = '\0';
+            if (len == 0 || strstr(cmd, s->dir) == NULL)
+                continue;
+            n++;
+            if (now_ms() > end) {
+                fprintf(stderr, "still running after the stop: %ld %s\n", pid, cmd);
+                kill((pid_t)pid, SIGKILL);
+            }
+        }
+        if (d != NULL)
+            closedir(d);
+        if (n == 0 || now_ms() > end)
+            return n;
+        sleep_ms(50);
+    }
+}
+
 int stack_stop(struct stack *s)
 {
     char cmd[600];
@@ -433,6 +478,10 @@ int stack_stop(struct stack *s)
     s->npids = 0;
     stack_mysql_drop(s);
     bad = sanitizer_reports(s);
+    if (stack_stragglers(s) != 0) {
+        fprintf(stderr, "a program of the stack outlived its stop (see above)\n");
+        bad = 1;
+    }
     if (!bad && getenv("CALSYNC_KEEP_TEST_DIR") == NULL &&
         strncmp(s->dir, "/tmp/calsync-it-", 16) == 0) {
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", s->dir);
