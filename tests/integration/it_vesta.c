@@ -170,6 +170,19 @@ static int ev_cond(void *arg)
     cJSON_Delete(ev);
     return ok;
 }
+struct wait_default {
+    const char *cal;
+};
+static int uses_default_reminders(void *arg)
+{
+    struct wait_default *w = arg;
+    cJSON *ev = event_titled("rosa", w->cal, "Firma Olmo 2");
+    int yes = ev != NULL && jbool(cJSON_GetObjectItem(ev, "reminders"), "useDefault");
+
+    cJSON_Delete(ev);
+    return yes;
+}
+
 static cJSON *wait_event(const char *who, const char *cal, const char *title, const char *key,
                          const char *val)
 {
@@ -468,6 +481,11 @@ static void colours_and_reminders_kept(void **state)
     assert_string_equal(jstr(r.json, "reminders"), "default");
     resp_free(&r);
     assert_int_equal(stack_wait_jobs(&S, 10000), 0);
+    {
+        /* the push may run as one more pass after the job that was running: wait for it */
+        struct wait_default w = {cal};
+        assert_true(wait_until(uses_default_reminders, &w, 10000));
+    }
     ev = event_titled("rosa", cal, "Firma Olmo 2");
     assert_true(jbool(cJSON_GetObjectItem(ev, "reminders"), "useDefault"));
     assert_int_equal(
