@@ -1,6 +1,7 @@
 /* webhook: POST /api/google/calendar/webhook: verifies a Google push notification against an
  * active channel (id, resource id, token; constant time), drops replays, records a pull job and
- * answers 200; the worker does the rest. */
+ * answers 200; the worker does the rest. Served by the batched event loop: the notifications
+ * that arrive together are stored in one transaction, then answered. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,33 +122,35 @@ static int route(struct http_req *req, void *ctx)
         ok(req);
         return 0;
     }
-    /* replay guard + the pull job, in one transaction, before the 200: a notification
-     * Google got a 200 for is never lost */
-    rc = db_begin(req->db);
-    if (rc == CS_OK)
-        rc = seen(req, chan, rid, msgno);
-    if (rc == CS_OK)
-        rc = jobs_enqueue_sync(req->db, user_id, 1, "webhook", req->cfg->webhook_settle_ms, NULL,
-                               NULL);
-    if (rc == CS_OK || rc == CS_ERR_CONFLICT)
-        rc = db_commit(req->db) == CS_OK ? rc : CS_ERR_DB;
-    if (rc != CS_OK && rc != CS_ERR_CONFLICT) {
-        db_rollback(req->db);
-        /* not recorded: Google retries a non-2xx notification with backoff */
-        http_reply_error(req, 503, "notification not recorded; try again");
-        return 0;
-    }
+    /* replay guard + the pull job, in the batch's transaction, before the 200: a
+     * notification Google got a 200 for is never lost (if the transaction fails, every
+     * notification in it is answered 503 and Google sends it again) */
+    if (http_tx(req) != CS_OK)
+        return CS_ERR_DB;
+    rc = seen(req, chan, rid, msgno);
     if (rc == CS_ERR_CONFLICT) {
         log_info("replayed or out-of-order notification ignored user=%s", user_id);
         ok(req);
-        return 0;
+        return CS_OK;
     }
-    ok(req);
-    jobs_wake(req->cfg);
-    return 0;
+    if (rc == CS_OK)
+        rc = jobs_enqueue_sync(req->db, user_id, 1, "webhook", req->cfg->webhook_settle_ms, NULL,
+                               NULL);
+    if (rc == CS_OK)
+        ok(req);
+    return rc;
+}
+
+/* After a batch of notifications is stored: the worker runs the pull jobs. */
+static void committed(const struct cfg *cfg, void *ctx)
+{
+    (void)ctx;
+    jobs_wake(cfg);
 }
 
 int main(int argc, char **argv)
 {
-    return http_serve(argc, argv, "webhook", route, NULL);
+    static const struct http_batched r = {"webhook", route, committed, NULL};
+
+    return http_serve_batched(argc, argv, &r);
 }

@@ -119,11 +119,15 @@ static void run_job(struct db *db, const struct cfg *cfg, struct job *j)
         jobs_retry(db, j, retry_at, err);
 }
 
+/* Shortest time between two looks at the queue that wake-ups cause. */
+#define WAKE_GAP_MS 5
+
 /* One worker process: claim, run, repeat; sleep on the wake-up socket when nothing is due. */
 static int worker_loop(const struct cfg *cfg, int wake_fd)
 {
     struct db *db = NULL;
     char err[CS_ERRLEN];
+    long long looked = 0; /* when the queue was last found with nothing due */
 
     if (db_open_with(cfg->db_path, cfg->db_password, 1, &db, err, sizeof err) != CS_OK) {
         log_error("%s", err);
@@ -142,6 +146,7 @@ static int worker_loop(const struct cfg *cfg, int wake_fd)
         /* nothing due: sleep until the next job is due, a route wakes us, or the poll
          * interval passes (jobs from other hosts, lapsed leases) */
         long long due = jobs_next_due(db), now = db_now_ms();
+        looked = now;
         int timeout = cfg->worker_poll_ms;
         if (due > now && due - now < timeout)
             timeout = (int)(due - now);
@@ -149,6 +154,11 @@ static int worker_loop(const struct cfg *cfg, int wake_fd)
             struct pollfd p = {.fd = wake_fd, .events = POLLIN};
             if (poll(&p, 1, timeout) > 0) {
                 char b[64];
+                /* a burst of notifications sends wake-ups by the thousand: look at most
+                 * every WAKE_GAP_MS, taking every wake-up of the gap in one look */
+                long long since = db_now_ms() - looked;
+                if (since >= 0 && since < WAKE_GAP_MS)
+                    usleep((useconds_t)(WAKE_GAP_MS - since) * 1000);
                 while (recv(wake_fd, b, sizeof b, MSG_DONTWAIT) > 0)
                     ;
             }

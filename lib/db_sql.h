@@ -329,16 +329,27 @@ DB_STMT(STATE_PURGE, "DELETE FROM oauth_states WHERE expires_at <= ?1")
 /* durable jobs (lib/jobs.c): one row per pending reason to call Google, coalesced by (kind, ckey)
  */
 /* enqueue = this upsert, then JOB_KEY reads the row's id and generation (one transaction) */
+/* A request coalesces into the job of its key. One that the pending job already covers (not
+ * running, not cancelled, pulling as much, due as soon) changes nothing, so a burst of
+ * notifications writes no page of sync_jobs (SQLite; MySQL's upsert has no WHERE). The first
+ * request during a run sets when its one more pass is due (a notification's settle window);
+ * later ones can only bring it forward. */
 DB_STMT2(JOB_ENQUEUE,
          "INSERT INTO sync_jobs(user_id, kind, ckey, pull, `trigger`, payload, not_before, "
          "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-         "ON CONFLICT(kind, ckey) DO UPDATE SET gen = gen + 1, pull = max(pull, excluded.pull), "
-         "`trigger` = excluded.`trigger`, not_before = min(not_before, excluded.not_before), "
-         "cancelled = 0",
+         "ON CONFLICT(kind, ckey) DO UPDATE SET "
+         "not_before = CASE WHEN lease_owner IS NOT NULL AND gen = claimed_gen "
+         "THEN excluded.not_before ELSE min(not_before, excluded.not_before) END, "
+         "gen = gen + 1, pull = max(pull, excluded.pull), `trigger` = excluded.`trigger`, "
+         "cancelled = 0 "
+         "WHERE NOT (lease_owner IS NULL AND cancelled = 0 AND pull >= excluded.pull "
+         "AND not_before <= excluded.not_before)",
          "INSERT INTO sync_jobs(user_id, kind, ckey, pull, `trigger`, payload, not_before, "
          "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
-         "ON DUPLICATE KEY UPDATE gen = gen + 1, pull = GREATEST(pull, VALUES(pull)), "
-         "`trigger` = VALUES(`trigger`), not_before = LEAST(not_before, VALUES(not_before)), "
+         "ON DUPLICATE KEY UPDATE "
+         "not_before = IF(lease_owner IS NOT NULL AND gen = claimed_gen, VALUES(not_before), "
+         "LEAST(not_before, VALUES(not_before))), "
+         "gen = gen + 1, pull = GREATEST(pull, VALUES(pull)), `trigger` = VALUES(`trigger`), "
          "cancelled = 0")
 DB_STMT(JOB_KEY, "SELECT job_id, gen FROM sync_jobs WHERE kind = ?1 AND ckey = ?2")
 /* claiming, in one transaction: the candidate (for the worker: the next due job of a user

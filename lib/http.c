@@ -1,10 +1,13 @@
 /* http.c: FastCGI (fd 0 or --listen, several workers) and plain CGI behind one request API. */
+#define _GNU_SOURCE /* accept4 */
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,11 +22,18 @@
 #include "crypt.h"
 #include "cs.h"
 #include "db.h"
+#include "fcgi.h"
 #include "log.h"
 
 extern char **environ;
 
 static volatile sig_atomic_t http_stop;
+
+/* Most bytes of one answer (a page of appointments is far below). */
+#define HTTP_ANSWER_MAX (64 * 1024 * 1024)
+/* The transaction of the current batch (http_tx) is open; a handler in it failed. */
+static int http_tx_open;
+static int http_tx_failed;
 
 /* A routine request's access line is DEBUG; an error or one slower than this is INFO. */
 #define HTTP_SLOW_MS 1000
@@ -82,6 +92,8 @@ const char *http_reason(int status)
         return "Unsupported Media Type";
     case 422:
         return "Unprocessable Entity";
+    case 431:
+        return "Request Header Fields Too Large";
     case 429:
         return "Too Many Requests";
     case 500:
@@ -99,7 +111,7 @@ const char *http_param(struct http_req *req, const char *name)
 {
     if (req->finished)
         return NULL;
-    if (req->fcgi != NULL)
+    if (req->envp != NULL)
         return FCGX_GetParam(name, req->envp);
     return getenv(name);
 }
@@ -111,15 +123,19 @@ static char *http_dup_param(struct http_req *req, const char *name)
     return strdup(v ? v : "");
 }
 
+/* Answers are held in req->out until http_finish: a batch whose transaction fails replaces
+ * them. An answer that does not fit in memory becomes a 500 there. */
 static void http_out(struct http_req *req, const char *data, size_t len)
 {
-    if (req->finished)
+    if (req->finished || req->out_failed)
         return;
-    if (req->fcgi != NULL)
-        FCGX_PutStr(data, (int)len, ((FCGX_Request *)req->fcgi)->out);
-    else
-        fwrite(data, 1, len, stdout);
+    if (buf_add(&req->out, data, len) != CS_OK)
+        req->out_failed = 1;
 }
+
+/* The event loop's side of http_read_body and http_finish (below). */
+static int http_conn_body(struct http_req *req, size_t cap);
+static void http_conn_answer(struct http_req *req);
 
 int http_read_body(struct http_req *req, size_t cap)
 {
@@ -130,6 +146,8 @@ int http_read_body(struct http_req *req, size_t cap)
         return CS_ERR_TOOBIG;
     buf_init(&req->body, cap);
     for (;;) {
+        if (req->conn != NULL)
+            return http_conn_body(req, cap);
         if (req->fcgi != NULL)
             n = FCGX_GetStr(chunk, sizeof chunk, ((FCGX_Request *)req->fcgi)->in);
         else
@@ -304,16 +322,29 @@ void http_finish(struct http_req *req)
 {
     if (req->finished)
         return;
+    /* a request in an open transaction is answered once its batch's outcome is known */
+    if (req->in_tx && http_tx_open)
+        return;
     if (!req->answered)
         http_reply_error(req, 500, "no response");
-    if (req->fcgi != NULL) {
+    if (req->out_failed) {
+        buf_reset(&req->out);
+        req->out_failed = req->answered = 0;
+        http_reply_error(req, 500, "answer too large");
+    }
+    if (req->conn != NULL) {
+        http_conn_answer(req);
+    } else if (req->fcgi != NULL) {
         /* nginx keeps FastCGI connections open (fastcgi_keep_conn) and sends the next request
          * on one as soon as it is idle; a worker that goes on working after its answer would
          * hold that request back while other workers wait. Close this one instead. */
         if (http_in_handler)
             ((FCGX_Request *)req->fcgi)->keepConnection = 0;
+        if (req->out.len > 0)
+            FCGX_PutStr(req->out.data, (int)req->out.len, ((FCGX_Request *)req->fcgi)->out);
         FCGX_Finish_r((FCGX_Request *)req->fcgi);
     } else {
+        fwrite(req->out.data ? req->out.data : "", 1, req->out.len, stdout);
         fflush(stdout);
         fclose(stdout);
     }
@@ -326,6 +357,9 @@ static void http_req_free(struct http_req *req)
     free(req->query);
     free(req->content_type);
     buf_free(&req->body);
+    free(req->out.data); /* no secrets in answers: no need to wipe */
+    req->path = req->query = req->content_type = NULL;
+    req->out.data = NULL;
 }
 
 static long long http_now_ms(void)
@@ -336,13 +370,28 @@ static long long http_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Copies what every route needs out of the transport, runs the handler, logs one line. */
-static void http_handle(struct http_req *req, http_handler h, void *ctx)
+int http_tx(struct http_req *req)
+{
+    if (req->in_tx)
+        return CS_OK;
+    if (!http_tx_open) {
+        if (db_begin(req->db) != CS_OK)
+            return CS_ERR_DB;
+        http_tx_open = 1;
+        http_tx_failed = 0;
+    }
+    req->in_tx = 1;
+    return CS_OK;
+}
+
+/* Copies what every route needs out of the transport. */
+static void http_start(struct http_req *req)
 {
     const char *v;
     char *q;
-    long long t0 = http_now_ms(), ms;
 
+    req->t0 = http_now_ms();
+    buf_init(&req->out, HTTP_ANSWER_MAX);
     v = http_param(req, "REQUEST_METHOD");
     snprintf(req->method, sizeof req->method, "%s", v ? v : "GET");
     v = http_param(req, "DOCUMENT_URI");
@@ -370,22 +419,81 @@ static void http_handle(struct http_req *req, http_handler h, void *ctx)
             req->content_length = n;
     }
     buf_init(&req->body, 0);
-    if (req->path == NULL || req->query == NULL || req->content_type == NULL)
+}
+
+/* Runs the handler; a joined request whose handler failed dooms its batch. */
+static void http_run(struct http_req *req, http_handler h, void *ctx)
+{
+    int rc;
+
+    if (req->path == NULL || req->query == NULL || req->content_type == NULL) {
         http_reply_error(req, 500, "out of memory");
-    else {
-        http_in_handler = 1;
-        h(req, ctx);
-        http_in_handler = 0;
+        return;
     }
+    http_in_handler = 1;
+    rc = h(req, ctx);
+    http_in_handler = 0;
+    if (req->in_tx && rc != CS_OK)
+        http_tx_failed = 1;
+}
+
+/* Ends the batch's transaction, if one was opened: commit, or roll back when a handler failed
+ * or the commit did; then every joined request is answered 503, since nothing of it was
+ * stored. Returns 1 when a transaction committed. */
+static int http_settle(struct http_req **reqs, size_t n)
+{
+    int committed = 0;
+
+    if (!http_tx_open)
+        return 0;
+    http_tx_open = 0;
+    if (!http_tx_failed && reqs[0]->db != NULL && db_commit(reqs[0]->db) == CS_OK) {
+        committed = 1;
+    } else {
+        size_t joined = 0;
+        db_rollback(reqs[0]->db);
+        for (size_t i = 0; i < n; i++) {
+            if (!reqs[i]->in_tx || reqs[i]->finished)
+                continue;
+            joined++;
+            buf_reset(&reqs[i]->out);
+            reqs[i]->answered = reqs[i]->out_failed = 0;
+            http_reply_error(reqs[i], 503, "not recorded; try again");
+        }
+        log_error("a transaction of %zu request(s) was rolled back: %s", joined,
+                  db_errmsg(reqs[0]->db));
+    }
+    http_tx_failed = 0;
+    return committed;
+}
+
+/* Answers (500 when the handler did not), logs one line, hands the connection back. */
+static void http_done(struct http_req *req)
+{
+    long long ms;
+
     if (!req->answered && !req->finished)
         http_reply_error(req, 500, "no response");
-    ms = http_now_ms() - t0;
+    ms = http_now_ms() - req->t0;
     /* one line per request only for errors and slow ones: routine lines cost more than the
      * request at webhook rates (CALSYNC_LOG_LEVEL=debug shows them all) */
     log_msg(req->status >= 400 || ms >= HTTP_SLOW_MS ? LOG_INFO : LOG_DEBUG,
             "%s %s -> %d (%lld ms)", req->method, req->path ? req->path : "?", req->status, ms);
     http_finish(req);
     http_req_free(req);
+}
+
+/* One request of a libfcgi or CGI transport: a batch of one. Returns 1 when its
+ * transaction committed. */
+static int http_handle(struct http_req *req, http_handler h, void *ctx)
+{
+    int committed;
+
+    http_start(req);
+    http_run(req, h, ctx);
+    committed = http_settle(&req, 1);
+    http_done(req);
+    return committed;
 }
 
 static int http_loop(int sock, const struct cfg *cfg, struct db *db, http_handler h, void *ctx)
@@ -409,16 +517,295 @@ static int http_loop(int sock, const struct cfg *cfg, struct db *db, http_handle
     return 0;
 }
 
+/* ---- the event loop of batched routes ---- */
+
+/* A FastCGI connection of the event loop. */
+struct http_conn {
+    int fd;
+    int want_out; /* EPOLLOUT is armed: the socket did not take the whole answer */
+    int queued;   /* in the batch being built */
+    int dead;     /* the peer went away while queued: closed once the batch is done */
+    struct fcgi_conn p;
+    struct http_req req;
+    char **envp;
+};
+
+/* Most connections one process holds (nginx opens one per request in flight, and keeps some),
+ * and most requests one transaction covers. */
+#define HTTP_CONNS_MAX 4096
+#define HTTP_BATCH_MAX 256
+
+static int http_epoll = -1;
+static size_t http_nconns;
+
+/* Closes the connection, or only marks it while its request is in the batch (the batch still
+ * holds it; the fd must not be reused under it). */
+static void http_conn_close(struct http_conn *c)
+{
+    if (c->queued) {
+        if (!c->dead)
+            epoll_ctl(http_epoll, EPOLL_CTL_DEL, c->fd, NULL);
+        c->dead = 1;
+        return;
+    }
+    close(c->fd); /* also leaves the epoll set */
+    fcgi_conn_free(&c->p);
+    free(c->envp);
+    free(c);
+    http_nconns--;
+}
+
+/* Writes what the socket takes of the connection's pending bytes. Returns 0, or -1 when the
+ * connection is over (closed here). */
+static int http_conn_flush(struct http_conn *c)
+{
+    while (c->p.out.len > 0) {
+        ssize_t n = write(c->fd, c->p.out.data, c->p.out.len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->want_out) {
+                struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+                epoll_ctl(http_epoll, EPOLL_CTL_MOD, c->fd, &ev);
+                c->want_out = 1;
+            }
+            return 0;
+        }
+        if (n <= 0) {
+            http_conn_close(c);
+            return -1;
+        }
+        fcgi_conn_sent(&c->p, (size_t)n);
+    }
+    if (c->want_out) {
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        epoll_ctl(http_epoll, EPOLL_CTL_MOD, c->fd, &ev);
+        c->want_out = 0;
+    }
+    if (c->p.closing) {
+        http_conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+static void http_conn_answer(struct http_req *req)
+{
+    struct http_conn *c = req->conn;
+
+    if (fcgi_conn_answer(&c->p, req->out.data ? req->out.data : "", req->out.len) != CS_OK)
+        c->p.closing = 1; /* out of memory: nginx sees the connection end (502) */
+}
+
+static int http_conn_body(struct http_req *req, size_t cap)
+{
+    struct http_conn *c = req->conn;
+
+    if (c->p.too_big || c->p.body.len > cap)
+        return CS_ERR_TOOBIG;
+    if (buf_add(&req->body, c->p.body.data ? c->p.body.data : "", c->p.body.len) != CS_OK)
+        return CS_ERR_IO;
+    return CS_OK;
+}
+
+/* Parses what the connection received; a complete request joins the batch. Returns -1 when
+ * the connection is over (closed here). */
+static int http_conn_parse(struct http_conn *c, struct http_conn **batch, size_t *nbatch)
+{
+    enum fcgi_status st;
+
+    if (c->queued)
+        return 0;
+    st = fcgi_conn_parse(&c->p);
+    if (st == FCGI_PROTO_ERROR) {
+        log_warn("FastCGI protocol error from the web server; connection closed");
+        http_conn_close(c);
+        return -1;
+    }
+    if (st == FCGI_REQUEST) { /* the loop keeps room for it */
+        c->queued = 1;
+        batch[(*nbatch)++] = c;
+    }
+    /* refusals and management answers the parser wrote */
+    return c->p.out.len > 0 || c->p.closing ? http_conn_flush(c) : 0;
+}
+
+/* Reads what the socket has for the connection. Returns -1 when it is over (closed here). */
+static int http_conn_read(struct http_conn *c, struct http_conn **batch, size_t *nbatch)
+{
+    char chunk[16384];
+
+    for (;;) {
+        size_t room = FCGI_IN_MAX - c->p.in.len;
+        ssize_t n;
+        if (room == 0 || c->queued)
+            return 0; /* the rest waits until this request is answered */
+        n = read(c->fd, chunk, room < sizeof chunk ? room : sizeof chunk);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        if (n <= 0) {
+            http_conn_close(c);
+            return -1;
+        }
+        if (fcgi_conn_feed(&c->p, chunk, (size_t)n) != CS_OK ||
+            http_conn_parse(c, batch, nbatch) != 0)
+            return -1;
+        if ((size_t)n < sizeof chunk)
+            return 0;
+    }
+}
+
+static void http_accept(int sock)
+{
+    for (int i = 0; i < 64; i++) {
+        struct http_conn *c;
+        struct epoll_event ev;
+        int fd = accept4(sock, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0)
+            return; /* EAGAIN: another process took it, or nothing left */
+        if (http_nconns >= HTTP_CONNS_MAX || (c = calloc(1, sizeof *c)) == NULL) {
+            log_warn("too many FastCGI connections; one refused");
+            close(fd);
+            continue;
+        }
+        c->fd = fd;
+        fcgi_conn_init(&c->p);
+        ev.events = EPOLLIN;
+        ev.data.ptr = c;
+        if (epoll_ctl(http_epoll, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close(fd);
+            fcgi_conn_free(&c->p);
+            free(c);
+            continue;
+        }
+        http_nconns++;
+    }
+}
+
+/* Runs the handlers of every request of the batch, settles their transaction, answers. */
+static void http_batch_run(struct http_conn **batch, size_t n, const struct cfg *cfg, struct db *db,
+                           const struct http_batched *r)
+{
+    struct http_req *reqs[HTTP_BATCH_MAX];
+
+    for (size_t i = 0; i < n; i++) {
+        struct http_conn *c = batch[i];
+        memset(&c->req, 0, sizeof c->req);
+        c->req.cfg = cfg;
+        c->req.db = db;
+        c->req.conn = c;
+        free(c->envp);
+        c->envp = NULL;
+        if (fcgi_params_envp(c->p.params.data, c->p.params.len, &c->envp) != CS_OK) {
+            /* malformed or unreadable parameters: answered without running the route */
+            static char *none[] = {NULL};
+            c->req.envp = none;
+            http_start(&c->req);
+            http_reply_error(&c->req, c->p.too_big ? 431 : 400, "malformed request parameters");
+        } else {
+            c->req.envp = c->envp;
+            http_start(&c->req);
+            if (c->p.too_big && c->p.params.len >= FCGI_PARAMS_MAX)
+                http_reply_error(&c->req, 431, "request headers too large");
+            else
+                http_run(&c->req, r->handler, r->ctx);
+        }
+        reqs[i] = &c->req;
+    }
+    if (http_settle(reqs, n) && r->committed != NULL)
+        r->committed(cfg, r->ctx);
+    for (size_t i = 0; i < n; i++) {
+        struct http_conn *c = batch[i];
+        http_done(&c->req);
+        c->queued = 0;
+        free(c->envp);
+        c->envp = NULL;
+    }
+    /* write the answers; a connection that is over leaves the batch (NULL) */
+    for (size_t i = 0; i < n; i++) {
+        if (batch[i]->dead) {
+            http_conn_close(batch[i]);
+            batch[i] = NULL;
+        } else if (http_conn_flush(batch[i]) != 0) {
+            batch[i] = NULL;
+        }
+    }
+}
+
+static int http_loop_batched(int sock, const struct cfg *cfg, struct db *db,
+                             const struct http_batched *r)
+{
+    struct http_conn *batch[HTTP_BATCH_MAX], *next[HTTP_BATCH_MAX];
+    size_t nbatch = 0, nnext;
+    struct epoll_event evs[128], lev;
+    int fl = fcntl(sock, F_GETFL);
+
+    /* several processes wait on the listening socket: accept must not block */
+    if (fl < 0 || fcntl(sock, F_SETFL, fl | O_NONBLOCK) != 0)
+        return 1;
+    http_epoll = epoll_create1(EPOLL_CLOEXEC);
+    if (http_epoll < 0)
+        return 1;
+    lev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    lev.data.ptr = NULL;
+    if (epoll_ctl(http_epoll, EPOLL_CTL_ADD, sock, &lev) != 0) {
+        close(http_epoll);
+        return 1;
+    }
+    while (!http_stop) {
+        /* requests found behind answered ones are run without waiting; each event adds at
+         * most one request, so the batch never overflows */
+        size_t room = HTTP_BATCH_MAX - nbatch;
+        int n = room == 0 ? 0
+                          : epoll_wait(http_epoll, evs, room < 128 ? (int)room : 128,
+                                       nbatch > 0 ? 0 : -1);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (http_stop)
+            break;
+        for (int i = 0; i < n; i++) {
+            struct http_conn *c = evs[i].data.ptr;
+            if (c == NULL) {
+                http_accept(sock);
+                continue;
+            }
+            if ((evs[i].events & EPOLLOUT) && http_conn_flush(c) != 0)
+                continue;
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                http_conn_read(c, batch, &nbatch);
+        }
+        if (nbatch == 0)
+            continue;
+        http_batch_run(batch, nbatch, cfg, db, r);
+        /* pipelined requests already received behind the answered ones */
+        nnext = 0;
+        for (size_t i = 0; i < nbatch; i++)
+            if (batch[i] != NULL && batch[i]->p.in.len > 0 && !batch[i]->p.closing)
+                next[nnext++] = batch[i];
+        nbatch = 0;
+        for (size_t i = 0; i < nnext; i++)
+            http_conn_parse(next[i], batch, &nbatch);
+    }
+    close(http_epoll);
+    http_epoll = -1;
+    return 0;
+}
+
 static void http_usage(const char *prog)
 {
     fprintf(stderr,
             "usage: %s [--listen PATH|HOST:PORT] [--workers N] [--backlog N]\n"
             "  Without --listen: FastCGI on fd 0, or a single CGI request.\n"
-            "  --backlog: connections the socket queues for the workers (default 1024).\n",
+            "  --backlog: connections the socket queues for the workers (default 1024).\n"
+            "  --workers: processes; the webhook runs one event loop (and a supervisor).\n",
             prog);
 }
 
-int http_serve(int argc, char **argv, const char *route, http_handler h, void *ctx)
+/* http_serve and http_serve_batched: b is NULL for the ordinary request loop. */
+static int http_serve_any(int argc, char **argv, const char *route, http_handler h, void *ctx,
+                          const struct http_batched *b)
 {
     const char *listen_on = NULL;
     long workers = 1, backlog = 1024;
@@ -482,7 +869,8 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
         memset(&req, 0, sizeof req);
         req.cfg = &cfg;
         req.db = db;
-        http_handle(&req, h, ctx);
+        if (http_handle(&req, h, ctx) && b != NULL && b->committed != NULL)
+            b->committed(&cfg, ctx);
         db_close(db);
         cfg_free(&cfg);
         return 0;
@@ -497,11 +885,15 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
     db_close(db);
     db = NULL;
 
-    /* Parent of several workers: fork them, replace any that dies, forward termination. */
+    /* Parent of several workers: fork them, replace any that dies, forward termination. A
+     * batched route runs one event loop whatever the number asked: it serves every
+     * connection, and loops of their own would only contend for the store's write lock
+     * with smaller batches (measured: 1 loop 0.42 of nginx's ceiling, 2 loops 0.35, 4 loops
+     * 0.24); the parent still replaces it if it dies. */
     if (workers > 1) {
         pid_t kids[64];
-        long n = 0;
-        for (; n < workers; n++) {
+        long n = 0, procs = b != NULL ? 1 : workers;
+        for (; n < procs; n++) {
             pid_t pid = fork();
             if (pid < 0)
                 break;
@@ -554,7 +946,7 @@ worker:
     if (http_stop) /* stopped while starting */
         rc = 0;
     else
-        rc = http_loop(sock, &cfg, db, h, ctx);
+        rc = b != NULL ? http_loop_batched(sock, &cfg, db, b) : http_loop(sock, &cfg, db, h, ctx);
     db_close(db);
     cfg_free(&cfg);
     return rc;
@@ -690,4 +1082,14 @@ int http_message_number(const char *v, long long *out)
     }
     *out = n;
     return CS_OK;
+}
+
+int http_serve(int argc, char **argv, const char *route, http_handler h, void *ctx)
+{
+    return http_serve_any(argc, argv, route, h, ctx, NULL);
+}
+
+int http_serve_batched(int argc, char **argv, const struct http_batched *r)
+{
+    return http_serve_any(argc, argv, r->route, r->handler, r->ctx, r);
 }

@@ -21,11 +21,16 @@ struct http_req {
     struct buf body;
     const struct cfg *cfg;
     struct db *db;
-    int status;   /* what was answered, for the access log */
-    int answered; /* a response was written */
-    int finished; /* the connection was handed back; params are gone */
+    int status;     /* what was answered, for the access log */
+    int answered;   /* a response was written */
+    int finished;   /* the connection was handed back; params are gone */
+    int in_tx;      /* joined its batch's transaction (http_tx) */
+    int out_failed; /* the answer did not fit in memory */
     /* transport, private */
-    void *fcgi;
+    struct buf out; /* the answer, held until the transaction's outcome is known */
+    long long t0;   /* monotonic ms when it arrived */
+    void *fcgi;     /* libfcgi's request, or NULL */
+    void *conn;     /* the event loop's connection, or NULL */
     char **envp;
 };
 
@@ -37,6 +42,26 @@ typedef int (*http_handler)(struct http_req *req, void *ctx);
  * --workers N forked processes), or a single plain CGI request. Loads config, opens the
  * database. Returns the process exit code. */
 int http_serve(int argc, char **argv, const char *route, http_handler h, void *ctx);
+
+/* A route of short requests that write (webhook notifications): each process serves many
+ * connections at once from one event loop, runs the handlers of every request that is
+ * complete, then commits the writes of all of them in one transaction (http_tx) and only
+ * then answers them; if that transaction fails, every request in it is answered 503, so
+ * nothing is acknowledged that was not stored. committed (may be NULL) runs after each
+ * transaction that committed. Same options and transports as http_serve. */
+struct http_batched {
+    const char *route;
+    http_handler handler;
+    void (*committed)(const struct cfg *cfg, void *ctx);
+    void *ctx;
+};
+int http_serve_batched(int argc, char **argv, const struct http_batched *r);
+/* Joins req to the transaction of its batch (opening it if need be): the handler's writes
+ * that follow commit or roll back together with the batch's, after every handler of the
+ * batch has run, and its answer is held until then. A handler that joined and returns
+ * anything but CS_OK rolls the whole batch back. CS_OK or CS_ERR_DB. In http_serve's
+ * routes a batch is one request. */
+int http_tx(struct http_req *req);
 
 /* A request variable (CGI name, e.g. "HTTP_X_GOOG_CHANNEL_ID"); NULL when absent or after
  * http_finish. */

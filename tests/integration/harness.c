@@ -146,7 +146,7 @@ static char *read_file(const char *path)
 /* Replaces every @KEY@ of the template. */
 static int write_nginx_conf(struct stack *s, int workers)
 {
-    char keep[16];
+    char keep[16], hook_keep[16];
     char *tpl = read_file(CALSYNC_SOURCE_DIR "/nginx/calsync.conf.in");
     char path[512], port[16], run[400];
     const char *keys[] = {"@STATE@", "@PORT@",      "@RUN@",       "@WWW@",
@@ -165,7 +165,10 @@ static int write_nginx_conf(struct stack *s, int workers)
     vals[4] = CALSYNC_SOURCE_DIR "/nginx";
     vals[5] = geteuid() == 0 ? "user root;" : "";
     snprintf(keep, sizeof keep, "%d", workers - 1); /* kept connections: see the template */
-    vals[6] = vals[7] = keep;
+    vals[6] = keep;
+    /* the webhook's event loop serves many connections per worker */
+    snprintf(hook_keep, sizeof hook_keep, "%d", 16 * workers);
+    vals[7] = hook_keep;
     stack_path(s, "nginx.conf", path, sizeof path);
     f = fopen(path, "w");
     if (f == NULL) {
