@@ -283,7 +283,7 @@ DB_STMT(INTEG_RESEAL, /* compare-and-swap: a token refreshed meanwhile is not ov
         "AND (access_token = ?4 OR (access_token IS NULL AND ?4 IS NULL)) "
         "AND (refresh_token = ?5 OR (refresh_token IS NULL AND ?5 IS NULL))")
 /* the webhook's look-up: only what verifying a notification needs (no sealed tokens read) */
-DB_STMT(INTEG_CHANNEL_OWNER, "SELECT user_id, resource_id FROM user_integrations "
+DB_STMT(INTEG_CHANNEL_OWNER, "SELECT user_id, resource_id, channel_msgno FROM user_integrations "
                              "WHERE channel_id = ?1 AND provider = 'google_calendar' "
                              "AND is_active = 1 AND resource_id IS NOT NULL")
 DB_STMT(INTEG_RENEW_DUE, "SELECT user_id FROM user_integrations WHERE is_active = 1 "

@@ -525,6 +525,7 @@ struct http_conn {
     int want_out; /* EPOLLOUT is armed: the socket did not take the whole answer */
     int queued;   /* in the batch being built */
     int dead;     /* the peer went away while queued: closed once the batch is done */
+    struct http_conn *prev, *next; /* every connection of the process, to free them at exit */
     struct fcgi_conn p;
     struct http_req req;
     char **envp;
@@ -537,6 +538,7 @@ struct http_conn {
 
 static int http_epoll = -1;
 static size_t http_nconns;
+static struct http_conn *http_conns;
 
 /* Closes the connection, or only marks it while its request is in the batch (the batch still
  * holds it; the fd must not be reused under it). */
@@ -549,6 +551,12 @@ static void http_conn_close(struct http_conn *c)
         return;
     }
     close(c->fd); /* also leaves the epoll set */
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        http_conns = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
     fcgi_conn_free(&c->p);
     free(c->envp);
     free(c);
@@ -680,6 +688,10 @@ static void http_accept(int sock)
             free(c);
             continue;
         }
+        c->next = http_conns;
+        if (http_conns != NULL)
+            http_conns->prev = c;
+        http_conns = c;
         http_nconns++;
     }
 }
@@ -788,6 +800,11 @@ static int http_loop_batched(int sock, const struct cfg *cfg, struct db *db,
         for (size_t i = 0; i < nnext; i++)
             http_conn_parse(next[i], batch, &nbatch);
     }
+    /* stopping: requests not run yet are not answered (nginx answers 502, Google retries) */
+    for (size_t i = 0; i < nbatch; i++)
+        batch[i]->queued = 0;
+    while (http_conns != NULL)
+        http_conn_close(http_conns);
     close(http_epoll);
     http_epoll = -1;
     return 0;
