@@ -241,5 +241,10 @@ out:
 
 int main(int argc, char **argv)
 {
+    /* before http_serve forks the workers: they share what it set up */
+    if (gapi_global_init() != CS_OK) {
+        fprintf(stderr, "calsync-callback: libcurl failed to initialise\n");
+        return 1;
+    }
     return http_serve(argc, argv, "callback", route, NULL);
 }

@@ -9,6 +9,7 @@
 #include "cfg.h"
 #include "cs.h"
 #include "db.h"
+#include "gapi.h"
 #include "http.h"
 #include "jobs.h"
 #include "log.h"
@@ -89,5 +90,10 @@ static int route(struct http_req *req, void *ctx)
 
 int main(int argc, char **argv)
 {
+    /* before http_serve forks the workers: they share what it set up */
+    if (gapi_global_init() != CS_OK) {
+        fprintf(stderr, "calsync-disconnect: libcurl failed to initialise\n");
+        return 1;
+    }
     return http_serve(argc, argv, "disconnect", route, NULL);
 }

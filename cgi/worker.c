@@ -21,6 +21,7 @@
 #include "crypt.h"
 #include "cs.h"
 #include "db.h"
+#include "gapi.h"
 #include "jobs.h"
 #include "log.h"
 #include "sync.h"
@@ -202,6 +203,11 @@ int main(int argc, char **argv)
     cfg_load_or_die(&cfg);
     if (crypt_init() != CS_OK) {
         fprintf(stderr, "calsync-worker: libsodium failed to initialise\n");
+        return 1;
+    }
+    /* libcurl and its TLS library set up once, before forking: the runners share it */
+    if (gapi_global_init() != CS_OK) {
+        fprintf(stderr, "calsync-worker: libcurl failed to initialise\n");
         return 1;
     }
     /* migrate once, before forking */

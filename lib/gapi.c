@@ -22,6 +22,11 @@
 #define GAPI_BACKOFF_MAX_MS 16000
 #define GAPI_REFRESH_MARGIN_S 120
 
+int gapi_global_init(void)
+{
+    return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? CS_OK : CS_ERR_NOMEM;
+}
+
 void gapi_resp_free(struct gapi_resp *r)
 {
     buf_free(&r->body);

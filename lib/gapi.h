@@ -25,6 +25,9 @@ struct gapi_resp {
 
 /* Frees what a response holds; safe on a zeroed struct. */
 void gapi_resp_free(struct gapi_resp *r);
+/* Initialises libcurl (and its TLS library) once, in the process that forks the workers: they
+ * inherit it instead of each doing it on its first call. CS_OK or CS_ERR_NOMEM. */
+int gapi_global_init(void);
 /* One response header line (len bytes, CRLF included or not) into r: Content-Type and
  * Retry-After (delta seconds below an hour; anything else is ignored). */
 void gapi_header_parse(struct gapi_resp *r, const char *line, size_t len);
