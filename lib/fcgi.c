@@ -110,8 +110,11 @@ static int nv_each(const char *s, size_t len,
                              void *arg),
                    void *arg)
 {
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
+    const unsigned char *p = (const unsigned char *)s, *end;
 
+    if (len == 0) /* s may be NULL: no arithmetic on it */
+        return CS_OK;
+    end = p + len;
     while (p < end) {
         size_t nl, vl;
         int rc;
@@ -237,7 +240,7 @@ enum fcgi_status fcgi_conn_parse(struct fcgi_conn *c)
     size_t off = 0;
     enum fcgi_status st = FCGI_NEED;
 
-    while (!c->ready && !c->closing) {
+    while (!c->ready && !c->closing && c->in.len - off >= 8) {
         const unsigned char *h = (const unsigned char *)c->in.data + off;
         size_t avail = c->in.len - off, clen, plen;
         if (avail < 8)
