@@ -123,19 +123,17 @@ static int route(struct http_req *req, void *ctx)
         ok(req);
         return 0;
     }
-    /* a replay needs no write (nor the write lock): the guard below still decides for the
-     * numbers that look new */
-    if (msgno >= 0 && last >= msgno) {
-        log_debug("replayed or out-of-order notification ignored user=%s", user_id);
-        ok(req);
-        return CS_OK;
-    }
     /* replay guard + the pull job, in the batch's transaction, before the 200: a
      * notification Google got a 200 for is never lost (if the transaction fails, every
-     * notification in it is answered 503 and Google sends it again) */
-    if (http_tx(req) != CS_OK)
+     * notification in it is answered 503 and Google sends it again). A number not above the
+     * one stored is a replay without a write (nor the write lock); for the others the
+     * conditional update decides. */
+    if (msgno >= 0 && last >= msgno)
+        rc = CS_ERR_CONFLICT;
+    else if (http_tx(req) != CS_OK)
         return CS_ERR_DB;
-    rc = seen(req, chan, rid, msgno);
+    else
+        rc = seen(req, chan, rid, msgno);
     if (rc == CS_ERR_CONFLICT) {
         /* Google retries and may deliver out of order: routine, and a line per request
          * would let whoever floods the endpoint fill the log */

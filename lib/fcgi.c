@@ -183,6 +183,18 @@ static void stream_add(struct fcgi_conn *c, struct buf *b, const char *p, size_t
         c->too_big = 1;
 }
 
+/* A PARAMS or STDIN record of the request under way: its bytes, or (empty) the stream's end. */
+static void stream_record(struct fcgi_conn *c, unsigned id, struct buf *b, int *done,
+                          const char *content, size_t len)
+{
+    if (id != c->id || *done)
+        return;
+    if (len == 0)
+        *done = 1;
+    else
+        stream_add(c, b, content, len);
+}
+
 /* Handles one whole record; CS_OK, or an error that ends the connection. */
 static int record(struct fcgi_conn *c, int type, unsigned id, const char *content, size_t len)
 {
@@ -215,20 +227,10 @@ static int record(struct fcgi_conn *c, int type, unsigned id, const char *conten
         }
         return CS_OK;
     case REC_PARAMS:
-        if (id != c->id || c->params_done)
-            return CS_OK;
-        if (len == 0)
-            c->params_done = 1;
-        else
-            stream_add(c, &c->params, content, len);
+        stream_record(c, id, &c->params, &c->params_done, content, len);
         return CS_OK;
     case REC_STDIN:
-        if (id != c->id || c->body_done)
-            return CS_OK;
-        if (len == 0)
-            c->body_done = 1;
-        else
-            stream_add(c, &c->body, content, len);
+        stream_record(c, id, &c->body, &c->body_done, content, len);
         return CS_OK;
     default: /* FCGI_DATA (filter role only) and types of later versions: ignored */
         return CS_OK;

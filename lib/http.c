@@ -145,9 +145,9 @@ int http_read_body(struct http_req *req, size_t cap)
     if (req->content_length > (long long)cap)
         return CS_ERR_TOOBIG;
     buf_init(&req->body, cap);
+    if (req->conn != NULL)
+        return http_conn_body(req, cap);
     for (;;) {
-        if (req->conn != NULL)
-            return http_conn_body(req, cap);
         if (req->fcgi != NULL)
             n = FCGX_GetStr(chunk, sizeof chunk, ((FCGX_Request *)req->fcgi)->in);
         else
@@ -657,8 +657,11 @@ static int http_conn_read(struct http_conn *c, struct http_conn **batch, size_t 
             http_conn_close(c);
             return -1;
         }
-        if (fcgi_conn_feed(&c->p, chunk, (size_t)n) != CS_OK ||
-            http_conn_parse(c, batch, nbatch) != 0)
+        if (fcgi_conn_feed(&c->p, chunk, (size_t)n) != CS_OK) {
+            http_conn_close(c); /* out of memory: the room above keeps it from growing */
+            return -1;
+        }
+        if (http_conn_parse(c, batch, nbatch) != 0)
             return -1;
         if ((size_t)n < sizeof chunk)
             return 0;
