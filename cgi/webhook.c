@@ -54,7 +54,6 @@ static int route(struct http_req *req, void *ctx)
     struct db_stmt *st;
     int rc, good;
 
-    (void)ctx;
     if (strcmp(req->method, "POST") != 0) {
         http_reply_405(req, "POST");
         return 0;
@@ -90,6 +89,10 @@ static int route(struct http_req *req, void *ctx)
         http_reply_error(req, 400, "unknown X-Goog-Resource-State");
         return 0;
     }
+    /* everything below reads and writes in the batch's one transaction: a lookup of its own
+     * would take and drop the store's locks once more per batch */
+    if (http_tx(req) != CS_OK)
+        return CS_ERR_DB;
     /* the channel's owner and resource id (active integrations only) */
     if ((st = db_stmt(req->db, DB_INTEG_CHANNEL_OWNER)) == NULL) {
         http_reply_error(req, 503, "notification not recorded; try again");
@@ -126,12 +129,9 @@ static int route(struct http_req *req, void *ctx)
     /* replay guard + the pull job, in the batch's transaction, before the 200: a
      * notification Google got a 200 for is never lost (if the transaction fails, every
      * notification in it is answered 503 and Google sends it again). A number not above the
-     * one stored is a replay without a write (nor the write lock); for the others the
-     * conditional update decides. */
+     * one stored is a replay without a write; for the others the conditional update decides. */
     if (msgno >= 0 && last >= msgno)
         rc = CS_ERR_CONFLICT;
-    else if (http_tx(req) != CS_OK)
-        return CS_ERR_DB;
     else
         rc = seen(req, chan, rid, msgno);
     if (rc == CS_ERR_CONFLICT) {
@@ -144,21 +144,29 @@ static int route(struct http_req *req, void *ctx)
     if (rc == CS_OK)
         rc = jobs_enqueue_sync(req->db, user_id, 1, "webhook", req->cfg->webhook_settle_ms, NULL,
                                NULL);
+    /* a pending pull that already covers this notification is left as it was (nothing
+     * written): the worker knows of it and needs no wake-up */
+    if (rc == CS_OK && db_changes(req->db) != 0)
+        *(int *)ctx = 1;
     if (rc == CS_OK)
         ok(req);
     return rc;
 }
 
-/* After a batch of notifications is stored: the worker runs the pull jobs. */
+/* After a batch of notifications is stored: the worker runs the pull jobs it added or moved. */
 static void committed(const struct cfg *cfg, void *ctx)
 {
-    (void)ctx;
-    jobs_wake(cfg);
+    int *wake = ctx;
+
+    if (*wake)
+        jobs_wake(cfg);
+    *wake = 0;
 }
 
 int main(int argc, char **argv)
 {
-    static const struct http_batched r = {"webhook", route, committed, NULL};
+    static int wake; /* a job of the open batch was added or changed */
+    static const struct http_batched r = {"webhook", route, committed, &wake};
 
     return http_serve_batched(argc, argv, &r);
 }

@@ -185,8 +185,16 @@ void db_close(struct db *db)
     for (int i = 0; i < DB__MAX; i++)
         sqlite3_finalize(db->st[i].s);
     sqlite3_finalize(db->version_st);
+    for (int i = 0; i < 3; i++)
+        sqlite3_finalize(db->tx_st[i]);
     sqlite3_close(db->h);
     free(db);
+}
+
+void db_checkpoint_pages(struct db *db, int pages)
+{
+    if (db->kind == DB_SQLITE)
+        sqlite3_wal_autocheckpoint(db->h, pages);
 }
 
 struct sqlite3 *db_handle(struct db *db)
@@ -433,10 +441,26 @@ int db_exec_sql(struct db *db, const char *sql)
     return CS_OK;
 }
 
-static int db_simple(struct db *db, const char *sql)
+/* BEGIN IMMEDIATE (0), COMMIT (1) or ROLLBACK (2): statements prepared once per connection,
+ * since every request of a busy route runs them. */
+static int db_tx_step(struct db *db, int which)
 {
-    if (sqlite3_exec(db->h, sql, NULL, NULL, NULL) != SQLITE_OK) {
-        log_error("%s failed: %s", sql, sqlite3_errmsg(db->h));
+    static const char *const sql[3] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK"};
+    sqlite3_stmt *st = db->tx_st[which];
+    int rc;
+
+    if (st == NULL) {
+        if (sqlite3_prepare_v3(db->h, sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
+            SQLITE_OK) {
+            log_error("%s failed: %s", sql[which], sqlite3_errmsg(db->h));
+            return CS_ERR_DB;
+        }
+        db->tx_st[which] = st;
+    }
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        log_error("%s failed: %s", sql[which], sqlite3_errmsg(db->h));
         return CS_ERR_DB;
     }
     return CS_OK;
@@ -446,14 +470,14 @@ int db_begin(struct db *db)
 {
     if (db->kind == DB_MYSQL)
         return dbm_begin(db);
-    return db_simple(db, "BEGIN IMMEDIATE");
+    return db_tx_step(db, 0);
 }
 
 int db_commit(struct db *db)
 {
     if (db->kind == DB_MYSQL)
         return dbm_commit(db);
-    return db_simple(db, "COMMIT");
+    return db_tx_step(db, 1);
 }
 
 void db_rollback(struct db *db)
@@ -461,7 +485,7 @@ void db_rollback(struct db *db)
     if (db->kind == DB_MYSQL)
         dbm_rollback(db);
     else if (!sqlite3_get_autocommit(db->h))
-        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        db_tx_step(db, 2);
 }
 
 int db_end(struct db *db, int rc)

@@ -22,6 +22,7 @@ struct db {
     struct dbm *m;     /* MySQL */
     struct db_stmt st[DB__MAX];
     struct sqlite3_stmt *version_st; /* SQLite: PRAGMA data_version */
+    struct sqlite3_stmt *tx_st[3];   /* SQLite: BEGIN IMMEDIATE, COMMIT, ROLLBACK, prepared once */
     long long busy_since_us;         /* SQLite: when the current wait for a lock began */
 };
 

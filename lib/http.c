@@ -535,6 +535,8 @@ struct http_conn {
  * and most requests one transaction covers. */
 #define HTTP_CONNS_MAX 4096
 #define HTTP_BATCH_MAX 256
+/* WAL pages at which the batched loop's commits checkpoint (SQLite's default: 1000) */
+#define HTTP_CKPT_PAGES 10000
 
 static int http_epoll = -1;
 static size_t http_nconns;
@@ -699,13 +701,11 @@ static void http_accept(int sock)
     }
 }
 
-/* Runs the handlers of every request of the batch, settles their transaction, answers. */
-static void http_batch_run(struct http_conn **batch, size_t n, const struct cfg *cfg, struct db *db,
-                           const struct http_batched *r)
+/* Runs the handlers of the batch's requests from..n-1 (they join its transaction). */
+static void http_batch_run(struct http_conn **batch, size_t from, size_t n,
+                           const struct cfg *cfg, struct db *db, const struct http_batched *r)
 {
-    struct http_req *reqs[HTTP_BATCH_MAX];
-
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = from; i < n; i++) {
         struct http_conn *c = batch[i];
         memset(&c->req, 0, sizeof c->req);
         c->req.cfg = cfg;
@@ -727,8 +727,17 @@ static void http_batch_run(struct http_conn **batch, size_t n, const struct cfg 
             else
                 http_run(&c->req, r->handler, r->ctx);
         }
-        reqs[i] = &c->req;
     }
+}
+
+/* Settles the batch's transaction and answers every request of it. */
+static void http_batch_end(struct http_conn **batch, size_t n, const struct cfg *cfg,
+                           const struct http_batched *r)
+{
+    struct http_req *reqs[HTTP_BATCH_MAX];
+
+    for (size_t i = 0; i < n; i++)
+        reqs[i] = &batch[i]->req;
     if (http_settle(reqs, n) && r->committed != NULL)
         r->committed(cfg, r->ctx);
     for (size_t i = 0; i < n; i++) {
@@ -746,6 +755,23 @@ static void http_batch_run(struct http_conn **batch, size_t n, const struct cfg 
         } else if (http_conn_flush(batch[i]) != 0) {
             batch[i] = NULL;
         }
+    }
+}
+
+/* Handles what epoll reported: accepts, pending answers, requests read (added to batch). */
+static void http_events(int sock, const struct epoll_event *evs, int n, struct http_conn **batch,
+                        size_t *nbatch)
+{
+    for (int i = 0; i < n; i++) {
+        struct http_conn *c = evs[i].data.ptr;
+        if (c == NULL) {
+            http_accept(sock);
+            continue;
+        }
+        if ((evs[i].events & EPOLLOUT) && http_conn_flush(c) != 0)
+            continue;
+        if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            http_conn_read(c, batch, nbatch);
     }
 }
 
@@ -780,20 +806,11 @@ static int http_loop_batched(int sock, const struct cfg *cfg, struct db *db,
             break;
         if (http_stop)
             break;
-        for (int i = 0; i < n; i++) {
-            struct http_conn *c = evs[i].data.ptr;
-            if (c == NULL) {
-                http_accept(sock);
-                continue;
-            }
-            if ((evs[i].events & EPOLLOUT) && http_conn_flush(c) != 0)
-                continue;
-            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-                http_conn_read(c, batch, &nbatch);
-        }
+        http_events(sock, evs, n, batch, &nbatch);
         if (nbatch == 0)
             continue;
-        http_batch_run(batch, nbatch, cfg, db, r);
+        http_batch_run(batch, 0, nbatch, cfg, db, r);
+        http_batch_end(batch, nbatch, cfg, r);
         /* pipelined requests already received behind the answered ones */
         nnext = 0;
         for (size_t i = 0; i < nbatch; i++)
@@ -961,6 +978,10 @@ worker:
         cfg_free(&cfg);
         return 1;
     }
+    /* the event loop commits a batch every few requests and every connection it serves waits
+     * while one of its commits checkpoints (two fsyncs): one in ten times as often */
+    if (b != NULL)
+        db_checkpoint_pages(db, HTTP_CKPT_PAGES);
     log_info("ready (%s)", listen_on ? "listening" : "fd 0");
     http_listen_fd = sock;
     if (http_stop) /* stopped while starting */

@@ -36,7 +36,9 @@ struct job {
 
 /* Writes (or coalesces into the pending) sync job of a user; runs in the caller's transaction
  * when one is open. pull=1 asks for a pull too; delay_ms postpones it (settle window). job_id
- * and gen (may be NULL) identify the request, for jobs_wait. CS_OK or CS_ERR_DB. */
+ * and gen (may be NULL) identify the request, for jobs_wait. CS_OK or CS_ERR_DB. With both
+ * NULL, db_changes() right after it is 0 when a pending job already covered the request and
+ * nothing was written (on MySQL it counts the matched row: never 0). */
 int jobs_enqueue_sync(struct db *db, const char *user_id, int pull, const char *trigger,
                       long long delay_ms, long long *job_id, long long *gen);
 /* The same for opening / renewing the user's push channel. */
