@@ -701,11 +701,11 @@ static void http_accept(int sock)
     }
 }
 
-/* Runs the handlers of the batch's requests from..n-1 (they join its transaction). */
-static void http_batch_run(struct http_conn **batch, size_t from, size_t n,
-                           const struct cfg *cfg, struct db *db, const struct http_batched *r)
+/* Runs the handlers of the batch's requests (they join its transaction). */
+static void http_batch_run(struct http_conn **batch, size_t n, const struct cfg *cfg, struct db *db,
+                           const struct http_batched *r)
 {
-    for (size_t i = from; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         struct http_conn *c = batch[i];
         memset(&c->req, 0, sizeof c->req);
         c->req.cfg = cfg;
@@ -809,7 +809,7 @@ static int http_loop_batched(int sock, const struct cfg *cfg, struct db *db,
         http_events(sock, evs, n, batch, &nbatch);
         if (nbatch == 0)
             continue;
-        http_batch_run(batch, 0, nbatch, cfg, db, r);
+        http_batch_run(batch, nbatch, cfg, db, r);
         http_batch_end(batch, nbatch, cfg, r);
         /* pipelined requests already received behind the answered ones */
         nnext = 0;
