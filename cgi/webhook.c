@@ -91,8 +91,10 @@ static int route(struct http_req *req, void *ctx)
     }
     /* everything below reads and writes in the batch's one transaction: a lookup of its own
      * would take and drop the store's locks once more per batch */
-    if (http_tx(req) != CS_OK)
-        return CS_ERR_DB;
+    if (http_tx(req) != CS_OK) {
+        http_reply_error(req, 503, "notification not recorded; try again");
+        return 0;
+    }
     /* the channel's owner and resource id (active integrations only) */
     if ((st = db_stmt(req->db, DB_INTEG_CHANNEL_OWNER)) == NULL) {
         http_reply_error(req, 503, "notification not recorded; try again");

@@ -81,7 +81,7 @@ static void request_reset(struct fcgi_conn *c)
         c->closing = 1;
     c->id = 0;
     c->keep = 0;
-    c->params_done = c->body_done = c->too_big = c->ready = 0;
+    c->params_done = c->body_done = c->too_big = c->params_big = c->ready = 0;
     buf_reset(&c->params);
     buf_reset(&c->body);
 }
@@ -179,8 +179,11 @@ static int management(struct fcgi_conn *c, int type, const char *content, size_t
  * dropped. */
 static void stream_add(struct fcgi_conn *c, struct buf *b, const char *p, size_t n)
 {
-    if (c->too_big || buf_add(b, p, n) != CS_OK)
+    if (c->too_big || buf_add(b, p, n) != CS_OK) {
         c->too_big = 1;
+        if (b == &c->params)
+            c->params_big = 1;
+    }
 }
 
 /* A PARAMS or STDIN record of the request under way: its bytes, or (empty) the stream's end. */

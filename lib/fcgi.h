@@ -25,6 +25,7 @@ struct fcgi_conn {
     int params_done;   /* the empty PARAMS record came */
     int body_done;     /* the empty STDIN record came */
     int too_big;       /* more parameters or body than the limits */
+    int params_big;    /* more parameters than FCGI_PARAMS_MAX (some were dropped) */
     int ready;         /* a complete request waits to be answered */
     int closing;       /* close once out is written */
 };

@@ -375,8 +375,12 @@ int http_tx(struct http_req *req)
     if (req->in_tx)
         return CS_OK;
     if (!http_tx_open) {
-        if (db_begin(req->db) != CS_OK)
+        /* after a failed BEGIN (the lock stayed taken for the whole busy timeout) the batch's
+         * other requests do not wait as long again */
+        if (http_tx_failed || db_begin(req->db) != CS_OK) {
+            http_tx_failed = 1;
             return CS_ERR_DB;
+        }
         http_tx_open = 1;
         http_tx_failed = 0;
     }
@@ -444,8 +448,10 @@ static int http_settle(struct http_req **reqs, size_t n)
 {
     int committed = 0;
 
-    if (!http_tx_open)
+    if (!http_tx_open) {
+        http_tx_failed = 0;
         return 0;
+    }
     http_tx_open = 0;
     if (!http_tx_failed && reqs[0]->db != NULL && db_commit(reqs[0]->db) == CS_OK) {
         committed = 1;
@@ -718,11 +724,11 @@ static void http_batch_run(struct http_conn **batch, size_t n, const struct cfg 
             static char *none[] = {NULL};
             c->req.envp = none;
             http_start(&c->req);
-            http_reply_error(&c->req, c->p.too_big ? 431 : 400, "malformed request parameters");
+            http_reply_error(&c->req, c->p.params_big ? 431 : 400, "malformed request parameters");
         } else {
             c->req.envp = c->envp;
             http_start(&c->req);
-            if (c->p.too_big && c->p.params.len >= FCGI_PARAMS_MAX)
+            if (c->p.params_big) /* whatever was kept, a parameter is missing */
                 http_reply_error(&c->req, 431, "request headers too large");
             else
                 http_run(&c->req, r->handler, r->ctx);
