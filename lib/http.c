@@ -707,10 +707,12 @@ static void http_accept(int sock)
     }
 }
 
-/* Runs the handlers of the batch's requests (they join its transaction). */
+/* Runs the handlers of every request of the batch, settles their transaction, answers. */
 static void http_batch_run(struct http_conn **batch, size_t n, const struct cfg *cfg, struct db *db,
                            const struct http_batched *r)
 {
+    struct http_req *reqs[HTTP_BATCH_MAX];
+
     for (size_t i = 0; i < n; i++) {
         struct http_conn *c = batch[i];
         memset(&c->req, 0, sizeof c->req);
@@ -733,17 +735,8 @@ static void http_batch_run(struct http_conn **batch, size_t n, const struct cfg 
             else
                 http_run(&c->req, r->handler, r->ctx);
         }
+        reqs[i] = &c->req;
     }
-}
-
-/* Settles the batch's transaction and answers every request of it. */
-static void http_batch_end(struct http_conn **batch, size_t n, const struct cfg *cfg,
-                           const struct http_batched *r)
-{
-    struct http_req *reqs[HTTP_BATCH_MAX];
-
-    for (size_t i = 0; i < n; i++)
-        reqs[i] = &batch[i]->req;
     if (http_settle(reqs, n) && r->committed != NULL)
         r->committed(cfg, r->ctx);
     for (size_t i = 0; i < n; i++) {
@@ -761,23 +754,6 @@ static void http_batch_end(struct http_conn **batch, size_t n, const struct cfg 
         } else if (http_conn_flush(batch[i]) != 0) {
             batch[i] = NULL;
         }
-    }
-}
-
-/* Handles what epoll reported: accepts, pending answers, requests read (added to batch). */
-static void http_events(int sock, const struct epoll_event *evs, int n, struct http_conn **batch,
-                        size_t *nbatch)
-{
-    for (int i = 0; i < n; i++) {
-        struct http_conn *c = evs[i].data.ptr;
-        if (c == NULL) {
-            http_accept(sock);
-            continue;
-        }
-        if ((evs[i].events & EPOLLOUT) && http_conn_flush(c) != 0)
-            continue;
-        if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
-            http_conn_read(c, batch, nbatch);
     }
 }
 
@@ -812,11 +788,20 @@ static int http_loop_batched(int sock, const struct cfg *cfg, struct db *db,
             break;
         if (http_stop)
             break;
-        http_events(sock, evs, n, batch, &nbatch);
+        for (int i = 0; i < n; i++) {
+            struct http_conn *c = evs[i].data.ptr;
+            if (c == NULL) {
+                http_accept(sock);
+                continue;
+            }
+            if ((evs[i].events & EPOLLOUT) && http_conn_flush(c) != 0)
+                continue;
+            if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                http_conn_read(c, batch, &nbatch);
+        }
         if (nbatch == 0)
             continue;
         http_batch_run(batch, nbatch, cfg, db, r);
-        http_batch_end(batch, nbatch, cfg, r);
         /* pipelined requests already received behind the answered ones */
         nnext = 0;
         for (size_t i = 0; i < nbatch; i++)

@@ -905,6 +905,7 @@ int receiver_header(struct receiver *r, int i, const char *name, char *out, size
 #include <sqlite3.h>
 #include <mysql.h>
 
+#include "crypt.h"
 #include "db.h"
 
 /* The server URL the mysql variants of the tests run against, or NULL. */
@@ -1244,33 +1245,67 @@ int stack_kill_worker(struct stack *s, int sig)
     return stack_kill_worker_of(s, 1, sig);
 }
 
-int stack_kill_worker_of(struct stack *s, int node, int sig)
+int stack_children(pid_t pid, pid_t *kids, int max)
 {
     DIR *d = opendir("/proc");
     struct dirent *e;
-    pid_t parent = node == 2 ? s->worker2 : s->worker;
     int n = 0;
 
-    if (d == NULL || parent <= 0) {
-        if (d)
-            closedir(d);
+    if (d == NULL)
         return 0;
-    }
     while ((e = readdir(d)) != NULL) {
         char path[300], buf[512], *p;
-        long pid = strtol(e->d_name, &p, 10), ppid = 0;
+        long id = strtol(e->d_name, &p, 10), ppid = 0;
         FILE *f;
-        if (*p != '\0' || pid <= 0)
+        if (*p != '\0' || id <= 0)
             continue;
-        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        snprintf(path, sizeof path, "/proc/%ld/stat", id);
         if ((f = fopen(path, "r")) == NULL)
             continue;
         if (fgets(buf, sizeof buf, f) != NULL && (p = strrchr(buf, ')')) != NULL)
             ppid = strtol(p + 4, NULL, 10); /* ") S PPID" */
         fclose(f);
-        if (ppid == parent && kill((pid_t)pid, sig) == 0)
+        if (ppid == (long)pid) {
+            if (n < max)
+                kids[n] = (pid_t)id;
             n++;
+        }
     }
     closedir(d);
     return n;
+}
+
+int stack_kill_worker_of(struct stack *s, int node, int sig)
+{
+    pid_t parent = node == 2 ? s->worker2 : s->worker, kids[256];
+    int n = 0, found;
+
+    if (parent <= 0)
+        return 0;
+    found = stack_children(parent, kids, 256);
+    for (int i = 0; i < found && i < 256; i++)
+        if (kill(kids[i], sig) == 0)
+            n++;
+    return n;
+}
+
+int stack_channel(struct stack *s, const char *who, const char *secret, struct stack_chan *ch)
+{
+    static const char *const cols[2] = {"channel_id", "resource_id"};
+    char *out[2] = {ch->id, ch->rid};
+    size_t len[2] = {sizeof ch->id, sizeof ch->rid};
+
+    for (int i = 0; i < 2; i++) {
+        char sql[256], *v;
+        snprintf(sql, sizeof sql,
+                 "SELECT %s FROM user_integrations i JOIN users u ON u.id = i.user_id WHERE "
+                 "u.email = '%s@example.com'",
+                 cols[i], who);
+        if ((v = stack_db_text(s, sql)) == NULL)
+            return -1;
+        snprintf(out[i], len[i], "%s", v);
+        free(v);
+    }
+    crypt_hmac_text(secret, ch->id, ch->token);
+    return 0;
 }

@@ -134,6 +134,15 @@ int receiver_count(struct receiver *r);
 /* Header value of request i (case-insensitive name) into out; 0 when found. */
 int receiver_header(struct receiver *r, int i, const char *name, char *out, size_t len);
 
+/* A user's push channel as Google echoes it back: its id and resource id from the store, the
+ * token derived from the webhook secret. 0, or -1 when WHO@example.com has no channel. */
+struct stack_chan {
+    char id[64], rid[128], token[65];
+};
+int stack_channel(struct stack *s, const char *who, const char *secret, struct stack_chan *ch);
+
+/* The processes whose parent is pid (their pids into kids, at most max); how many there are. */
+int stack_children(pid_t pid, pid_t *kids, int max);
 /* Sends sig to calsync-worker's job runners (its parent starts new ones); returns how many. */
 int stack_kill_worker(struct stack *s, int sig);
 /* The same for node 1 or 2 of a two-node stack. */

@@ -60,32 +60,9 @@ static size_t discard(char *p, size_t sz, size_t n, void *ud)
     return sz * n;
 }
 
-struct chan {
-    char id[64], rid[128], token[CRYPT_HEXLEN];
-};
-
-static void channel_of(const char *who, struct chan *ch)
+static void channel_of(const char *who, struct stack_chan *ch)
 {
-    char sql[256], *v;
-
-    snprintf(sql, sizeof sql,
-             "SELECT channel_id FROM user_integrations i JOIN users u ON u.id = i.user_id WHERE "
-             "u.email = '%s@example.com'",
-             who);
-    v = stack_db_text(&S, sql);
-    assert_non_null(v);
-    snprintf(ch->id, sizeof ch->id, "%s", v);
-    free(v);
-    snprintf(sql, sizeof sql,
-             "SELECT resource_id FROM user_integrations i JOIN users u ON u.id = i.user_id WHERE "
-             "u.email = '%s@example.com'",
-             who);
-    v = stack_db_text(&S, sql);
-    assert_non_null(v);
-    snprintf(ch->rid, sizeof ch->rid, "%s", v);
-    free(v);
-    /* the token Google echoes back is derived from the webhook secret */
-    crypt_hmac_text(WEBHOOK_SECRET, ch->id, ch->token);
+    assert_int_equal(stack_channel(&S, who, WEBHOOK_SECRET, ch), 0);
 }
 
 static long notify(const char *id, const char *rid, const char *token, const char *state_,
@@ -172,7 +149,7 @@ static void forged_notifications(void **state)
 {
     struct client c;
     struct resp r;
-    struct chan ch;
+    struct stack_chan ch;
     char longid[400];
     size_t mark;
     long long runs;
@@ -233,7 +210,7 @@ static void forged_notifications(void **state)
 static void answers_before_google(void **state)
 {
     struct client c;
-    struct chan ch;
+    struct stack_chan ch;
     size_t mark;
 
     (void)state;
@@ -259,7 +236,7 @@ static void answers_before_google(void **state)
 static void burst_coalesces(void **state)
 {
     struct client c;
-    struct chan ch;
+    struct stack_chan ch;
     char h1[300], h2[300], h3[300];
     const char *h[6] = {h1, h2, h3, "X-Goog-Resource-State: exists", "Content-Length: 0", NULL};
     CURLM *multi = curl_multi_init();
@@ -335,7 +312,7 @@ static void *bg_sync_main(void *arg)
 static void one_more_pass(void **state)
 {
     struct client c;
-    struct chan ch;
+    struct stack_chan ch;
     struct bg_sync b = {&c, 0};
     pthread_t th;
     size_t mark;
@@ -366,7 +343,7 @@ static void renewal(void **state)
 {
     struct client c;
     struct resp r;
-    struct chan old, fresh;
+    struct stack_chan old, fresh;
     struct seek s = {&c, "Tras renovar"};
     const char *none[] = {NULL};
     char out[512];
@@ -446,7 +423,7 @@ static void concurrent_renewals(void **state)
     emu_ctl(&S, "DELETE", "faults", NULL, NULL);
     /* exactly one live channel for the calendar, and it is the stored one */
     {
-        struct chan ch;
+        struct stack_chan ch;
         channel_of("ugo", &ch);
         assert_int_equal(emu_ctl(&S, "GET", "channels", NULL, &r), 200);
         cJSON_ArrayForEach(it, cJSON_GetObjectItem(r.json, "channels"))
@@ -491,7 +468,7 @@ static void safety_net_poll(void **state)
 static void expired_channel_recovered(void **state)
 {
     struct client c;
-    struct chan old, fresh;
+    struct stack_chan old, fresh;
     struct seek s = {&c, "Canal recuperado"};
     const char *none[] = {NULL};
     char out[512];
@@ -525,7 +502,7 @@ static void expired_channel_recovered(void **state)
 static void after_disconnect(void **state)
 {
     struct client c;
-    struct chan ch;
+    struct stack_chan ch;
     size_t mark;
 
     (void)state;

@@ -3,7 +3,6 @@
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/un.h>
-#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <setjmp.h>
@@ -103,38 +102,16 @@ static int wait_no_jobs(const char *who, int ms)
 
 /* ---- users and their channels ---- */
 
-struct chan {
-    char id[64], rid[128], token[CRYPT_HEXLEN];
-};
-
 /* Connects WHO (see stack_connect_user), waits for its initial sync to leave no job behind and
  * reads the push channel it got. */
-static void connect_user(const char *who, struct chan *ch)
+static void connect_user(const char *who, struct stack_chan *ch)
 {
     struct client c;
-    char sql[256], *v;
 
     assert_int_equal(stack_connect_user(&S, &c, who, NULL), 0);
     client_free(&c);
     assert_true(wait_no_jobs(who, 10000));
-    snprintf(sql, sizeof sql,
-             "SELECT channel_id FROM user_integrations i JOIN users u ON u.id = i.user_id WHERE "
-             "u.email = '%s@example.com'",
-             who);
-    v = stack_db_text(&S, sql);
-    assert_non_null(v);
-    snprintf(ch->id, sizeof ch->id, "%s", v);
-    free(v);
-    snprintf(sql, sizeof sql,
-             "SELECT resource_id FROM user_integrations i JOIN users u ON u.id = i.user_id WHERE "
-             "u.email = '%s@example.com'",
-             who);
-    v = stack_db_text(&S, sql);
-    assert_non_null(v);
-    snprintf(ch->rid, sizeof ch->rid, "%s", v);
-    free(v);
-    /* the token Google echoes back is derived from the webhook secret */
-    crypt_hmac_text(WEBHOOK_SECRET, ch->id, ch->token);
+    assert_int_equal(stack_channel(&S, who, WEBHOOK_SECRET, ch), 0);
 }
 
 /* ---- notifications over HTTP (through nginx) ---- */
@@ -168,7 +145,7 @@ static struct note note_of(const char *id, const char *rid, const char *token, c
 }
 
 /* A valid notification of the channel ("exists") with message number msgno. */
-static struct note note_valid(const struct chan *ch, const char *msgno)
+static struct note note_valid(const struct stack_chan *ch, const char *msgno)
 {
     struct note n = {.id = ch->id,
                      .rid = ch->rid,
@@ -260,7 +237,7 @@ static long send_note(struct note *n, long timeout_s)
     return n->got;
 }
 
-static long send_valid(const struct chan *ch, long long msgno, long timeout_s)
+static long send_valid(const struct stack_chan *ch, long long msgno, long timeout_s)
 {
     char num[24];
     struct note n;
@@ -288,7 +265,7 @@ static void shuffle(int *v, int n)
 static void burst_in_random_order(void **state)
 {
     enum { N = 64 };
-    struct chan ch;
+    struct stack_chan ch;
     struct note n[N];
     char num[N][24];
     int order[N];
@@ -331,7 +308,7 @@ static void burst_in_random_order(void **state)
 static void forged_among_valid(void **state)
 {
     enum { VALID = 16, KINDS = 13, ROUNDS = 2 };
-    struct chan a, b;
+    struct stack_chan a, b;
     char other_secret[CRYPT_HEXLEN], unknown_token[CRYPT_HEXLEN], longid[400];
     static const char unknown_id[] = "00000000-0000-4000-8000-0000000000aa";
     struct note n[VALID + KINDS * ROUNDS];
@@ -521,7 +498,7 @@ static void wire_nv(struct wire *w, const char *name, const char *value)
 
 /* The parameters nginx's webhook location sends for a notification of the channel with
  * message number num (NULL: none) and a body of content_length bytes, as name-value pairs. */
-static void wire_note_params(struct wire *pv, const struct chan *ch, const char *num,
+static void wire_note_params(struct wire *pv, const struct stack_chan *ch, const char *num,
                              const char *content_length)
 {
     wire_nv(pv, "REQUEST_METHOD", "POST");
@@ -538,7 +515,7 @@ static void wire_note_params(struct wire *pv, const struct chan *ch, const char 
 
 /* A whole responder request: a notification of the channel with message number msgno, and
  * body_len bytes of body (CONTENT_LENGTH says so). */
-static void wire_request(struct wire *w, unsigned id, int flags, const struct chan *ch,
+static void wire_request(struct wire *w, unsigned id, int flags, const struct stack_chan *ch,
                          long long msgno, size_t body_len)
 {
     struct wire pv = {NULL, 0, 0};
@@ -751,10 +728,10 @@ static int still_open(int fd)
 }
 
 /* The channel the raw requests notify, and the next message number to use. */
-static struct chan raw_ch;
+static struct stack_chan raw_ch;
 static long long raw_next = 1;
 
-static const struct chan *raw_chan(void)
+static const struct stack_chan *raw_chan(void)
 {
     if (raw_ch.id[0] == '\0')
         connect_user("dina", &raw_ch);
@@ -1140,7 +1117,7 @@ static void fcgi_one_request_at_a_time(void **state)
  * busy timeout): 503, nothing stored, so Google's retry of the same number is taken. */
 static void failed_transaction_503(void **state)
 {
-    struct chan ch;
+    struct stack_chan ch;
     char path[512];
     sqlite3 *db;
     long long t0, waited;
@@ -1199,40 +1176,10 @@ static pid_t webhook_supervisor(void)
     return -1;
 }
 
-/* The children of pid (into kids, at most max); how many there are. */
-static int children_of(pid_t pid, pid_t *kids, int max)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-
-    assert_non_null(d);
-    while ((e = readdir(d)) != NULL) {
-        char path[300], buf[512], *p;
-        long id = strtol(e->d_name, &p, 10), ppid = 0;
-        FILE *f;
-        if (*p != '\0' || id <= 0)
-            continue;
-        snprintf(path, sizeof path, "/proc/%ld/stat", id);
-        if ((f = fopen(path, "r")) == NULL)
-            continue;
-        if (fgets(buf, sizeof buf, f) != NULL && (p = strrchr(buf, ')')) != NULL)
-            ppid = strtol(p + 4, NULL, 10); /* ") S PPID" */
-        fclose(f);
-        if (ppid == (long)pid) {
-            if (n < max)
-                kids[n] = (pid_t)id;
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
 /* kill -9 of the event loop: its supervisor starts another, which serves notifications. */
 static void killed_loop_restarts(void **state)
 {
-    struct chan ch;
+    struct stack_chan ch;
     pid_t sup, old, now[4];
     long long msgno = 1, t0, stored = -1;
     long st = 0;
@@ -1241,7 +1188,7 @@ static void killed_loop_restarts(void **state)
     connect_user("fay", &ch);
     sup = webhook_supervisor();
     assert_true(sup > 0);
-    assert_int_equal(children_of(sup, now, 4), 1);
+    assert_int_equal(stack_children(sup, now, 4), 1);
     old = now[0];
     assert_int_equal(send_valid(&ch, msgno, 30), 200);
     assert_int_equal(kill(old, SIGKILL), 0);
@@ -1255,7 +1202,7 @@ static void killed_loop_restarts(void **state)
     print_message("served again %lld ms after the kill\n", now_ms() - t0);
     assert_int_equal(st, 200);
     assert_true(now_ms() - t0 < 8000);
-    assert_int_equal(children_of(sup, now, 4), 1);
+    assert_int_equal(stack_children(sup, now, 4), 1);
     assert_int_not_equal(now[0], old);
     stored = msgno_of("fay");
     assert_int_equal(stored, msgno);
