@@ -42,6 +42,17 @@ async function until(what, fn, ms = 15000) {
   }
 }
 
+/* Waits until the stack has stopped calling Google (no call for a second): a one-shot fault set
+ * after that is met by the call the test makes, not by a push or pull still running from before. */
+async function emuQuiet() {
+  let last = -1, since = Date.now();
+  await until('Google calls to stop', async () => {
+    const n = (await emu('GET', 'stats')).calls;
+    if (n !== last) { last = n; since = Date.now(); }
+    return Date.now() - since >= 1000;
+  });
+}
+
 async function openPanel() {
   if (await page.locator('#intpanel').isHidden()) await page.click('#intbtn');
   await page.locator('#intpanel').waitFor({ state: 'visible' });
@@ -266,7 +277,8 @@ test('keyboard: a slot opens the modal with Enter', async () => {
 
 test('sync now, syncing, error and retry', async () => {
   // a slow Google: the spinner shows while the sync runs
-  await emu('POST', 'faults', { kind: 'delay', ms: 2500, count: 1, path: '/events' });
+  await emuQuiet();
+  await emu('POST', 'faults', { kind: 'delay', ms: 2500, count: 1, method: 'GET', path: '/events' });
   await openPanel();
   await page.click('#syncnow');
   await until('syncing', async () => (await page.textContent('#intstate')) === 'Sincronizando…');
@@ -275,7 +287,8 @@ test('sync now, syncing, error and retry', async () => {
   await until('sync toast', async () => /Sincronizado/.test((await page.textContent('#toast')) || ''));
   await shot('08-sync-now');
   // Google refuses: the error and its reason show, with Retry
-  await emu('POST', 'faults', { status: 400, reason: 'badRequest', count: 1, path: '/events' });
+  await emuQuiet();
+  await emu('POST', 'faults', { status: 400, reason: 'badRequest', count: 1, method: 'GET', path: '/events' });
   await openPanel();
   await page.click('#syncnow');
   await until('error state', async () => (await page.textContent('#intstate')) === 'Error');
