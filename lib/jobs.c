@@ -372,13 +372,16 @@ static int jobs_lease_stmt(struct db *db, enum db_stmt_id id, const struct job *
     return db_changes(db);
 }
 
+int jobs_lease_due(const struct job *j)
+{
+    return j->lease_until - db_now_ms() <= j->lease_ms / 2;
+}
+
 int jobs_keepalive(struct db *db, struct job *j)
 {
-    long long now = db_now_ms();
-
-    if (j->lease_until - now > j->lease_ms / 2)
+    if (!jobs_lease_due(j))
         return CS_OK; /* still young: spare the write */
-    j->lease_until = now + j->lease_ms;
+    j->lease_until = db_now_ms() + j->lease_ms;
     if (jobs_lease_stmt(db, DB_JOB_EXTEND, j, j->lease_until, NULL) != 1) {
         log_info("%s job %lld was taken from us (cancelled or lease lapsed) user=%s",
                  jobs_kind_name(j->kind), j->id, j->user_id);

@@ -68,6 +68,8 @@ long long jobs_next_due(struct db *db);
 /* Extends the lease when it is getting old; CS_ERR_BUSY when the job was taken from us
  * (cancelled by a disconnect, or our lease lapsed). */
 int jobs_keepalive(struct db *db, struct job *j);
+/* True when jobs_keepalive would write (half of the lease is gone). */
+int jobs_lease_due(const struct job *j);
 /* Ends a run: done (deleted, unless a request came in meanwhile: then it stays for one more
  * pass; also when there is nothing more to do for what this run claimed, e.g. the user is not
  * connected any more), or retried at retry_at_ms (0: backoff by attempts) with err shown. */

@@ -420,14 +420,17 @@ static void sync_finish_state(struct sync_ctx *c, int rc)
     db_exec(c->db, st);
 }
 
+int sync_keepalive(struct sync_ctx *c)
+{
+    if (!c->lost && c->job != NULL && jobs_keepalive(c->db, c->job) != CS_OK)
+        c->lost = 1;
+    return c->lost ? CS_ERR_BUSY : CS_OK;
+}
+
 /* gapi's check before every Google call: the job is still ours. */
 static int sync_alive(void *ctx)
 {
-    struct sync_ctx *c = ctx;
-
-    if (c->job != NULL && jobs_keepalive(c->db, c->job) != CS_OK)
-        c->lost = 1;
-    return c->lost ? CS_ERR_BUSY : CS_OK;
+    return sync_keepalive(ctx);
 }
 
 static long long sync_run_start(struct sync_ctx *c, const char *trigger)

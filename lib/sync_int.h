@@ -57,6 +57,10 @@ void sync_extra(struct sync_ctx *c, const struct appt *a, int full, struct gmap_
 void sync_reminders_sent(struct sync_ctx *c, const struct appt *a, const cJSON *body);
 /* True when a's former link lived in the calendar this run syncs with. */
 int sync_former_here(const struct sync_ctx *c, const struct appt *a);
+/* Keeps the job's lease while local work runs between Google calls (a page of thousands of
+ * events can outlast a lease): CS_ERR_BUSY once the job was taken from us. Cheap when the
+ * lease is young (a clock read). */
+int sync_keepalive(struct sync_ctx *c);
 /* Shows a long run's progress in the status (total < 0: unknown). */
 void sync_progress(struct sync_ctx *c, const char *phase, long long done, long long total);
 

@@ -129,6 +129,26 @@ out:
     return rc;
 }
 
+/* Inside a long write transaction (a page of events, a reconcile): keeps the job's lease, which
+ * would lapse if the work outlasted it. The renewal is written between two transactions: on
+ * MySQL it locks the job's row, and the webhook's enqueue would wait behind the rest of the
+ * page. Splitting is safe: each item is applied on its own and the sync token is stored only
+ * after the last page. */
+static int sync_tx_keepalive(struct sync_ctx *c)
+{
+    int rc, rc2;
+
+    if (c->lost)
+        return CS_ERR_BUSY;
+    if (c->job == NULL || !jobs_lease_due(c->job))
+        return CS_OK;
+    if ((rc = db_commit(c->db)) != CS_OK)
+        return rc;
+    rc = sync_keepalive(c);
+    rc2 = db_begin(c->db);
+    return rc != CS_OK ? rc : rc2;
+}
+
 /* After a full listing: linked appointments Google no longer has are deleted here, unless
  * that would remove more than half of them (and more than 10): then nothing is deleted. */
 static int sync_reconcile(struct sync_ctx *c)
@@ -156,7 +176,8 @@ static int sync_reconcile(struct sync_ctx *c)
     }
     if (rc == CS_OK && n > 0 && (rc = db_begin(c->db)) == CS_OK) {
         for (size_t i = 0; i < n && rc == CS_OK; i++)
-            rc = sync_mark_deleted(c, ids[i]);
+            if ((rc = sync_tx_keepalive(c)) == CS_OK)
+                rc = sync_mark_deleted(c, ids[i]);
         if ((rc = db_end(c->db, rc)) == CS_OK)
             c->st->deleted += (int)n;
     }
@@ -272,7 +293,8 @@ int sync_pull(struct sync_ctx *c, const char *sync_token)
         if ((rc = db_begin(c->db)) == CS_OK) {
             cJSON_ArrayForEach(it, items)
             {
-                if ((rc = sync_pull_item(c, it, full)) != CS_OK)
+                if ((rc = sync_tx_keepalive(c)) != CS_OK ||
+                    (rc = sync_pull_item(c, it, full)) != CS_OK)
                     break;
             }
             rc = db_end(c->db, rc);

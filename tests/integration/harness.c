@@ -18,7 +18,23 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include "harness.h"
+
+/* CALSYNC_TEST_FILTER=pattern runs only the tests whose names match (cmocka's glob: * and ?), for
+ * working on one test of a long suite. */
+__attribute__((constructor)) static void harness_filter(void)
+{
+    const char *f = getenv("CALSYNC_TEST_FILTER");
+
+    if (f != NULL && *f != '\0')
+        cmocka_set_test_filter(f);
+}
 
 #ifndef CALSYNC_BUILD_DIR
 #error "CALSYNC_BUILD_DIR must be defined"
