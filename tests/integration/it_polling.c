@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -16,7 +17,7 @@ static struct stack S;
 
 static int setup(void **state)
 {
-    static const char *const env[] = {"CALSYNC_POLL_INTERVAL=1", "CALSYNC_PUSH_DELAY_MS=0", NULL};
+    static const char *const env[] = {"CALSYNC_POLL_INTERVAL=60", "CALSYNC_PUSH_DELAY_MS=0", NULL};
     static const struct stack_opts o = {.webhooks = 0, .env = env};
 
     (void)state;
@@ -33,6 +34,11 @@ static void connect_user(struct client *c, const char *who)
 {
     assert_int_equal(stack_connect_user(&S, c, who, NULL), 0);
 }
+
+/* uma's poll interval has passed */
+#define UMA_POLL_DUE                                                                               \
+    "UPDATE user_integrations SET next_poll_at = 1 WHERE user_id = (SELECT id FROM users WHERE "   \
+    "email = 'uma@example.com')"
 
 static int renew(char *out, size_t len)
 {
@@ -60,7 +66,11 @@ static void polling_converges(void **state)
                              "00Z\"},\"end\":{\"dateTime\":\"2026-07-01T11:00:00Z\"}}",
                              NULL),
                      200);
-    sleep_ms(1100); /* the poll interval is 1 s here */
+    /* just synced: the next poll is an interval (60 s here) away */
+    assert_int_equal(renew(out, sizeof out), 0);
+    assert_non_null(strstr(out, "polled=0"));
+    /* the interval passes (the clock is moved in the store, not waited for) */
+    assert_int_equal(stack_db_exec(&S, UMA_POLL_DUE), 0);
     assert_int_equal(renew(out, sizeof out), 0);
     assert_non_null(strstr(out, "polled=1"));
     assert_int_equal(stack_wait_jobs(&S, 8000), 0); /* the worker polls */
@@ -69,17 +79,23 @@ static void polling_converges(void **state)
         200);
     assert_non_null(strstr(r.body, "Sondeo"));
     resp_free(&r);
-    /* not due again yet: nothing to poll */
+    /* the poll set the next one an interval ahead: nothing to poll now */
+    assert_true(stack_db_int(&S, "SELECT next_poll_at FROM user_integrations i JOIN users u ON "
+                                 "u.id = i.user_id WHERE u.email = 'uma@example.com'") >
+                (long long)time(NULL) + 50);
     assert_int_equal(renew(out, sizeof out), 0);
     assert_non_null(strstr(out, "polled=0"));
     /* local edits push at once, but do not postpone the next poll */
-    sleep_ms(1100);
+    assert_int_equal(stack_db_exec(&S, UMA_POLL_DUE), 0);
     assert_int_equal(client_json(&c, "POST", "/api/appointments",
                                  "{\"title\":\"Empuje\",\"start\":\"2026-07-03T10:00:00Z\",\"end\":"
                                  "\"2026-07-03T11:00:00Z\"}",
                                  NULL),
                      201);
-    sleep_ms(300);
+    assert_int_equal(stack_wait_jobs(&S, 8000), 0); /* the push ran */
+    assert_int_equal(emu_ctl(&S, "GET", "events?account=uma@gmail.test", NULL, &r), 200);
+    assert_non_null(strstr(r.body, "Empuje"));
+    resp_free(&r);
     assert_int_equal(renew(out, sizeof out), 0);
     assert_non_null(strstr(out, "polled=1"));
     client_free(&c);
