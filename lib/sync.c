@@ -270,7 +270,7 @@ static void sync_progress_clear(struct sync_ctx *c)
 }
 
 /* The user's reminders setting ("default" unless they chose minutes). */
-static void sync_user_reminders(struct sync_ctx *c)
+void sync_user_reminders(struct sync_ctx *c)
 {
     struct db_stmt *st = db_stmt(c->db, DB_USER_GET_REMINDERS);
 

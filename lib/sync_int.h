@@ -53,6 +53,8 @@ int sync_event_error(struct sync_ctx *c, const struct gapi_resp *r, const char *
 /* What a's event carries beyond its fields: its type's colour, and the reminders when they go
  * (always with full, else only when the setting changed since they were last sent). */
 void sync_extra(struct sync_ctx *c, const struct appt *a, int full, struct gmap_extra *x);
+/* Reads the user's reminders setting into c->reminders. */
+void sync_user_reminders(struct sync_ctx *c);
 /* Records that a's event now has the reminders of c (after a push whose body had them). */
 void sync_reminders_sent(struct sync_ctx *c, const struct appt *a, const cJSON *body);
 /* True when a's former link lived in the calendar this run syncs with. */

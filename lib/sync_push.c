@@ -367,6 +367,10 @@ int sync_push(struct sync_ctx *c)
         int settled = 0, fatal = CS_OK;
         if ((rc = sync_due_rows(c, rows, &n)) != CS_OK || n == 0)
             return rc;
+        /* the setting as of these rows: a new setting commits with the rows it queues, so a
+         * run that started before it must not push those rows with the setting it read then
+         * (their events would keep the old reminders, and nothing would queue them again) */
+        sync_user_reminders(c);
         if (total < 0 && n >= SYNC_PROGRESS_MIN &&
             (total = sync_outbox_count(c)) >= SYNC_PROGRESS_MIN)
             sync_progress(c, "push", 0, total); /* a first push of many: show how far it got */

@@ -496,6 +496,48 @@ static void colours_and_reminders_kept(void **state)
     client_free(&c);
 }
 
+/* A new reminders setting while the connect's first sync is under way (here: while it creates
+ * the Vesta calendar): the first push sends the new setting, not the one the run read when it
+ * started. The setting's change queues only events already linked, so an event pushed with the
+ * old setting would have kept it. */
+static void reminders_set_during_first_push(void **state)
+{
+    struct client c;
+    struct resp r;
+    char loc[4096], cal[256];
+    cJSON *ev;
+
+    (void)state;
+    new_user(&c, "nora");
+    assert_int_equal(client_json(&c, "PATCH", "/api/settings", "{\"reminders\":[10,60]}", &r), 200);
+    resp_free(&r);
+    create(&c, "{\"title\":\"Visita previa\",\"start\":\"2027-06-07T10:00:00+02:00\",\"end\":"
+               "\"2027-06-07T11:00:00+02:00\"}");
+    /* the calendar's creation (the run's first POST) takes 2 s */
+    assert_int_equal(emu_ctl(&S, "POST", "faults",
+                             "{\"kind\":\"delay\",\"ms\":2000,\"count\":1,\"method\":\"POST\","
+                             "\"path\":\"/calendars\"}",
+                             NULL),
+                     200);
+    assert_int_equal(connect_as(&c, "vesta", loc, sizeof loc), 302);
+    assert_non_null(strstr(loc, "google=connected"));
+    sleep_ms(700);
+    assert_int_equal(client_json(&c, "PATCH", "/api/settings", "{\"reminders\":\"default\"}", &r),
+                     200);
+    resp_free(&r);
+    assert_int_equal(client_wait_synced(&c), 0);
+    assert_int_equal(stack_wait_jobs(&S, 10000), 0);
+    assert_int_equal(vesta_calendars("nora", cal, sizeof cal), 1);
+    ev = event_titled("nora", cal, "Visita previa");
+    assert_non_null(ev);
+    assert_true(jbool(cJSON_GetObjectItem(ev, "reminders"), "useDefault"));
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "reminders"), "overrides")),
+        0);
+    cJSON_Delete(ev);
+    client_free(&c);
+}
+
 static void cancelled_mapping(void **state)
 {
     struct client c;
@@ -798,6 +840,7 @@ int main(void)
         cmocka_unit_test(vesta_created_reused_recreated),
         cmocka_unit_test(vesta_two_way_with_push),
         cmocka_unit_test(colours_and_reminders_kept),
+        cmocka_unit_test(reminders_set_during_first_push),
         cmocka_unit_test(cancelled_mapping),
         cmocka_unit_test(switching_calendars),
         cmocka_unit_test(emulator_scope_enforcement),
