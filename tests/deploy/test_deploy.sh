@@ -364,6 +364,9 @@ expect_status 200 -H 'Content-Type: application/json' \
 grep -q 'calsync_session' "$T/cookies" || fail "login set no session cookie"
 case "$(header Set-Cookie)" in *Secure*) ;; *) fail "the session cookie is not Secure over https" ;; esac
 [ -n "$(header Strict-Transport-Security)" ] || fail "API answers lack HSTS"
+for h in X-Content-Type-Options Referrer-Policy; do
+    [ "$(grep -ci "^$h:" "$T/headers")" = 1 ] || fail "an API answer carries $h $(grep -ci "^$h:" "$T/headers") times"
+done
 expect_status 200 "$BASE/api/auth/me"
 expect_status 201 -H 'Content-Type: application/json' \
     -d '{"title":"Visita deploy","start":"2026-12-01T10:00:00+01:00","end":"2026-12-01T11:00:00+01:00"}' \

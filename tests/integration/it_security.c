@@ -132,6 +132,18 @@ static const char *raw_header(const struct raw *r, const char *name)
 }
 
 /* Item 1: every HTML answer (and the page's assets) forbids framing. */
+/* How many times a header occurs in the answer. */
+static int raw_header_count(const struct raw *r, const char *name)
+{
+    size_t nl = strlen(name);
+    int n = 0;
+
+    for (const char *p = r->head; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncasecmp(p, name, nl) == 0 && p[nl] == ':')
+            n++;
+    return n;
+}
+
 static void page_headers(void **state)
 {
     const char *urls[] = {"/calendario", "/calendario/", "/calendario/index.html",
@@ -156,9 +168,17 @@ static void page_headers(void **state)
             fail_msg("%s: not the page", urls[i]);
         free(r.body);
     }
-    /* the API keeps the server-level headers */
+    /* the API keeps the server-level headers, each once (the routes send some too: a
+     * browser given two different Referrer-Policy values may take either) */
     assert_int_equal(raw_req(NULL, "GET", "/api/auth/me", NULL, 0, &r), 401);
     assert_non_null(raw_header(&r, "X-Frame-Options"));
+    {
+        const char *once[] = {"X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy",
+                              "Cache-Control"};
+        for (size_t i = 0; i < sizeof once / sizeof once[0]; i++)
+            if (raw_header_count(&r, once[i]) != 1)
+                fail_msg("/api/auth/me: %s sent %d times", once[i], raw_header_count(&r, once[i]));
+    }
     free(r.body);
 }
 
