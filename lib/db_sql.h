@@ -330,10 +330,11 @@ DB_STMT(STATE_PURGE, "DELETE FROM oauth_states WHERE expires_at <= ?1")
  */
 /* enqueue = this upsert, then JOB_KEY reads the row's id and generation (one transaction) */
 /* A request coalesces into the job of its key. One that the pending job already covers (not
- * running, not cancelled, pulling as much, due as soon) changes nothing, so a burst of
- * notifications writes no page of sync_jobs (SQLite; MySQL's upsert has no WHERE). The first
- * request during a run sets when its one more pass is due (a notification's settle window);
- * later ones can only bring it forward. */
+ * cancelled, pulling as much, due as soon, and either not running or already holding a request
+ * for one more pass after the run, which starts after whatever this request is about) changes
+ * nothing, so a burst of notifications writes no page of sync_jobs (SQLite; MySQL's upsert has
+ * no WHERE). The first request during a run sets when its one more pass is due (a
+ * notification's settle window); later ones can only bring it forward. */
 DB_STMT2(JOB_ENQUEUE,
          "INSERT INTO sync_jobs(user_id, kind, ckey, pull, `trigger`, payload, not_before, "
          "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
@@ -342,8 +343,8 @@ DB_STMT2(JOB_ENQUEUE,
          "THEN excluded.not_before ELSE min(not_before, excluded.not_before) END, "
          "gen = gen + 1, pull = max(pull, excluded.pull), `trigger` = excluded.`trigger`, "
          "cancelled = 0 "
-         "WHERE NOT (lease_owner IS NULL AND cancelled = 0 AND pull >= excluded.pull "
-         "AND not_before <= excluded.not_before)",
+         "WHERE NOT (cancelled = 0 AND pull >= excluded.pull AND "
+         "not_before <= excluded.not_before AND (lease_owner IS NULL OR gen > claimed_gen))",
          "INSERT INTO sync_jobs(user_id, kind, ckey, pull, `trigger`, payload, not_before, "
          "created_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
          "ON DUPLICATE KEY UPDATE "
@@ -352,6 +353,12 @@ DB_STMT2(JOB_ENQUEUE,
          "gen = gen + 1, pull = GREATEST(pull, VALUES(pull)), `trigger` = VALUES(`trigger`), "
          "cancelled = 0")
 DB_STMT(JOB_KEY, "SELECT job_id, gen FROM sync_jobs WHERE kind = ?1 AND ckey = ?2")
+/* the job of the key covers a request pulling ?3, due at ?4 (JOB_ENQUEUE's test, read only:
+ * on SQLite an upsert that changes nothing still rewrites sqlite_sequence, and on MySQL it
+ * always writes the row) */
+DB_STMT(JOB_COVERS, "SELECT 1 FROM sync_jobs WHERE kind = ?1 AND ckey = ?2 AND cancelled = 0 "
+                    "AND pull >= ?3 AND not_before <= ?4 "
+                    "AND (lease_owner IS NULL OR gen > claimed_gen)")
 /* claiming, in one transaction: the candidate (for the worker: the next due job of a user
  * with no job running, whose Google backoff has passed), its user locked so that two nodes
  * cannot start two jobs of one user, no other job of the user running, then the conditional

@@ -444,20 +444,25 @@ static void http_run(struct http_req *req, http_handler h, void *ctx)
 /* Ends the batch's transaction, if one was opened: commit, or roll back when a handler failed
  * or the commit did; then every joined request is answered 503, since nothing of it was
  * stored. Returns 1 when a transaction committed. */
-static int http_settle(struct http_req **reqs, size_t n)
+static int http_settle(struct http_req **reqs, size_t n, const struct http_batched *b)
 {
-    int committed = 0;
+    int committed = 0, ok;
 
     if (!http_tx_open) {
         http_tx_failed = 0;
         return 0;
     }
     http_tx_open = 0;
-    if (!http_tx_failed && reqs[0]->db != NULL && db_commit(reqs[0]->db) == CS_OK) {
+    ok = !http_tx_failed && reqs[0]->db != NULL;
+    if (b != NULL && b->ending != NULL && b->ending(reqs[0]->db, ok, b->ctx) != CS_OK)
+        ok = 0;
+    if (ok && db_commit(reqs[0]->db) == CS_OK) {
         committed = 1;
     } else {
         size_t joined = 0;
         db_rollback(reqs[0]->db);
+        if (b != NULL && b->ending != NULL)
+            b->ending(reqs[0]->db, 0, b->ctx);
         for (size_t i = 0; i < n; i++) {
             if (!reqs[i]->in_tx || reqs[i]->finished)
                 continue;
@@ -491,13 +496,14 @@ static void http_done(struct http_req *req)
 
 /* One request of a libfcgi or CGI transport: a batch of one. Returns 1 when its
  * transaction committed. */
-static int http_handle(struct http_req *req, http_handler h, void *ctx)
+static int http_handle(struct http_req *req, http_handler h, void *ctx,
+                       const struct http_batched *b)
 {
     int committed;
 
     http_start(req);
     http_run(req, h, ctx);
-    committed = http_settle(&req, 1);
+    committed = http_settle(&req, 1, b);
     http_done(req);
     return committed;
 }
@@ -517,7 +523,7 @@ static int http_loop(int sock, const struct cfg *cfg, struct db *db, http_handle
         req.db = db;
         req.fcgi = &fr;
         req.envp = fr.envp;
-        http_handle(&req, h, ctx);
+        http_handle(&req, h, ctx, NULL);
     }
     FCGX_Free(&fr, 1);
     return 0;
@@ -540,7 +546,6 @@ struct http_conn {
 /* Most connections one process holds (nginx opens one per request in flight, and keeps some),
  * and most requests one transaction covers. */
 #define HTTP_CONNS_MAX 4096
-#define HTTP_BATCH_MAX 256
 /* WAL pages at which the batched loop's commits checkpoint (SQLite's default: 1000) */
 #define HTTP_CKPT_PAGES 10000
 
@@ -737,7 +742,7 @@ static void http_batch_run(struct http_conn **batch, size_t n, const struct cfg 
         }
         reqs[i] = &c->req;
     }
-    if (http_settle(reqs, n) && r->committed != NULL)
+    if (http_settle(reqs, n, r) && r->committed != NULL)
         r->committed(cfg, r->ctx);
     for (size_t i = 0; i < n; i++) {
         struct http_conn *c = batch[i];
@@ -757,11 +762,15 @@ static void http_batch_run(struct http_conn **batch, size_t n, const struct cfg 
     }
 }
 
+/* The quiet time after a batch that lets a batched route's idle work run. */
+#define HTTP_IDLE_MS 100
+
 static int http_loop_batched(int sock, const struct cfg *cfg, struct db *db,
                              const struct http_batched *r)
 {
     struct http_conn *batch[HTTP_BATCH_MAX], *next[HTTP_BATCH_MAX];
     size_t nbatch = 0, nnext;
+    int idle_due = 0;
     struct epoll_event evs[128], lev;
     int fl = fcntl(sock, F_GETFL);
 
@@ -779,15 +788,23 @@ static int http_loop_batched(int sock, const struct cfg *cfg, struct db *db,
     }
     while (!http_stop) {
         /* requests found behind answered ones are run without waiting; each event adds at
-         * most one request, so the batch never overflows */
+         * most one request, so the batch never overflows. The route's idle work runs once
+         * nothing came for HTTP_IDLE_MS after a batch. */
         size_t room = HTTP_BATCH_MAX - nbatch;
         int n = room == 0 ? 0
                           : epoll_wait(http_epoll, evs, room < 128 ? (int)room : 128,
-                                       nbatch > 0 ? 0 : -1);
+                                       nbatch > 0 ? 0
+                                       : idle_due ? HTTP_IDLE_MS
+                                                  : -1);
         if (n < 0 && errno != EINTR)
             break;
         if (http_stop)
             break;
+        if (n == 0 && nbatch == 0 && idle_due) {
+            idle_due = 0;
+            r->idle(db, r->ctx);
+            continue;
+        }
         for (int i = 0; i < n; i++) {
             struct http_conn *c = evs[i].data.ptr;
             if (c == NULL) {
@@ -802,6 +819,7 @@ static int http_loop_batched(int sock, const struct cfg *cfg, struct db *db,
         if (nbatch == 0)
             continue;
         http_batch_run(batch, nbatch, cfg, db, r);
+        idle_due = r->idle != NULL;
         /* pipelined requests already received behind the answered ones */
         nnext = 0;
         for (size_t i = 0; i < nbatch; i++)
@@ -897,8 +915,10 @@ static int http_serve_any(int argc, char **argv, const char *route, http_handler
         memset(&req, 0, sizeof req);
         req.cfg = &cfg;
         req.db = db;
-        if (http_handle(&req, h, ctx) && b != NULL && b->committed != NULL)
+        if (http_handle(&req, h, ctx, b) && b != NULL && b->committed != NULL)
             b->committed(&cfg, ctx);
+        if (b != NULL && b->idle != NULL) /* the process ends: nothing is left for later */
+            b->idle(db, ctx);
         db_close(db);
         cfg_free(&cfg);
         return 0;

@@ -49,11 +49,21 @@ int http_serve(int argc, char **argv, const char *route, http_handler h, void *c
  * then answers them; if that transaction fails, every request in it is answered 503, so
  * nothing is acknowledged that was not stored. committed (may be NULL) runs after each
  * transaction that committed. Same options and transports as http_serve. */
+/* The most requests one batch holds. */
+#define HTTP_BATCH_MAX 256
+
 struct http_batched {
     const char *route;
     http_handler handler;
     void (*committed)(const struct cfg *cfg, void *ctx);
     void *ctx;
+    /* (may be NULL) runs as the batch's transaction ends, before its commit (commit 1: the
+     * writes the handlers left to the end of the batch, CS_OK or the batch is rolled back),
+     * and (commit 0: forget the batch) when it is rolled back, also after a commit 1 */
+    int (*ending)(struct db *db, int commit, void *ctx);
+    /* (may be NULL) runs once nothing has come for a moment (100 ms) after a batch: deferred
+     * work of its own */
+    void (*idle)(struct db *db, void *ctx);
 };
 int http_serve_batched(int argc, char **argv, const struct http_batched *r);
 /* Joins req to the transaction of its batch (opening it if need be): the handler's writes

@@ -103,6 +103,22 @@ int jobs_enqueue_sync(struct db *db, const char *user_id, int pull, const char *
                     gen);
 }
 
+int jobs_sync_covered(struct db *db, const char *user_id, int pull, long long delay_ms)
+{
+    struct db_stmt *st = db_stmt(db, DB_JOB_COVERS);
+    int yes;
+
+    if (st == NULL)
+        return 0;
+    db_bind_text(st, 1, job_kinds[JOB_SYNC]);
+    db_bind_text(st, 2, user_id);
+    db_bind_int(st, 3, pull ? 1 : 0);
+    db_bind_int64(st, 4, db_now_ms() + (delay_ms > 0 ? delay_ms : 0));
+    yes = db_step(st) == DB_ROW;
+    db_reset(st);
+    return yes;
+}
+
 int jobs_enqueue_channel(struct db *db, const char *user_id, const char *trigger)
 {
     return jobs_put(db, user_id, JOB_CHANNEL, user_id, 0, trigger, NULL, 0, NULL, NULL);

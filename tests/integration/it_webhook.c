@@ -65,9 +65,12 @@ static long long db_int(const char *fmt, ...)
     return stack_db_int(&S, sql);
 }
 
-/* The user's last accepted message number; -1 when none was stored. */
+/* The user's last accepted message number; -1 when none was stored. Read after a pause: a
+ * number whose batch wrote nothing else (its pull was pending already) is stored once the loop
+ * has been idle for 100 ms. */
 static long long msgno_of(const char *who)
 {
+    sleep_ms(300);
     return db_int("SELECT coalesce(channel_msgno, -1) FROM user_integrations i JOIN users u ON "
                   "u.id = i.user_id WHERE u.email = '%s@example.com'",
                   who);
