@@ -41,6 +41,7 @@ static const struct {
     const char *name, *key;
 } hot[] = {
     {"APPT_INSERT", NULL},
+    {"JOB_COVERS", "kind=? AND ckey=?"}, /* each webhook channel of a batch */
     {"APPT_GET", "rowid=?"},
     {"APPT_GET_ANY", "rowid=?"},
     {"APPT_LIST", "user_id=? AND is_active=?"},
