@@ -212,7 +212,7 @@ static int route(struct http_req *req, void *ctx)
     /* the pull job, in the batch's transaction, before the 200: a notification Google got a
      * 200 for is never lost (if the transaction fails, every notification in it is answered
      * 503 and Google sends it again). Once per user and batch. */
-    if (rc == CS_OK && !cs->enqueued) {
+    if (!cs->enqueued) {
         /* a pending pull that already covers this notification is left as it is (nothing
          * written): the worker knows of it and needs no wake-up */
         if (!jobs_sync_covered(req->db, cs->user_id, 1, req->cfg->webhook_settle_ms)) {

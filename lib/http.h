@@ -43,15 +43,15 @@ typedef int (*http_handler)(struct http_req *req, void *ctx);
  * database. Returns the process exit code. */
 int http_serve(int argc, char **argv, const char *route, http_handler h, void *ctx);
 
+/* The most requests one batch of a batched route holds. */
+#define HTTP_BATCH_MAX 256
+
 /* A route of short requests that write (webhook notifications): each process serves many
  * connections at once from one event loop, runs the handlers of every request that is
  * complete, then commits the writes of all of them in one transaction (http_tx) and only
  * then answers them; if that transaction fails, every request in it is answered 503, so
  * nothing is acknowledged that was not stored. committed (may be NULL) runs after each
  * transaction that committed. Same options and transports as http_serve. */
-/* The most requests one batch holds. */
-#define HTTP_BATCH_MAX 256
-
 struct http_batched {
     const char *route;
     http_handler handler;

@@ -41,12 +41,12 @@ struct job {
  * nothing was written (on MySQL it counts the matched row: never 0). */
 int jobs_enqueue_sync(struct db *db, const char *user_id, int pull, const char *trigger,
                       long long delay_ms, long long *job_id, long long *gen);
-/* The same for opening / renewing the user's push channel. */
 /* 1 when the user's pending sync job already covers a sync requested now (pulling when pull
  * is set, due in delay_ms): not cancelled, pulling as much, due as soon, and either not
  * running or holding a request for one more pass after the run. Then jobs_enqueue_sync would
  * change nothing, and need not be called. 0 otherwise, or when the store fails. */
 int jobs_sync_covered(struct db *db, const char *user_id, int pull, long long delay_ms);
+/* The same for opening / renewing the user's push channel. */
 int jobs_enqueue_channel(struct db *db, const char *user_id, const char *trigger);
 /* A cleanup job with its own (sealed) payload; *job_id is set. */
 int jobs_enqueue_cleanup(struct db *db, const char *user_id, const char *payload,

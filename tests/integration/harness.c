@@ -1215,7 +1215,7 @@ int client_wait_synced(struct client *c)
     return wait_until(synced_cond, c, 10000) ? 0 : -1;
 }
 
-int stack_connect_user(struct stack *s, struct client *c, const char *who, const char *tz)
+int stack_connect_start(struct stack *s, struct client *c, const char *who, const char *tz)
 {
     char email[64], body[128], loc[4096];
 
@@ -1228,6 +1228,13 @@ int stack_connect_user(struct stack *s, struct client *c, const char *who, const
     client_init(c, s);
     if (client_login(c, email, "password-123") != 200 ||
         client_connect(c, loc, sizeof loc) != 302 || strstr(loc, "google=connected") == NULL)
+        return -1;
+    return 0;
+}
+
+int stack_connect_user(struct stack *s, struct client *c, const char *who, const char *tz)
+{
+    if (stack_connect_start(s, c, who, tz) != 0)
         return -1;
     return client_wait_synced(c);
 }

@@ -96,6 +96,8 @@ int client_wait_synced(struct client *c);
 /* Creates WHO@example.com (password "password-123", zone tz or the default), logs c in as it
  * and connects it to the Google account WHO@gmail.test; 0 once the initial sync is done. */
 int stack_connect_user(struct stack *s, struct client *c, const char *who, const char *tz);
+/* The same up to the connect's redirect back (0): the initial sync is left running. */
+int stack_connect_start(struct stack *s, struct client *c, const char *who, const char *tz);
 
 /* Emulator control: method on /_emulator/<path>; returns status. */
 long emu_ctl(struct stack *s, const char *method, const char *path, const char *body,

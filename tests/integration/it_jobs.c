@@ -582,16 +582,7 @@ static void slow_page_keeps_lease(void **state)
                                 "NEW.title LIKE 'Lento %' BEGIN SELECT "
                                 "length(hex(randomblob(400000))); END"),
         0);
-    {
-        char loc[4096];
-        assert_int_equal(stack_user(&S, "lena@example.com", "password-123", NULL), 0);
-        assert_int_equal(emu_ctl(&S, "POST", "config", "{\"account\":\"lena@gmail.test\"}", NULL),
-                         200);
-        client_init(&c, &S);
-        assert_int_equal(client_login(&c, "lena@example.com", "password-123"), 200);
-        assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
-        assert_non_null(strstr(loc, "google=connected"));
-    }
+    assert_int_equal(stack_connect_start(&S, &c, "lena", NULL), 0);
     /* slow on purpose, and slower on a loaded machine: more than the usual 10 s */
     assert_true(wait_until(has_local, &w, 90000));
     assert_int_equal(stack_wait_jobs(&S, 30000), 0);
