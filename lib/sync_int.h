@@ -35,7 +35,7 @@ struct sync_ctx {
     int lost;   /* the job's lease was taken from us: stop at once */
 };
 
-/* helpers (sync.c) */
+/* helpers (sync_ctx.c) */
 long long sync_parse_ms(const char *rfc3339);
 const char *sync_str(const cJSON *o, const char *key);
 void sync_user_tz(struct sync_ctx *c);
@@ -65,12 +65,21 @@ int sync_former_here(const struct sync_ctx *c, const struct appt *a);
 int sync_keepalive(struct sync_ctx *c);
 /* Shows a long run's progress in the status (total < 0: unknown). */
 void sync_progress(struct sync_ctx *c, const char *phase, long long done, long long total);
+/* Takes the progress row away again (at the end of a run that wrote one). */
+void sync_progress_clear(struct sync_ctx *c);
 
-/* merge (sync_merge.c) */
+/* merge (sync_merge.c). The merges never push themselves: SYNC_PUSH_AGAIN tells the pusher
+ * (sync_push.c) that a now holds what must go to Google and its link was updated, so the push
+ * is tried once more one level deeper. */
+#define SYNC_PUSH_AGAIN 1000
 int sync_merge_save(struct sync_ctx *c, struct appt *a, const char *gid, const char *etag,
                     const char *updated, const char *snap);
-int sync_resolve_412(struct sync_ctx *c, struct appt *a, int depth);
-int sync_adopt_former(struct sync_ctx *c, struct appt *a, int depth);
+/* After a 412: re-reads the event, merges field by field against the last synced version and
+ * saves the merge. CS_OK (linked, nothing left to send), SYNC_PUSH_AGAIN, or an error. */
+int sync_resolve_412(struct sync_ctx *c, struct appt *a);
+/* An appointment linked before a disconnect: CS_OK (linked again), SYNC_PUSH_AGAIN (a points
+ * at the former event: update it), CS_ERR_NOTFOUND (gone: create a new one) or an error. */
+int sync_adopt_former(struct sync_ctx *c, struct appt *a);
 
 /* push (sync_push.c): drains every due outbox row; stops at the first failure that concerns
  * Google as a whole */

@@ -48,8 +48,8 @@ int sync_merge_save(struct sync_ctx *c, struct appt *a, const char *gid, const c
 }
 
 /* Re-reads a changed event, merges field by field against the last synced version, saves
- * the merge locally, and pushes it with the fresh etag. */
-int sync_resolve_412(struct sync_ctx *c, struct appt *a, int depth)
+ * the merge locally; the pusher then sends it with the fresh etag. */
+int sync_resolve_412(struct sync_ctx *c, struct appt *a)
 {
     struct gapi_resp r;
     struct buf path;
@@ -71,7 +71,7 @@ int sync_resolve_412(struct sync_ctx *c, struct appt *a, int depth)
         /* deleted on Google while edited here: the newer local edit restores it */
         free(a->google_etag);
         a->google_etag = NULL;
-        rc = sync_push_upsert(c, a, depth + 1);
+        rc = SYNC_PUSH_AGAIN;
         goto out_resp;
     }
     if (r.status != 200) {
@@ -105,7 +105,7 @@ int sync_resolve_412(struct sync_ctx *c, struct appt *a, int depth)
     if (gmap_same(a, &remote))
         rc = sync_link(c, a, r.json); /* nothing of ours left to send */
     else
-        rc = sync_push_upsert(c, a, depth + 1);
+        rc = SYNC_PUSH_AGAIN;
 out_resp:
     gapi_resp_free(&r);
 out:
@@ -136,7 +136,7 @@ static void sync_take_content(struct appt *dst, struct appt *src)
 /* An appointment that was linked before a disconnect: when its event still exists, link it
  * again instead of creating a twin; whichever side changed last wins. CS_ERR_NOTFOUND when
  * the event is gone (the caller creates a new one). */
-int sync_adopt_former(struct sync_ctx *c, struct appt *a, int depth)
+int sync_adopt_former(struct sync_ctx *c, struct appt *a)
 {
     struct gapi_resp r;
     struct buf path;
@@ -181,7 +181,7 @@ int sync_adopt_former(struct sync_ctx *c, struct appt *a, int depth)
         free(a->google_etag);
         a->google_etag = NULL;
         a->google_event_id = strdup(a->former_event_id);
-        rc = a->google_event_id ? sync_push_upsert(c, a, depth + 1) : CS_ERR_NOMEM;
+        rc = a->google_event_id ? SYNC_PUSH_AGAIN : CS_ERR_NOMEM;
     }
 out:
     free(snap);

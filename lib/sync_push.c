@@ -34,7 +34,9 @@ static int sync_push_insert(struct sync_ctx *c, struct appt *a, int depth)
     /* a link from before a disconnect is re-used on the same calendar only: after switching
      * between the primary and the Vesta calendar the event is made afresh on the new one */
     if (depth == 0 && sync_former_here(c, a)) {
-        rc = sync_adopt_former(c, a, depth);
+        rc = sync_adopt_former(c, a);
+        if (rc == SYNC_PUSH_AGAIN)
+            return sync_push_upsert(c, a, depth + 1);
         if (rc != CS_ERR_NOTFOUND)
             return rc;
     }
@@ -101,7 +103,9 @@ int sync_push_upsert(struct sync_ctx *c, struct appt *a, int depth)
         if (rc == CS_OK)
             sync_reminders_sent(c, a, body);
     } else if (rc == CS_OK && r.status == 412) {
-        rc = sync_resolve_412(c, a, depth);
+        rc = sync_resolve_412(c, a);
+        if (rc == SYNC_PUSH_AGAIN)
+            rc = sync_push_upsert(c, a, depth + 1);
     } else if (rc == CS_OK && (r.status == 404 || r.status == 410)) {
         if (a->google_etag != NULL) {
             /* deleted on Google after our last sync; the local edit is newer: restore */

@@ -1,0 +1,286 @@
+/* sync_ctx.c: the run's context and the helpers every pass shares (loads, links, errors,
+ * paths, progress, the lease): below the passes, so arrows only go down. */
+#include "sync_int.h"
+#include "appt.h"
+#include "cal.h"
+#include "cfg.h"
+#include "crypt.h"
+#include "cs.h"
+#include "db.h"
+#include "gapi.h"
+#include "gmap.h"
+#include "jobs.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+long long sync_parse_ms(const char *rfc3339)
+{
+    time_t t;
+    const char *dot;
+    long long ms = 0;
+
+    if (rfc3339 == NULL || cal_parse_rfc3339(rfc3339, &t) != CS_OK)
+        return 0;
+    dot = strchr(rfc3339, '.');
+    if (dot != NULL && dot[1] >= '0' && dot[1] <= '9') {
+        int digits = 0;
+        for (const char *p = dot + 1; *p >= '0' && *p <= '9' && digits < 3; p++, digits++)
+            ms = ms * 10 + (*p - '0');
+        while (digits++ < 3)
+            ms *= 10;
+    }
+    return (long long)t * 1000 + ms;
+}
+
+const char *sync_str(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+void sync_user_tz(struct sync_ctx *c)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_USER_BY_ID);
+
+    snprintf(c->tz, sizeof c->tz, "%s", c->cfg->default_tz);
+    if (st == NULL)
+        return;
+    db_bind_text(st, 1, c->user_id);
+    if (db_step(st) == DB_ROW && db_col_text(st, 2) != NULL)
+        db_col_copy(st, 2, c->tz, sizeof c->tz);
+    db_reset(st);
+}
+
+/* Loads an appointment of the user whether active or not. */
+int sync_load(struct sync_ctx *c, long long id, struct appt *a)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_APPT_GET_ANY);
+    int rc = CS_ERR_NOTFOUND;
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, c->user_id);
+    if (db_step(st) == DB_ROW)
+        rc = appt_from_row(st, a);
+    db_reset(st);
+    return rc;
+}
+
+int sync_load_by(struct sync_ctx *c, enum db_stmt_id id, const char *gid, struct appt *a)
+{
+    struct db_stmt *st = db_stmt(c->db, id);
+    int rc = CS_ERR_NOTFOUND;
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, c->user_id);
+    db_bind_text(st, 2, gid);
+    if (db_param_count(st) >= 3) /* APPT_BY_FORMER_ID: links of this calendar only */
+        db_bind_text(st, 3, c->cal_id);
+    if (db_step(st) == DB_ROW)
+        rc = appt_from_row(st, a);
+    db_reset(st);
+    return rc;
+}
+
+/* The pending outbox op of an appointment: "upsert", "delete" or "" (none). */
+void sync_pending_op(struct sync_ctx *c, long long id, char op[8])
+{
+    struct db_stmt *st = db_stmt(c->db, DB_OUTBOX_FOR_APPT);
+
+    op[0] = '\0';
+    if (st == NULL)
+        return;
+    db_bind_int64(st, 1, id);
+    if (db_step(st) == DB_ROW)
+        db_col_copy(st, 0, op, 8);
+    db_reset(st);
+}
+
+void sync_set_error(struct sync_ctx *c, long long id, const char *state, const char *msg)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_APPT_SET_SYNC_ERROR);
+
+    if (st == NULL)
+        return;
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, c->user_id);
+    db_bind_text(st, 3, state);
+    db_bind_text(st, 4, msg);
+    db_exec(c->db, st);
+}
+
+/* Marks an appointment deleted because Google no longer has its event (or has just deleted
+ * it for us). */
+int sync_mark_deleted(struct sync_ctx *c, long long id)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_APPT_PULL_DELETE);
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, c->user_id);
+    db_bind_int64(st, 3, db_now());
+    db_bind_int64(st, 4, db_now_ms());
+    return db_exec(c->db, st);
+}
+
+/* The appointment ids a statement (bound with the user) selects, in *ids (free()). CS_OK, or
+ * CS_ERR_NOMEM with the ids collected so far, or CS_ERR_DB. */
+int sync_collect_ids(struct sync_ctx *c, enum db_stmt_id id, long long **ids, size_t *n)
+{
+    struct db_stmt *st = db_stmt(c->db, id);
+    size_t cap = 0;
+    int rc = CS_OK;
+
+    *ids = NULL;
+    *n = 0;
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, c->user_id);
+    while (db_step(st) == DB_ROW) {
+        if (*n == cap) {
+            long long *p = realloc(*ids, (cap = cap ? cap * 2 : 64) * sizeof **ids);
+            if (p == NULL) {
+                rc = CS_ERR_NOMEM;
+                break;
+            }
+            *ids = p;
+        }
+        (*ids)[(*n)++] = db_col_int64(st, 0);
+    }
+    db_reset(st);
+    return rc;
+}
+
+/* Records that a was synced as Google event ev (its id, etag, updated, and the snapshot). */
+int sync_link(struct sync_ctx *c, const struct appt *a, const cJSON *ev)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_APPT_SET_SYNCED);
+    char *snap = gmap_snapshot(a);
+    int rc;
+
+    if (st == NULL || snap == NULL) {
+        free(snap);
+        return CS_ERR_DB;
+    }
+    db_bind_int64(st, 1, a->id);
+    db_bind_text(st, 2, c->user_id);
+    db_bind_text(st, 3, sync_str(ev, "id"));
+    db_bind_text(st, 4, sync_str(ev, "etag"));
+    db_bind_text(st, 5, sync_str(ev, "updated"));
+    db_bind_text(st, 6, snap);
+    db_bind_int64(st, 7, db_now());
+    db_bind_int64(st, 8, a->updated_at);
+    rc = db_exec(c->db, st);
+    free(snap);
+    return rc;
+}
+
+/* Builds "/calendars/<cal>/events[/<id>]" + suffix. */
+int sync_path(struct sync_ctx *c, struct buf *b, const char *event_id, const char *suffix)
+{
+    int rc = buf_printf(b, "%s/events", c->cal);
+
+    if (rc == CS_OK && event_id != NULL) {
+        rc = buf_adds(b, "/");
+        if (rc == CS_OK)
+            rc = gapi_path_segment(b, event_id);
+    }
+    if (rc == CS_OK && suffix != NULL)
+        rc = buf_adds(b, suffix);
+    return rc;
+}
+
+/* Maps a final (non-2xx) Google answer on one event to an error text. */
+int sync_event_error(struct sync_ctx *c, const struct gapi_resp *r, const char *what)
+{
+    snprintf(c->err, sizeof c->err, "Google refused %s: %ld %.60s%s%.120s", what, r->status,
+             r->reason, r->message[0] ? ": " : "", r->message);
+    return CS_ERR_GOOGLE;
+}
+
+void sync_extra(struct sync_ctx *c, const struct appt *a, int full, struct gmap_extra *x)
+{
+    int t = appt_type_index(a->type);
+
+    x->color_id = t >= 0 && c->cfg->type_colors[t][0] ? c->cfg->type_colors[t] : NULL;
+    x->reminders = full || a->reminders_sent == NULL || strcmp(a->reminders_sent, c->reminders) != 0
+                       ? c->reminders
+                       : NULL;
+}
+
+void sync_reminders_sent(struct sync_ctx *c, const struct appt *a, const cJSON *body)
+{
+    struct db_stmt *st;
+
+    if (body == NULL || !cJSON_HasObjectItem(body, "reminders") ||
+        (st = db_stmt(c->db, DB_APPT_SET_REMINDERS_SENT)) == NULL)
+        return;
+    db_bind_int64(st, 1, a->id);
+    db_bind_text(st, 2, c->user_id);
+    db_bind_text(st, 3, c->reminders);
+    db_exec(c->db, st);
+}
+
+int sync_former_here(const struct sync_ctx *c, const struct appt *a)
+{
+    const char *was = a->former_calendar_id ? a->former_calendar_id : "primary";
+
+    return a->former_event_id != NULL && strcmp(was, c->cal_id) == 0;
+}
+
+void sync_progress(struct sync_ctx *c, const char *phase, long long done, long long total)
+{
+    char text[160];
+    struct db_stmt *st;
+
+    if (total >= 0)
+        snprintf(text, sizeof text, "{\"phase\":\"%s\",\"done\":%lld,\"total\":%lld}", phase, done,
+                 total);
+    else
+        snprintf(text, sizeof text, "{\"phase\":\"%s\",\"done\":%lld,\"total\":null}", phase, done);
+    if ((st = db_stmt(c->db, DB_INTEG_SET_PROGRESS)) == NULL)
+        return;
+    db_bind_text(st, 1, c->user_id);
+    db_bind_text(st, 2, text);
+    if (db_exec(c->db, st) == CS_OK)
+        c->progress_set = 1;
+}
+
+void sync_progress_clear(struct sync_ctx *c)
+{
+    struct db_stmt *st;
+
+    if (!c->progress_set || (st = db_stmt(c->db, DB_INTEG_SET_PROGRESS)) == NULL)
+        return;
+    db_bind_text(st, 1, c->user_id);
+    db_bind_null(st, 2);
+    db_exec(c->db, st);
+}
+
+/* The user's reminders setting ("default" unless they chose minutes). */
+void sync_user_reminders(struct sync_ctx *c)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_USER_GET_REMINDERS);
+
+    snprintf(c->reminders, sizeof c->reminders, "default");
+    if (st == NULL)
+        return;
+    db_bind_text(st, 1, c->user_id);
+    if (db_step(st) == DB_ROW && db_col_text(st, 0) != NULL)
+        db_col_copy(st, 0, c->reminders, sizeof c->reminders);
+    db_reset(st);
+}
+
+int sync_keepalive(struct sync_ctx *c)
+{
+    if (!c->lost && c->job != NULL && jobs_keepalive(c->db, c->job) != CS_OK)
+        c->lost = 1;
+    return c->lost ? CS_ERR_BUSY : CS_OK;
+}
