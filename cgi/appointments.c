@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "appt.h"
+#include "appt_list.h"
+#include "appt_store.h"
 #include "auth.h"
 #include "cal.h"
 #include "cfg.h"
@@ -250,7 +252,7 @@ static void create(struct http_req *req, const struct auth_user *u)
         goto out;
     }
     connected = integ_is_connected(req->db, u->id);
-    rc = appt_create(req->db, &a, push_of(req, connected), have_key == CS_OK ? key : NULL, hash);
+    rc = appt_create(req->db, req->cfg, &a, push_of(req, connected), have_key == CS_OK ? key : NULL, hash);
     if (rc == CS_ERR_CONFLICT) { /* a retry: the first answer again, nothing created */
         log_info("create retried with the same Idempotency-Key: appointment %lld user=%s", a.id,
                  u->id);
@@ -295,7 +297,7 @@ static void update(struct http_req *req, const struct auth_user *u, long long id
         goto out;
     }
     connected = integ_is_connected(req->db, u->id);
-    rc = appt_update(req->db, &a, push_of(req, connected));
+    rc = appt_update(req->db, req->cfg, &a, push_of(req, connected));
     if (rc != CS_OK) {
         http_reply_error(req, rc == CS_ERR_NOTFOUND ? 404 : 500,
                          rc == CS_ERR_NOTFOUND ? "appointment not found" : "cannot save");
@@ -317,7 +319,7 @@ static void delete (struct http_req *req, const struct auth_user *u, long long i
     if (auth_check_origin(req) != CS_OK)
         return;
     connected = integ_is_connected(req->db, u->id);
-    rc = appt_delete(req->db, u->id, id, push_of(req, connected));
+    rc = appt_delete(req->db, req->cfg, u->id, id, push_of(req, connected));
     if (rc == CS_ERR_NOTFOUND) {
         http_reply_error(req, 404, "appointment not found");
         return;

@@ -5,6 +5,8 @@
 #include <string.h>
 
 #include "appt.h"
+#include "appt_list.h"
+#include "appt_store.h"
 #include "auth.h"
 #include "cfg.h"
 #include "cs.h"

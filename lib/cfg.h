@@ -35,7 +35,16 @@ struct cfg {
     char type_colors[CFG_TYPES][3];
 
     char *secret_key_file; /* CALSYNC_SECRET_KEY_FILE when the key came from it, else NULL */
+
+    int host; /* CALSYNC_HOST: enum cfg_host */
+    /* BETTER_AUTH_SECRET (or the first line of BETTER_AUTH_SECRET_FILE): the host's session
+     * signing key, raw bytes (vesta); NULL otherwise. Never logged. */
+    unsigned char *bauth_secret;
+    size_t bauth_secret_len;
 };
+
+/* Where users, sessions and appointments live (DESIGN.md section 7). */
+enum cfg_host { CFG_HOST_STANDALONE = 0, CFG_HOST_VESTA = 1 };
 
 /* Looks a key up; NULL when unset. */
 typedef const char *(*cfg_getter)(const char *key, void *ctx);

@@ -501,3 +501,4 @@ COPY_TABLE(idempotency_keys, "user_id, idem_key, body_hash, appointment_id, crea
 COPY_TABLE(login_failures, "scope, `key`, failures, locked_until, updated_at", "scope, `key`",
            COPY_V5)
 #undef COPY_TABLE
+#include "db_sql_host.h"

@@ -177,6 +177,13 @@ cJSON *gmap_event_body(const struct appt *a, const char *tz, const char *id,
             ok = cJSON_AddNullToObject(priv, "vestaContactId") != NULL;
         }
     }
+    for (int i = 0; ok && x != NULL && i < x->n_priv; i++)
+        ok = cJSON_AddStringToObject(priv, x->priv[i][0], x->priv[i][1]) != NULL;
+    if (ok && x != NULL && x->source_url != NULL) {
+        cJSON *src = cJSON_AddObjectToObject(ev, "source");
+        ok = src != NULL && cJSON_AddStringToObject(src, "url", x->source_url) != NULL &&
+             cJSON_AddStringToObject(src, "title", x->source_title ? x->source_title : "Vesta");
+    }
     if (ok && x != NULL && x->color_id != NULL)
         ok = cJSON_AddStringToObject(ev, "colorId", x->color_id) != NULL;
     if (ok && x != NULL && x->reminders != NULL) {

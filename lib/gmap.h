@@ -45,6 +45,9 @@ struct gmap_extra {
     const char *color_id;  /* colorId of the appointment's type ("1".."11"), or NULL */
     const char *reminders; /* reminders to send: "default" or a JSON array of minutes (popup);
                               NULL: leave Google's as they are */
+    const char *source_url, *source_title; /* Google's "source" (a link back), or NULL */
+    int n_priv;                            /* more private extended properties: key, value */
+    const char *(*priv)[2];
 };
 /* gmap_to_event with x (may be NULL): colorId and reminders go along when set. */
 cJSON *gmap_event_body(const struct appt *a, const char *tz, const char *id,

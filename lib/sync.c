@@ -219,6 +219,7 @@ int sync_run(struct db *db, const struct cfg *cfg, struct job *job, struct sync_
     c.db = db;
     c.cfg = cfg;
     c.job = job;
+    c.host = host_appts_of(cfg);
     snprintf(c.user_id, sizeof c.user_id, "%s", job->user_id);
     run_id = sync_run_start(&c, job->trigger);
     if (!cfg_google_enabled(cfg)) {
@@ -273,8 +274,13 @@ int sync_run(struct db *db, const struct cfg *cfg, struct job *job, struct sync_
     }
     snprintf(c.cal, sizeof c.cal, "%s", b.data);
     buf_free(&b);
-    if (in.sync_token == NULL)
-        sync_enqueue_unlinked(&c); /* first sync: everything local goes to Google */
+    if (in.sync_token == NULL) { /* first sync: everything local goes to Google */
+        if ((rc = c.host->seed(db, cfg, c.user_id)) != CS_OK) {
+            cs_fail(c.err, sizeof c.err, rc, "reading the appointments to sync failed");
+            goto out_gapi;
+        }
+        sync_enqueue_unlinked(&c);
+    }
     c.st->passes++;
     rc = sync_push(&c);
     if (rc == CS_OK && job->pull) {

@@ -9,6 +9,7 @@
 #include "db.h"
 #include "gapi.h"
 #include "gmap.h"
+#include "host.h"
 #include "integ.h"
 #include "jobs.h"
 #include "log.h"
@@ -232,6 +233,8 @@ int sync_disconnect(struct db *db, const struct cfg *cfg, const char *user_id,
             db_bind_int64(st, 2, db_now());
         rc = db_exec(db, st);
     }
+    if (rc == CS_OK) /* the host's Google link columns too; its appointments stay */
+        rc = host_appts_of(cfg)->unlink_user(db, user_id);
     if (rc == CS_OK)
         rc = jobs_cancel_user(db, user_id);
     if (rc == CS_OK && payload != NULL)

@@ -11,6 +11,7 @@
 #include "gmap.h"
 #include "jobs.h"
 #include "log.h"
+#include "outbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,6 +121,7 @@ void sync_set_error(struct sync_ctx *c, long long id, const char *state, const c
 int sync_mark_deleted(struct sync_ctx *c, long long id)
 {
     struct db_stmt *st = db_stmt(c->db, DB_APPT_PULL_DELETE);
+    int rc;
 
     if (st == NULL)
         return CS_ERR_DB;
@@ -127,7 +129,9 @@ int sync_mark_deleted(struct sync_ctx *c, long long id)
     db_bind_text(st, 2, c->user_id);
     db_bind_int64(st, 3, db_now());
     db_bind_int64(st, 4, db_now_ms());
-    return db_exec(c->db, st);
+    if ((rc = db_exec(c->db, st)) != CS_OK)
+        return rc;
+    return c->host->remove(c->db, c->user_id, id);
 }
 
 /* The appointment ids a statement (bound with the user) selects, in *ids (free()). CS_OK, or
@@ -179,6 +183,8 @@ int sync_link(struct sync_ctx *c, const struct appt *a, const cJSON *ev)
     db_bind_int64(st, 8, a->updated_at);
     rc = db_exec(c->db, st);
     free(snap);
+    if (rc == CS_OK)
+        rc = c->host->link(c->db, a->id, sync_str(ev, "id"), sync_str(ev, "etag"));
     return rc;
 }
 
@@ -213,6 +219,30 @@ void sync_extra(struct sync_ctx *c, const struct appt *a, int full, struct gmap_
     x->reminders = full || a->reminders_sent == NULL || strcmp(a->reminders_sent, c->reminders) != 0
                        ? c->reminders
                        : NULL;
+    c->host->event_extra(c->db, c->cfg, a, &c->hx);
+    x->source_url = c->hx.source_url;
+    x->source_title = c->hx.source_title;
+    x->n_priv = c->hx.n_priv;
+    x->priv = c->hx.priv;
+}
+
+int sync_host_store(struct sync_ctx *c, struct appt *a)
+{
+    struct db_stmt *st;
+    int repush = 0, rc = c->host->store(c->db, c->cfg, a, 0, &repush);
+
+    if (rc != CS_OK || !repush)
+        return rc;
+    if ((st = db_stmt(c->db, DB_APPT_HOST_SAVE)) == NULL)
+        return CS_ERR_DB;
+    db_bind_int64(st, 1, a->id);
+    db_bind_text(st, 2, c->user_id);
+    appt_bind_content(st, 3, a);
+    db_bind_int(st, 12, a->is_active);
+    db_bind_int64(st, 13, db_now_ms());
+    if ((rc = db_exec(c->db, st)) != CS_OK)
+        return rc;
+    return outbox_put(c->db, c->user_id, a->id, a->is_active ? "upsert" : "delete", 0);
 }
 
 void sync_reminders_sent(struct sync_ctx *c, const struct appt *a, const cJSON *body)

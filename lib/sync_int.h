@@ -12,6 +12,7 @@
 #include "db.h"
 #include "gapi.h"
 #include "gmap.h"
+#include "host.h"
 #include "sync.h"
 
 struct job;
@@ -33,6 +34,8 @@ struct sync_ctx {
     char err[CS_ERRLEN];
     int pulled; /* a pull ran: the poll clock restarts */
     int lost;   /* the job's lease was taken from us: stop at once */
+    const struct host_appts *host; /* the appointment source the store is kept in step with */
+    struct host_event_extra hx;    /* the host's extras of the event being built */
 };
 
 /* helpers (sync_ctx.c) */
@@ -55,6 +58,10 @@ int sync_event_error(struct sync_ctx *c, const struct gapi_resp *r, const char *
 void sync_extra(struct sync_ctx *c, const struct appt *a, int full, struct gmap_extra *x);
 /* Reads the user's reminders setting into c->reminders. */
 void sync_user_reminders(struct sync_ctx *c);
+/* a was saved in the store with Google's content: the host's row follows (sync_merge_save and
+ * the pull call it). When the host had changed the row meanwhile, its fields are merged into a,
+ * saved, and queued for Google. */
+int sync_host_store(struct sync_ctx *c, struct appt *a);
 /* Records that a's event now has the reminders of c (after a push whose body had them). */
 void sync_reminders_sent(struct sync_ctx *c, const struct appt *a, const cJSON *body);
 /* True when a's former link lived in the calendar this run syncs with. */

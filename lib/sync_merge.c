@@ -44,7 +44,7 @@ int sync_merge_save(struct sync_ctx *c, struct appt *a, const char *gid, const c
     if (db_changes(c->db) != 1)
         return CS_ERR_BUSY;
     a->updated_at = next;
-    return CS_OK;
+    return sync_host_store(c, a);
 }
 
 /* Re-reads a changed event, merges field by field against the last synced version, saves

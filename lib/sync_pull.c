@@ -105,13 +105,21 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
         c->st->pulled++;
         goto out;
     }
-    st = db_stmt(c->db, have ? DB_APPT_PULL_UPDATE : DB_APPT_PULL_INSERT);
+    snprintf(remote.user_id, sizeof remote.user_id, "%s", c->user_id);
+    remote.is_active = 1;
+    remote.id = have ? local.id : 0;
+    /* a new appointment: the host's row first, whose id it takes */
+    if (!have && (rc = c->host->create(c->db, c->cfg, &remote, ev)) != CS_OK)
+        goto out;
+    st = db_stmt(c->db, have                ? DB_APPT_PULL_UPDATE
+                        : remote.id > 0 ? DB_APPT_PULL_INSERT_ID
+                                        : DB_APPT_PULL_INSERT);
     if (st == NULL) {
         rc = CS_ERR_DB;
         goto out;
     }
-    if (have)
-        db_bind_int64(st, 1, local.id);
+    if (have || remote.id > 0)
+        db_bind_int64(st, 1, remote.id);
     db_bind_text(st, 2, c->user_id);
     appt_bind_content(st, 3, &remote);
     db_bind_text(st, 12, gid);
@@ -121,6 +129,8 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
     db_bind_int64(st, 16, db_now());
     db_bind_int64(st, 17, db_now_ms());
     rc = db_exec(c->db, st);
+    if (rc == CS_OK && have)
+        rc = sync_host_store(c, &remote);
     c->st->pulled++;
 out:
     free(snap);

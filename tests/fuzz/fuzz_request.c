@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "appt.h"
+#include "appt_list.h"
+#include "appt_store.h"
 #include "cs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "appt.h"
+#include "appt_list.h"
+#include "appt_store.h"
 #include "buf.h"
 #include "cs.h"
 #include <sqlite3.h>

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 
 #include "appt.h"
+#include "appt_list.h"
+#include "appt_store.h"
 #include "auth.h"
 #include "cfg.h"
 #include "crypt.h"
@@ -340,16 +342,16 @@ static void outbox_with_change(void **state)
     memset(&a, 0, sizeof a);
     snprintf(a.user_id, sizeof a.user_id, "%s", u.id);
     assert_int_equal(appt_apply_json(&a, in, 0, "Europe/Madrid", err, sizeof err), CS_OK);
-    assert_int_equal(appt_create(f->db, &a, 1, NULL, NULL), CS_OK);
+    assert_int_equal(appt_create(f->db, NULL, &a, 1, NULL, NULL), CS_OK);
     assert_int_equal(
         count(f->db, "SELECT count(*) FROM outbox WHERE op = 'upsert' AND version = 1"), 1);
-    assert_int_equal(appt_update(f->db, &a, 1), CS_OK);
+    assert_int_equal(appt_update(f->db, NULL, &a, 1), CS_OK);
     assert_int_equal(count(f->db, "SELECT count(*) FROM outbox WHERE version = 2"), 1);
-    assert_int_equal(appt_delete(f->db, u.id, a.id, 1), CS_OK);
+    assert_int_equal(appt_delete(f->db, NULL, u.id, a.id, 1), CS_OK);
     assert_int_equal(
         count(f->db, "SELECT count(*) FROM outbox WHERE op = 'delete' AND version = 3"), 1);
-    assert_int_equal(appt_delete(f->db, u.id, a.id, 1), CS_ERR_NOTFOUND);
-    assert_int_equal(appt_delete(f->db, "someone-else", a.id, 1), CS_ERR_NOTFOUND);
+    assert_int_equal(appt_delete(f->db, NULL, u.id, a.id, 1), CS_ERR_NOTFOUND);
+    assert_int_equal(appt_delete(f->db, NULL, "someone-else", a.id, 1), CS_ERR_NOTFOUND);
     /* a failing write leaves neither the row nor its outbox entry */
     sqlite3_exec(
         db_handle(f->db),
@@ -357,7 +359,7 @@ static void outbox_with_change(void **state)
         NULL, NULL, NULL);
     {
         long long before = count(f->db, "SELECT count(*) FROM appointments");
-        assert_int_not_equal(appt_create(f->db, &a, 1, NULL, NULL), CS_OK);
+        assert_int_not_equal(appt_create(f->db, NULL, &a, 1, NULL, NULL), CS_OK);
         assert_int_equal(count(f->db, "SELECT count(*) FROM appointments"), before);
     }
     appt_free(&a);

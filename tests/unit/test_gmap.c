@@ -169,7 +169,7 @@ static const char *str(const cJSON *o, const char *k)
 static void colour_and_reminders(void **state)
 {
     struct appt a;
-    struct gmap_extra x = {"9", "[10,60]"};
+    struct gmap_extra x = {.color_id = "9", .reminders = "[10,60]"};
     cJSON *ev, *rem;
     char *snap;
 

@@ -41,6 +41,10 @@ static const struct {
     const char *name, *key;
 } hot[] = {
     {"APPT_INSERT", NULL},
+    {"APPT_INSERT_ID", NULL},
+    {"APPT_PULL_INSERT_ID", NULL},
+    {"APPT_HOST_SAVE", "rowid=?"},
+    {"APPT_SET_FORMER", "rowid=?"},
     {"JOB_COVERS", "kind=? AND ckey=?"}, /* each webhook channel of a batch */
     {"APPT_GET", "rowid=?"},
     {"APPT_GET_ANY", "rowid=?"},

@@ -1,0 +1,269 @@
+/* vesta_row.c: Vesta's appointment rows: reading them, their snapshots, and the mapping of
+ * their fields to calsync's appointment (summary, location, notes). */
+#include "vesta_row.h"
+#include "cs.h"
+#include "db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+void vesta_row_free(struct vesta_row *r)
+{
+    if (r == NULL)
+        return;
+    free(r->notes);
+    free(r->gid);
+    free(r->gen_title);
+    free(r->gnotes);
+    memset(r, 0, sizeof *r);
+}
+
+static char *vesta_dup(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+static int vesta_strs_eq(const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+int vesta_row_read(struct db_stmt *st, int first, struct vesta_row *r, struct vesta_row *prev)
+{
+    const unsigned char *snap;
+
+    db_col_copy(st, first, r->user_id, sizeof r->user_id);
+    r->contact_id = db_col_is_null(st, first + 1) ? 0 : db_col_int64(st, first + 1);
+    r->listing_id = db_col_is_null(st, first + 2) ? 0 : db_col_int64(st, first + 2);
+    db_col_copy(st, first + 3, r->start, sizeof r->start);
+    db_col_copy(st, first + 4, r->end, sizeof r->end);
+    db_col_copy(st, first + 5, r->status, sizeof r->status);
+    r->notes = db_col_dup(st, first + 6);
+    db_col_copy(st, first + 7, r->type, sizeof r->type);
+    r->active = db_col_int64(st, first + 8) != 0;
+    r->trip = db_col_is_null(st, first + 9) ? -1 : db_col_int64(st, first + 9);
+    r->gid = db_col_dup(st, first + 10);
+    if (prev != NULL) {
+        memset(prev, 0, sizeof *prev);
+        snap = db_col_text(st, first + 11);
+        if (snap != NULL && vesta_row_parse((const char *)snap, prev) == CS_OK)
+            prev->id = r->id > 0 ? r->id : 1;
+    }
+    return CS_OK;
+}
+
+static int vesta_add_id(cJSON *o, const char *k, long long v, long long none)
+{
+    return (v == none ? cJSON_AddNullToObject(o, k) : cJSON_AddNumberToObject(o, k, (double)v)) !=
+           NULL;
+}
+
+static int vesta_add_str(cJSON *o, const char *k, const char *v)
+{
+    return (v == NULL ? cJSON_AddNullToObject(o, k) : cJSON_AddStringToObject(o, k, v)) != NULL;
+}
+
+char *vesta_row_snap(const struct vesta_row *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *s = NULL;
+
+    if (o != NULL && vesta_add_id(o, "c", r->contact_id, 0) && vesta_add_id(o, "l", r->listing_id, 0) &&
+        vesta_add_str(o, "s", r->start) && vesta_add_str(o, "e", r->end) &&
+        vesta_add_str(o, "st", r->status) && vesta_add_str(o, "n", r->notes) &&
+        vesta_add_str(o, "t", r->type) && cJSON_AddBoolToObject(o, "a", r->active) != NULL &&
+        vesta_add_id(o, "tr", r->trip, -1) && vesta_add_str(o, "gt", r->gen_title) &&
+        vesta_add_str(o, "gn", r->gnotes))
+        s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static long long vesta_num(const cJSON *o, const char *k, long long none)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+    return cJSON_IsNumber(v) ? (long long)v->valuedouble : none;
+}
+
+static const char *vesta_str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int vesta_row_parse(const char *snap, struct vesta_row *out)
+{
+    cJSON *o = cJSON_Parse(snap);
+    const char *s;
+
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return CS_ERR_INVAL;
+    }
+    out->contact_id = vesta_num(o, "c", 0);
+    out->listing_id = vesta_num(o, "l", 0);
+    snprintf(out->start, sizeof out->start, "%s", (s = vesta_str(o, "s")) ? s : "");
+    snprintf(out->end, sizeof out->end, "%s", (s = vesta_str(o, "e")) ? s : "");
+    snprintf(out->status, sizeof out->status, "%s", (s = vesta_str(o, "st")) ? s : "");
+    snprintf(out->type, sizeof out->type, "%s", (s = vesta_str(o, "t")) ? s : "");
+    out->notes = vesta_dup(vesta_str(o, "n"));
+    out->active = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "a"));
+    out->trip = vesta_num(o, "tr", -1);
+    out->gen_title = vesta_dup(vesta_str(o, "gt"));
+    out->gnotes = vesta_dup(vesta_str(o, "gn"));
+    cJSON_Delete(o);
+    return CS_OK;
+}
+
+int vesta_row_diff(const struct vesta_row *a, const struct vesta_row *b)
+{
+    int m = 0;
+
+    if (a->contact_id != b->contact_id)
+        m |= VR_CONTACT;
+    if (a->listing_id != b->listing_id)
+        m |= VR_LISTING;
+    if (strcmp(a->start, b->start) != 0 || strcmp(a->end, b->end) != 0)
+        m |= VR_TIMES;
+    if (strcmp(a->status, b->status) != 0)
+        m |= VR_STATUS;
+    /* NULL and "" notes are the same text */
+    if (!vesta_strs_eq(a->notes ? a->notes : "", b->notes ? b->notes : ""))
+        m |= VR_NOTES;
+    if (strcmp(a->type, b->type) != 0)
+        m |= VR_TYPE;
+    if (a->active != b->active)
+        m |= VR_ACTIVE;
+    if (a->trip != b->trip)
+        m |= VR_TRIP;
+    return m;
+}
+
+int vesta_row_same(const struct vesta_row *a, const struct vesta_row *b)
+{
+    return vesta_row_diff(a, b) == 0;
+}
+
+int vesta_row_take(struct vesta_row *dst, const struct vesta_row *src, int mask)
+{
+    if (mask & VR_CONTACT)
+        dst->contact_id = src->contact_id;
+    if (mask & VR_LISTING)
+        dst->listing_id = src->listing_id;
+    if (mask & VR_TIMES) {
+        memcpy(dst->start, src->start, sizeof dst->start);
+        memcpy(dst->end, src->end, sizeof dst->end);
+    }
+    if (mask & VR_STATUS)
+        memcpy(dst->status, src->status, sizeof dst->status);
+    if (mask & VR_TYPE)
+        memcpy(dst->type, src->type, sizeof dst->type);
+    if (mask & VR_ACTIVE)
+        dst->active = src->active;
+    if (mask & VR_TRIP)
+        dst->trip = src->trip;
+    if (mask & VR_NOTES) {
+        char *n = vesta_dup(src->notes);
+        if (src->notes != NULL && n == NULL)
+            return CS_ERR_NOMEM;
+        free(dst->notes);
+        dst->notes = n;
+    }
+    return CS_OK;
+}
+
+void vesta_time_sql(const char *rfc3339, char out[CAL_STRLEN])
+{
+    time_t t;
+
+    if (cal_parse_rfc3339(rfc3339, &t) != CS_OK)
+        t = 0;
+    cal_format_utc(t, out); /* "YYYY-MM-DDTHH:MM:SSZ" */
+    out[10] = ' ';
+    out[19] = '\0';
+}
+
+char *vesta_title(const char *type, const char *first, const char *last)
+{
+    const char *t = type != NULL && appt_type_valid(type) ? type : "Reunión";
+    char buf[APPT_TITLE_MAX + 1];
+
+    if ((first == NULL || !*first) && (last == NULL || !*last))
+        snprintf(buf, sizeof buf, "%s", t);
+    else
+        snprintf(buf, sizeof buf, "%s · %s%s%s", t, first ? first : "",
+                 first && *first && last && *last ? " " : "", last ? last : "");
+    return strdup(buf);
+}
+
+char *vesta_location(const char *street, const char *details, const char *postal,
+                     const char *city)
+{
+    char buf[APPT_LOCATION_MAX + 1] = "";
+    size_t n = 0;
+    const char *parts[] = {street, details};
+
+    for (size_t i = 0; i < 2; i++)
+        if (parts[i] != NULL && *parts[i] && n < sizeof buf)
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "%s%s", n ? ", " : "", parts[i]);
+    if (n < sizeof buf && ((postal && *postal) || (city && *city)))
+        snprintf(buf + n, sizeof buf - n, "%s%s%s%s", n ? ", " : "", postal ? postal : "",
+                 postal && *postal && city && *city ? " " : "", city ? city : "");
+    return strdup(buf);
+}
+
+/* True when a's title is the Google summary (not empty, not the one calsync made). */
+static int vesta_title_is_google(const struct appt *a, const char *gen_title)
+{
+    return a->title != NULL && *a->title &&
+           (gen_title == NULL || strcmp(a->title, gen_title) != 0);
+}
+
+char *vesta_notes_of(const struct appt *a, const char *gen_title)
+{
+    const char *d = a->description ? a->description : "";
+    char *out;
+    size_t n;
+
+    if (!vesta_title_is_google(a, gen_title))
+        return strdup(d);
+    n = strlen(a->title) + strlen(d) + 3;
+    if ((out = malloc(n)) != NULL)
+        snprintf(out, n, "%s%s%s", a->title, *d ? "\n\n" : "", d);
+    return out;
+}
+
+char *vesta_desc_of(const char *notes, const struct appt *a, const char *gen_title)
+{
+    size_t tl;
+
+    if (notes == NULL)
+        return strdup("");
+    if (vesta_title_is_google(a, gen_title)) {
+        tl = strlen(a->title);
+        if (strcmp(notes, a->title) == 0)
+            return strdup("");
+        if (strncmp(notes, a->title, tl) == 0 && strncmp(notes + tl, "\n\n", 2) == 0)
+            return strdup(notes + tl + 2);
+    }
+    return strdup(notes);
+}
+
+int vesta_row_to_appt(const struct vesta_row *r, struct appt *a)
+{
+    a->id = r->id;
+    snprintf(a->user_id, sizeof a->user_id, "%s", r->user_id);
+    a->contact_id = r->contact_id;
+    memcpy(a->start, r->start, sizeof a->start);
+    memcpy(a->end, r->end, sizeof a->end);
+    snprintf(a->type, sizeof a->type, "%.15s", appt_type_valid(r->type) ? r->type : "Reunión");
+    snprintf(a->status, sizeof a->status, "%.15s",
+             appt_status_valid(r->status) ? r->status : "Scheduled");
+    a->is_active = r->active;
+    return CS_OK;
+}
