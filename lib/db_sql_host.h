@@ -121,3 +121,14 @@ DB_STMT2(VESTA_CONTACT_INSERT, VESTA_ONLY,
          "INSERT INTO `contacts`(account_id, first_name, last_name, additional_info, is_active, "
          "created_at, updated_at) VALUES(?1, 'Google', 'Calendar', "
          "'{\"calsync\": \"google_calendar\"}', 1, UTC_TIMESTAMP(), UTC_TIMESTAMP())")
+
+/* vesta: what calsync needs of Vesta's schema (vesta_schema.c, calsync-admin doctor) */
+DB_STMT2(VESTA_HAS_TABLE, VESTA_ONLY,
+         "SELECT count(*) FROM information_schema.tables WHERE table_schema = DATABASE() "
+         "AND table_name = ?1")
+DB_STMT2(VESTA_COLUMN_TYPE, VESTA_ONLY,
+         "SELECT data_type FROM information_schema.columns WHERE table_schema = DATABASE() "
+         "AND table_name = ?1 AND column_name = ?2")
+DB_STMT2(VESTA_HAS_INDEX, VESTA_ONLY,
+         "SELECT count(*) FROM information_schema.statistics WHERE table_schema = DATABASE() "
+         "AND table_name = ?1 AND column_name = ?2 AND seq_in_index = 1")
