@@ -1,5 +1,4 @@
-/* harness_http.c: the tests' HTTP: a client, the emulator's control API, a notification receiver.
- */
+/* harness_http.c: the tests' HTTP: a client, the emulator's control API, a webhook receiver. */
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <netinet/in.h>
