@@ -6,9 +6,11 @@
 #include <cjson/cJSON.h>
 
 #include "buf.h"
+#include "http_parse.h"
 
 struct cfg;
 struct db;
+struct http_conn_io;
 
 #define HTTP_BODY_MAX (64 * 1024)
 
@@ -31,6 +33,7 @@ struct http_req {
     long long t0;   /* monotonic ms when it arrived */
     void *fcgi;     /* libfcgi's request, or NULL */
     void *conn;     /* the event loop's connection, or NULL */
+    const struct http_conn_io *conn_io; /* how to read its body and answer it */
     char **envp;
 };
 
@@ -82,21 +85,10 @@ int http_read_body(struct http_req *req, size_t cap);
  * returns non-CS_OK: a body holding a NUL (raw or as \u0000) is refused, since C strings would
  * silently cut it. On CS_OK *out is owned by the caller (cJSON_Delete). */
 int http_json_body(struct http_req *req, size_t cap, cJSON **out);
-/* The checks and parse of http_json_body without the answer: body is len bytes followed by a
- * NUL. On CS_OK *out is a JSON object (cJSON_Delete); else CS_ERR_INVAL with *why saying what
- * is wrong, in words for the client. */
-int http_json_parse(const char *body, size_t len, cJSON **out, const char **why);
-/* True when the len bytes of a JSON text hold a NUL byte or a \u0000 escape (an escaped
- * backslash followed by "u0000" is text, not an escape). */
-int http_json_has_nul(const char *s, size_t len);
 /* Answers 405 with an Allow header. */
 void http_reply_405(struct http_req *req, const char *allow);
-/* Value of a query parameter, URL-decoded into out; CS_OK, CS_ERR_NOTFOUND or CS_ERR_TOOBIG. */
-int http_query_get(const char *query, const char *key, char *out, size_t outlen);
 /* Value of a cookie of the request into out; CS_OK or CS_ERR_NOTFOUND. */
 int http_cookie_get(struct http_req *req, const char *name, char *out, size_t outlen);
-/* Same, from a Cookie header value (NULL: none); a value that does not fit is not found. */
-int http_cookie_find(const char *header, const char *name, char *out, size_t outlen);
 /* True when the content type's media type is application/json. */
 int http_is_json(const struct http_req *req);
 
@@ -113,21 +105,6 @@ void http_reply(struct http_req *req, int status, const char *ctype, const char 
 /* Ends the response so the client has it; the handler may keep working afterwards. */
 void http_finish(struct http_req *req);
 
-/* Copies a header value that must be a printable ASCII token (no spaces) of fewer than outlen
- * bytes. CS_OK, CS_ERR_NOTFOUND (absent or empty) or CS_ERR_INVAL. */
-int http_header_token(const char *v, char *out, size_t outlen);
-/* In an HTTP message held in [p, end): the start of what follows the first blank line (CRLF
- * or LF endings), or NULL when there is none. */
-const char *http_after_blank(const char *p, const char *end);
-/* An Idempotency-Key header value: 1-200 visible ASCII characters, copied into out[201].
- * CS_OK, CS_ERR_NOTFOUND (v is NULL) or CS_ERR_INVAL. */
-#define HTTP_IDEM_KEY_MAX 200
-int http_idempotency_key(const char *v, char out[HTTP_IDEM_KEY_MAX + 1]);
-/* X-Goog-Message-Number: decimal digits only, at most 18 of them. CS_OK (*out set),
- * CS_ERR_NOTFOUND (v is NULL or empty) or CS_ERR_INVAL. */
-int http_message_number(const char *v, long long *out);
-/* Percent-encodes s for a URL query component into b. */
-int http_urlencode(struct buf *b, const char *s);
 /* Status reason text ("Created"). */
 const char *http_reason(int status);
 

@@ -1,5 +1,5 @@
 /* fuzz_fcgi: the FastCGI records nginx sends on a webhook connection, in pieces of any size,
- * driven as lib/http.c's event loop drives them: requests answered, output written in parts.
+ * driven as lib/http_batch.c's event loop drives them: requests answered, output written in parts.
  * Input: chunks of [length][control][length bytes]; control bits 0-3: how much of the output
  * the socket takes after each step (n/15), bits 4-6: the size of the answers, bit 7: the chunk
  * is received 256 times over (to reach the size limits). */
