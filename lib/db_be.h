@@ -1,6 +1,6 @@
 /* db_be.h: the seam between the store's face (lib/db.c) and its back ends (lib/db_sqlite.c,
  * lib/db_mysql*.c): the connection and statement structs and the table of operations each back
- * end fills. Private to lib/db*.c; the codes (DB_ROW, ...) and ids are db.h's. */
+ * end fills. Private to lib/db*.c (and test_db); the codes (DB_ROW, ...) and ids are db.h's. */
 #ifndef DB_BE_H
 #define DB_BE_H
 
