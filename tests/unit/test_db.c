@@ -1,4 +1,5 @@
-/* test_db: migrations, WAL, every statement prepares, users/sessions, outbox in one transaction. */
+/* test_db: migrations, WAL, every statement prepares, users/sessions, outbox in one transaction,
+ * the back ends' tables. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,6 +21,7 @@
 #include <sqlite3.h>
 
 #include "db.h"
+#include "db_be.h"
 
 /* client addresses (documentation ranges) */
 #define A1 "192.0.2.1"
@@ -366,6 +368,52 @@ static void outbox_with_change(void **state)
     cJSON_Delete(in);
 }
 
+/* Each back end fills its whole table (only the WAL and SQLite-handle hooks are optional), and
+ * the face answers from the table it chose. */
+static void backends_fill_their_tables(void **state)
+{
+    static const struct db_backend *const bes[] = {&db_backend_sqlite, &db_backend_mysql};
+    struct fx *f = *state;
+
+    for (size_t b = 0; b < sizeof bes / sizeof bes[0]; b++) {
+        const struct db_backend *be = bes[b];
+        assert_non_null(be->name);
+        assert_non_null(be->sql);
+        assert_non_null(be->migrations);
+        assert_non_null(be->migrations_count);
+        for (int i = 0; i < DB__MAX; i++)
+            if (be->sql[i] == NULL)
+                fail_msg("%s: statement %d has no text", be->name, i);
+        assert_true(be->open && be->close && be->version && be->migrate && be->prepare &&
+                    be->reset && be->exec && be->bind_int64 && be->bind_text && be->bind_null &&
+                    be->param_count && be->step && be->col_int64 && be->col_text &&
+                    be->col_is_null && be->changes && be->last_id && be->errmsg && be->exec_sql &&
+                    be->begin && be->commit && be->rollback && be->in_transaction &&
+                    be->data_version);
+    }
+    assert_int_equal(db_backend_sqlite.kind, DB_SQLITE);
+    assert_int_equal(db_backend_mysql.kind, DB_MYSQL);
+    assert_int_equal(db_kind(f->db), DB_SQLITE);
+    assert_ptr_equal(db_sql_text(f->db, DB_SEEN_ADD), db_sql_sqlite[DB_SEEN_ADD]);
+    assert_int_equal(db_version_latest(f->db), (int)db_migrations_count);
+    assert_non_null(db_handle(f->db));
+    assert_true(db_data_version(f->db) != -1);
+}
+
+/* A mysql:// URL goes to the MySQL back end, which refuses a malformed one before connecting;
+ * the half-opened connection is freed (ASan) and the password never shows. */
+static void mysql_url_refused_cleanly(void **state)
+{
+    struct db *db = (struct db *)1;
+    char err[CS_ERRLEN] = "";
+
+    (void)state;
+    assert_int_equal(db_open("mysql://u:secret@host", &db, err, sizeof err), CS_ERR_CONFIG);
+    assert_null(db);
+    assert_non_null(strstr(err, "CALSYNC_DB"));
+    assert_null(strstr(err, "secret"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +424,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(login_throttle_address_and_account, setup, teardown),
         cmocka_unit_test_setup_teardown(login_throttle_bounded, setup, teardown),
         cmocka_unit_test_setup_teardown(outbox_with_change, setup, teardown),
+        cmocka_unit_test_setup_teardown(backends_fill_their_tables, setup, teardown),
+        cmocka_unit_test(mysql_url_refused_cleanly),
     };
     if (crypt_init() != CS_OK)
         return 1;
