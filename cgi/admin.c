@@ -18,6 +18,7 @@
 #include "integ.h"
 #include "doctor.h"
 #include "log.h"
+#include "store.h"
 
 static int usage(void)
 {
@@ -236,7 +237,7 @@ int main(int argc, char **argv)
         cfg_free(&cfg);
         return rc;
     }
-    if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
+    if (store_open(&cfg, 1, &db, err, sizeof err) != CS_OK) {
         fprintf(stderr, "calsync-admin: %s\n", err);
         cfg_free(&cfg);
         return 1;

@@ -7,6 +7,7 @@
 #include "auth.h"
 #include "cfg.h"
 #include "cs.h"
+#include "host.h"
 #include "http.h"
 #include "log.h"
 
@@ -99,6 +100,11 @@ static int route(struct http_req *req, void *ctx)
     struct auth_user u;
 
     (void)ctx;
+    if (!host_identity_of(req->cfg)->own_logins && strcmp(req->path, "/api/auth/me") != 0) {
+        /* the host logs its users in (Vesta: BetterAuth) */
+        http_reply_error(req, 404, "no such route: sign in through Vesta");
+        return 0;
+    }
     if (strcmp(req->path, "/api/auth/login") == 0) {
         if (strcmp(req->method, "POST") != 0)
             http_reply_405(req, "POST");

@@ -19,11 +19,42 @@
 #include "log.h"
 #include "sync.h"
 
+/* Vesta's page reads its own codes (../shared/VESTA.md): each of ours maps to one of them. */
+static const char *vesta_code(const char *reason)
+{
+    static const struct {
+        const char *ours, *vesta;
+    } map[] = {
+        {"invalid_state", "invalid_state"},
+        {"expired_state", "invalid_state"},
+        {"state_mismatch", "invalid_state"},
+        {"not_logged_in", "unauthorized"},
+        {"missing_code", "invalid_callback"},
+        {"token_exchange_failed", "token_exchange_failed"},
+        {"google_unavailable", "token_exchange_failed"},
+        {"insufficient_scope", "oauth_failed"},
+        {"no_refresh_token", "oauth_failed"},
+        {"server_error", "callback_failed"},
+        {"not_configured", "callback_failed"},
+    };
+
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(map[i].ours, reason) == 0)
+            return map[i].vesta;
+    return "oauth_failed"; /* Google's own error codes: the consent failed */
+}
+
 static void back(struct http_req *req, const char *reason)
 {
     char loc[1024];
 
-    if (reason == NULL)
+    if (req->cfg->host == CFG_HOST_VESTA) {
+        if (reason == NULL)
+            snprintf(loc, sizeof loc, "%s/calendario?success=google_connected", req->cfg->base_url);
+        else
+            snprintf(loc, sizeof loc, "%s/calendario?error=%s&reason=%s", req->cfg->base_url,
+                     vesta_code(reason), reason);
+    } else if (reason == NULL)
         snprintf(loc, sizeof loc, "%s/calendario?google=connected", req->cfg->base_url);
     else
         snprintf(loc, sizeof loc, "%s/calendario?google=error&reason=%s", req->cfg->base_url,

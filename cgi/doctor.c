@@ -18,6 +18,7 @@
 #include "cfg.h"
 #include "cs.h"
 #include "db.h"
+#include "store.h"
 
 #define DOC_HOST_MAX 256
 #define DOC_PROBE_TIMEOUT_MS 5000L
@@ -128,7 +129,7 @@ static void doc_database(struct doc *d, const struct cfg *cfg)
         doc_say(d, DOC_FAIL, "database", "%s does not exist: run calsync-admin migrate", where);
         return;
     }
-    if (db_open_with(cfg->db_path, cfg->db_password, 0, &db, err, sizeof err) != CS_OK) {
+    if (store_open(cfg, 0, &db, err, sizeof err) != CS_OK) {
         doc_say(d, DOC_FAIL, "database", "%s", err); /* names the store, redacted */
         goto out;
     }

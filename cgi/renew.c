@@ -12,6 +12,7 @@
 #include "db.h"
 #include "jobs.h"
 #include "log.h"
+#include "store.h"
 #include "sync.h"
 
 #define MAX_USERS 10000
@@ -61,7 +62,7 @@ int main(int argc, char **argv)
     }
     cfg_load_or_die(&cfg);
     if (crypt_init() != CS_OK ||
-        db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
+        store_open(&cfg, 1, &db, err, sizeof err) != CS_OK) {
         fprintf(stderr, "calsync-renew: %s\n", err);
         cfg_free(&cfg);
         return 1;

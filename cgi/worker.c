@@ -22,8 +22,10 @@
 #include "cs.h"
 #include "db.h"
 #include "gapi.h"
+#include "host.h"
 #include "jobs.h"
 #include "log.h"
+#include "store.h"
 #include "sync.h"
 
 #define WORKERS_MAX 64
@@ -130,7 +132,7 @@ static int worker_loop(const struct cfg *cfg, int wake_fd)
     char err[CS_ERRLEN];
     long long looked = 0; /* when the queue was last found with nothing due */
 
-    if (db_open_with(cfg->db_path, cfg->db_password, 1, &db, err, sizeof err) != CS_OK) {
+    if (store_open(cfg, 1, &db, err, sizeof err) != CS_OK) {
         log_error("%s", err);
         return 1;
     }
@@ -171,6 +173,36 @@ static int worker_loop(const struct cfg *cfg, int wake_fd)
     return 0;
 }
 
+/* The host's change feed (vesta: Vesta's app writes appointments behind calsync's back): one
+ * process per node looks every feed_ms; the nodes take turns through the store. */
+static int feed_loop(const struct cfg *cfg)
+{
+    const struct host_appts *h = host_appts_of(cfg);
+    struct db *db = NULL;
+    char err[CS_ERRLEN];
+    int fails = 0;
+
+    if (store_open(cfg, 0, &db, err, sizeof err) != CS_OK) {
+        log_error("%s", err);
+        return 1;
+    }
+    log_info("change feed of the %s host: every %d ms", h->name, cfg->feed_ms);
+    while (!stopping) {
+        int found = 0, rc = h->feed(db, cfg, &found);
+        if (rc != CS_OK) {
+            if (fails++ % 20 == 0) /* a store outage: say so now and then, keep trying */
+                log_warn("change feed: %s", cs_strerror(rc));
+        } else {
+            fails = 0;
+            if (found > 0)
+                jobs_wake(cfg);
+        }
+        usleep((useconds_t)cfg->feed_ms * 1000);
+    }
+    db_close(db);
+    return 0;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: calsync-worker [--workers N]   (configuration from the "
@@ -182,8 +214,8 @@ int main(int argc, char **argv)
     struct cfg cfg;
     struct db *db = NULL;
     char err[CS_ERRLEN];
-    pid_t kids[WORKERS_MAX];
-    int workers = 2, wake_fd, status = 0;
+    pid_t kids[WORKERS_MAX + 1];
+    int workers = 2, procs, wake_fd, status = 0;
 
     log_init("worker");
     for (int i = 1; i < argc; i++) {
@@ -211,7 +243,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* migrate once, before forking */
-    if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
+    if (store_open(&cfg, 1, &db, err, sizeof err) != CS_OK) {
         fprintf(stderr, "calsync-worker: %s\n", err);
         cfg_free(&cfg);
         return 1;
@@ -222,15 +254,17 @@ int main(int argc, char **argv)
     log_info("started: %d workers, wake-up socket %s, polling every %d ms", workers,
              wake_fd >= 0 ? cfg.worker_socket : "(none)", cfg.worker_poll_ms);
     memset(kids, 0, sizeof kids);
+    /* one more process runs the host's change feed, when the host has one */
+    procs = workers + (cfg.host == CFG_HOST_VESTA ? 1 : 0);
     while (!stopping) {
         /* start missing workers (at start, and to replace one that died) */
-        for (int i = 0; i < workers && !stopping; i++) {
+        for (int i = 0; i < procs && !stopping; i++) {
             if (kids[i] > 0)
                 continue;
             pid_t pid = fork();
             if (pid == 0) {
                 prctl(PR_SET_PDEATHSIG, SIGTERM);
-                exit(worker_loop(&cfg, wake_fd));
+                exit(i < workers ? worker_loop(&cfg, wake_fd) : feed_loop(&cfg));
             }
             if (pid < 0) {
                 log_error("fork failed: %s", strerror(errno));
@@ -245,7 +279,7 @@ int main(int argc, char **argv)
                 sleep(1);
             continue;
         }
-        for (int i = 0; i < workers; i++) {
+        for (int i = 0; i < procs; i++) {
             if (kids[i] == dead) {
                 kids[i] = 0;
                 if (!stopping)
@@ -256,10 +290,10 @@ int main(int argc, char **argv)
             usleep(100 * 1000);
     }
     /* SIGTERM: each worker finishes the job it is running, then exits */
-    for (int i = 0; i < workers; i++)
+    for (int i = 0; i < procs; i++)
         if (kids[i] > 0)
             kill(kids[i], SIGTERM);
-    for (int i = 0; i < workers; i++)
+    for (int i = 0; i < procs; i++)
         if (kids[i] > 0)
             waitpid(kids[i], NULL, 0);
     if (wake_fd >= 0) {

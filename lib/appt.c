@@ -13,7 +13,7 @@
 
 static const char *const appt_types[] = {"Visita", "Reunión", "Firma", "Cierre", "Viaje"};
 static const char *const appt_statuses[] = {"Scheduled", "Completed", "Cancelled", "Rescheduled",
-                                             "NoShow"};
+                                            "NoShow"};
 
 int appt_type_valid(const char *s)
 {

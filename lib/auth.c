@@ -47,4 +47,3 @@ int auth_check_write(struct http_req *req)
     }
     return CS_OK;
 }
-

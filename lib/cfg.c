@@ -301,6 +301,7 @@ int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
                                         errlen)) != CS_OK)
             goto out;
     }
+    rc = cfg_host_load(c, get, ctx, errbuf, errlen);
 out:
     if (rc != CS_OK)
         cfg_free(c);
@@ -381,6 +382,7 @@ void cfg_free(struct cfg *c)
             *strs[i] = NULL;
         }
     }
+    cfg_host_free(c);
     free(c->secret_key_file); /* a path, not a secret */
     c->secret_key_file = NULL;
     sodium_memzero(c->secret_key, sizeof c->secret_key);

@@ -41,6 +41,7 @@ struct cfg {
      * signing key, raw bytes (vesta); NULL otherwise. Never logged. */
     unsigned char *bauth_secret;
     size_t bauth_secret_len;
+    int feed_ms; /* CALSYNC_FEED_MS: how often the host's change feed looks (vesta) */
 };
 
 /* Where users, sessions and appointments live (DESIGN.md section 7). */

@@ -5,4 +5,12 @@
 /* Cuts the blanks (and a line end) around s in place; returns where the text starts. */
 char *cfg_trim(char *s);
 
+struct cfg;
+/* The host (CALSYNC_HOST) and what it needs: BETTER_AUTH_SECRET(_FILE), a mysql:// store,
+ * CALSYNC_FEED_MS. CS_OK or CS_ERR_CONFIG with errbuf saying why. */
+int cfg_host_load(struct cfg *c, const char *(*get)(const char *, void *), void *ctx,
+                  char *errbuf, size_t errlen);
+/* Wipes and frees what cfg_host_load kept. */
+void cfg_host_free(struct cfg *c);
+
 #endif

@@ -3,13 +3,17 @@
  * passes every call through the back end's table of operations (lib/db_be.h). */
 #include "db.h"
 #include "db_be.h"
+#include "db_prefix.h"
 #include "cs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int db_open_with(const char *url, const char *password, int migrate, struct db **out, char *errbuf,
+static int db_migrate_list(struct db *db, const struct db_migration *list, size_t n,
+                           const char *table, char *errbuf, size_t errlen);
+
+int db_open_opts(const char *url, const struct db_opts *o, struct db **out, char *errbuf,
                  size_t errlen)
 {
     /* the one place an engine is chosen: everything after goes through db->be */
@@ -25,15 +29,35 @@ int db_open_with(const char *url, const char *password, int migrate, struct db *
         db->st[i].db = db;
         db->st[i].id = (enum db_stmt_id)i;
     }
-    if ((rc = be->open(db, url, password, errbuf, errlen)) != CS_OK)
+    if (o->prefix != NULL && o->prefix[0] != '\0' && (db->prefix = strdup(o->prefix)) == NULL) {
+        rc = CS_ERR_NOMEM;
         goto fail;
-    if (migrate && (rc = db_migrate(db, errbuf, errlen)) != CS_OK)
+    }
+    snprintf(db->mig_main, sizeof db->mig_main, "%sschema_migrations",
+             db->prefix ? db->prefix : "");
+    db->mig_table = db->mig_main;
+    db->mig_main_list = 1;
+    if ((rc = be->open(db, url, o->password, errbuf, errlen)) != CS_OK)
+        goto fail;
+    if (o->migrate && (rc = db_migrate(db, errbuf, errlen)) != CS_OK)
+        goto fail;
+    if (o->migrate && o->extra_count > 0 &&
+        (rc = db_migrate_list(db, o->extra, o->extra_count, "host_migrations", errbuf, errlen)) !=
+            CS_OK)
         goto fail;
     *out = db;
     return CS_OK;
 fail:
     db_close(db);
     return rc;
+}
+
+int db_open_with(const char *url, const char *password, int migrate, struct db **out, char *errbuf,
+                 size_t errlen)
+{
+    struct db_opts o = {.password = password, .migrate = migrate};
+
+    return db_open_opts(url, &o, out, errbuf, errlen);
 }
 
 int db_open(const char *url, struct db **out, char *errbuf, size_t errlen)
@@ -56,6 +80,9 @@ void db_close(struct db *db)
     if (db == NULL)
         return;
     db->be->close(db);
+    for (int i = 0; i < DB__MAX; i++)
+        free(db->ptext[i]);
+    free(db->prefix);
     free(db);
 }
 
@@ -80,9 +107,54 @@ int db_version_latest(const struct db *db)
     return (int)*db->be->migrations_count;
 }
 
+/* Applies a list of migrations recorded in table (its name prefixed like the rest). */
+static int db_migrate_list(struct db *db, const struct db_migration *list, size_t n,
+                           const char *table, char *errbuf, size_t errlen)
+{
+    struct db_migration *p = NULL;
+    char *tname = db_prefix_sql(table, db->prefix);
+    int rc = CS_ERR_NOMEM;
+
+    if (tname == NULL)
+        return CS_ERR_NOMEM;
+    db->mig_table = tname;
+    db->mig_main_list = strcmp(table, "schema_migrations") == 0;
+    if (db->prefix == NULL) {
+        rc = db->be->migrate(db, list, n, errbuf, errlen);
+        goto out;
+    }
+    if ((p = calloc(n ? n : 1, sizeof *p)) == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        p[i].name = list[i].name;
+        if ((p[i].sql = db_prefix_sql(list[i].sql, db->prefix)) == NULL)
+            goto out;
+    }
+    rc = db->be->migrate(db, p, n, errbuf, errlen);
+out:
+    for (size_t i = 0; p != NULL && i < n; i++)
+        free((char *)p[i].sql);
+    free(p);
+    db->mig_table = db->mig_main;
+    db->mig_main_list = 1;
+    free(tname);
+    return rc;
+}
+
 int db_migrate(struct db *db, char *errbuf, size_t errlen)
 {
-    return db->be->migrate(db, db->be->migrations, *db->be->migrations_count, errbuf, errlen);
+    return db_migrate_list(db, db->be->migrations, *db->be->migrations_count, "schema_migrations",
+                           errbuf, errlen);
+}
+
+/* The text of statement id in this connection's dialect, with its table prefix. */
+static const char *db_text(struct db *db, enum db_stmt_id id)
+{
+    if (db->prefix == NULL)
+        return db->be->sql[id];
+    if (db->ptext[id] == NULL)
+        db->ptext[id] = db_prefix_sql(db->be->sql[id], db->prefix);
+    return db->ptext[id];
 }
 
 struct db_stmt *db_stmt(struct db *db, enum db_stmt_id id)
@@ -92,8 +164,10 @@ struct db_stmt *db_stmt(struct db *db, enum db_stmt_id id)
     if (id >= DB__MAX)
         return NULL;
     st = &db->st[id];
-    if (st->h == NULL)
-        return db->be->prepare(db, st, db->be->sql[id]) == CS_OK ? st : NULL;
+    if (st->h == NULL) {
+        const char *text = db_text(db, id);
+        return text != NULL && db->be->prepare(db, st, text) == CS_OK ? st : NULL;
+    }
     db->be->reset(st, 1);
     return st;
 }
@@ -102,7 +176,7 @@ const char *db_sql_text(struct db *db, enum db_stmt_id id)
 {
     if (id >= DB__MAX)
         return NULL;
-    return db->be->sql[id];
+    return db_text(db, id);
 }
 
 int db_exec(struct db *db, struct db_stmt *st)
@@ -205,7 +279,16 @@ const char *db_errmsg(struct db *db)
 
 int db_exec_sql(struct db *db, const char *sql)
 {
-    return db->be->exec_sql(db, sql);
+    char *p;
+    int rc;
+
+    if (db->prefix == NULL)
+        return db->be->exec_sql(db, sql);
+    if ((p = db_prefix_sql(sql, db->prefix)) == NULL)
+        return CS_ERR_NOMEM;
+    rc = db->be->exec_sql(db, p);
+    free(p);
+    return rc;
 }
 
 int db_begin(struct db *db)

@@ -48,6 +48,22 @@ int db_connect(const char *url, struct db **out, char *errbuf, size_t errlen);
  * (CALSYNC_DB_PASSWORD_FILE); password NULL means the URL's. */
 int db_open_with(const char *url, const char *password, int migrate, struct db **out, char *errbuf,
                  size_t errlen);
+/* How to open the store beyond its URL. */
+struct db_opts {
+    const char *password; /* NULL: the URL's */
+    int migrate;          /* apply pending migrations (calsync's, then extra) */
+    /* calsync's tables named <prefix><name> (the vesta host: "calsync_"); NULL or "": none.
+     * Every statement, migration and db_exec_sql text is rewritten (db_prefix.h). */
+    const char *prefix;
+    /* the host's own migrations after calsync's (versions kept apart, in host_migrations) */
+    const struct db_migration *extra;
+    size_t extra_count;
+};
+int db_open_opts(const char *url, const struct db_opts *o, struct db **out, char *errbuf,
+                 size_t errlen);
+/* The migrations of the vesta host (schema/vesta/NNN_name.mysql.sql). */
+extern const struct db_migration db_migrations_vesta[];
+extern const size_t db_migrations_vesta_count;
 void db_close(struct db *db);
 enum db_kind db_kind(const struct db *db);
 /* Applies migrations newer than the recorded version; returns CS_OK or CS_ERR_DB. Several

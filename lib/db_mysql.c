@@ -114,10 +114,11 @@ static int dbm_version(struct db *db)
     MYSQL_RES *res;
     MYSQL_ROW row;
     int v = -1;
-    const char *q = "SELECT coalesce(max(version), 0) FROM schema_migrations";
+    char q[128];
 
     if (!dbm_connected(m))
         return -1;
+    snprintf(q, sizeof q, "SELECT coalesce(max(version), 0) FROM %s", db->mig_table);
     if (mysql_real_query(m->h, q, (unsigned long)strlen(q)) != 0) {
         unsigned no = mysql_errno(m->h);
         dbm_seterr(m, no, mysql_error(m->h));
@@ -131,11 +132,10 @@ static int dbm_version(struct db *db)
     return v;
 }
 
-/* Records an applied migration in schema_migrations. */
-static int dbm_record_migration(struct dbm *m, int version, const char *name)
+/* Records an applied migration in table (schema_migrations or the host's). */
+static int dbm_record_migration(struct dbm *m, const char *table, int version, const char *name)
 {
-    static const char q[] =
-        "INSERT INTO schema_migrations(version, name, applied_at) VALUES(?, ?, ?)";
+    char q[160];
     MYSQL_STMT *h = dbm_connected(m) ? mysql_stmt_init(m->h) : NULL;
     MYSQL_BIND b[3];
     long long v = version, at = db_now();
@@ -144,6 +144,7 @@ static int dbm_record_migration(struct dbm *m, int version, const char *name)
 
     if (h == NULL)
         return CS_ERR_NOMEM;
+    snprintf(q, sizeof q, "INSERT INTO %s(version, name, applied_at) VALUES(?, ?, ?)", table);
     memset(b, 0, sizeof b);
     b[0].buffer_type = MYSQL_TYPE_LONGLONG;
     b[0].buffer = &v;
@@ -167,20 +168,21 @@ static int dbm_migrate(struct db *db, const struct db_migration *list, size_t n,
                        size_t errlen)
 {
     struct dbm *m = dbm_of(db);
-    char q[256];
+    char q[400];
     int v, rc = CS_OK;
 
     /* every SQLite migration has its MySQL twin (db_migrations: schema_sql.c, generated) */
-    if (n != db_migrations_count)
+    if (db->mig_main_list && n != db_migrations_count)
         return cs_fail(errbuf, errlen, CS_ERR_DB,
                        "this calsync has %zu SQLite migrations but %zu MySQL ones: every "
                        "schema/NNN_name.sql needs its NNN_name.mysql.sql",
                        db_migrations_count, n);
-    if (dbm_query(m, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                     "version INT NOT NULL PRIMARY KEY, name VARCHAR(255) NOT NULL, "
-                     "applied_at BIGINT NOT NULL) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin") !=
-        CS_OK)
-        return cs_fail(errbuf, errlen, CS_ERR_DB, "cannot create schema_migrations on %s: %s",
+    snprintf(q, sizeof q,
+             "CREATE TABLE IF NOT EXISTS %s (version INT NOT NULL PRIMARY KEY, name VARCHAR(255) "
+             "NOT NULL, applied_at BIGINT NOT NULL) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+             db->mig_table);
+    if (dbm_query(m, q) != CS_OK)
+        return cs_fail(errbuf, errlen, CS_ERR_DB, "cannot create %s on %s: %s", db->mig_table,
                        m->redacted, m->err);
     if ((v = dbm_version(db)) >= (int)n)
         return v < 0 ? cs_fail(errbuf, errlen, CS_ERR_DB, "cannot read the schema version: %s",
@@ -207,7 +209,7 @@ static int dbm_migrate(struct db *db, const struct db_migration *list, size_t n,
                 cs_fail(errbuf, errlen, CS_ERR_DB, "migration %s failed: %s", list[i].name, m->err);
             goto out;
         }
-        if (dbm_record_migration(m, (int)i + 1, list[i].name) != CS_OK) {
+        if (dbm_record_migration(m, db->mig_table, (int)i + 1, list[i].name) != CS_OK) {
             rc = cs_fail(errbuf, errlen, CS_ERR_DB, "cannot record schema version %zu: %s", i + 1,
                          m->err);
             goto out;

@@ -171,8 +171,7 @@ static int vesta_gcal_contact(struct db *db, const char *user_id, long long *out
 
 /* The contact of a Google event: an attendee (not the agent) who is a contact of the agent's
  * own account, else the account's "Google Calendar" contact. */
-static int vesta_event_contact(struct db *db, const char *user_id, const cJSON *ev,
-                               long long *out)
+static int vesta_event_contact(struct db *db, const char *user_id, const cJSON *ev, long long *out)
 {
     const cJSON *att, *a;
 
@@ -311,13 +310,15 @@ static int vesta_merge_into(struct appt *a, const struct vesta_row *cur, int mas
 }
 
 /* A copy of r's Vesta fields (and calsync's notes of it from from). */
-static int vesta_copy(struct vesta_row *dst, const struct vesta_row *r, const struct vesta_row *from)
+static int vesta_copy(struct vesta_row *dst, const struct vesta_row *r,
+                      const struct vesta_row *from)
 {
     memset(dst, 0, sizeof *dst);
     dst->id = r->id;
     memcpy(dst->user_id, r->user_id, sizeof dst->user_id);
-    if (vesta_row_take(dst, r, VR_CONTACT | VR_LISTING | VR_TIMES | VR_STATUS | VR_NOTES |
-                                   VR_TYPE | VR_ACTIVE | VR_TRIP) != CS_OK)
+    if (vesta_row_take(dst, r,
+                       VR_CONTACT | VR_LISTING | VR_TIMES | VR_STATUS | VR_NOTES | VR_TYPE |
+                           VR_ACTIVE | VR_TRIP) != CS_OK)
         return CS_ERR_NOMEM;
     dst->gen_title = from->gen_title ? strdup(from->gen_title) : NULL;
     dst->gnotes = from->gnotes ? strdup(from->gnotes) : NULL;
@@ -442,7 +443,8 @@ static void vesta_event_extra(struct db *db, const struct cfg *cfg, const struct
     /* a link back to the appointment in Vesta (Google shows it on the event) */
     x->source_url = x->buf;
     n = (size_t)snprintf(x->buf, sizeof x->buf, "%s/calendario?appointment=%lld", cfg->base_url,
-                         a->id) + 1;
+                         a->id) +
+        1;
     x->source_title = "Vesta";
     if (r.trip >= 0 && n + 24 < sizeof x->buf) {
         x->priv[k][0] = "vestaTripTimeMinutes";

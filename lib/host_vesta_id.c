@@ -86,7 +86,7 @@ static int vesta_session_user(struct http_req *req, struct auth_user *u)
     /* the column's default 'UTC' mostly means "never set": the configured zone serves then */
     snprintf(u->tz, sizeof u->tz, "%s",
              zone[0] && strcmp(zone, "UTC") != 0 && cal_zone_valid(zone) ? zone
-                                                                          : req->cfg->default_tz);
+                                                                         : req->cfg->default_tz);
     rc = vesta_shadow(req->db, u);
 out:
     sodium_memzero(token, sizeof token);

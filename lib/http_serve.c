@@ -19,6 +19,7 @@
 #include "cs.h"
 #include "db.h"
 #include "log.h"
+#include "store.h"
 
 static volatile sig_atomic_t http_stop;
 
@@ -131,7 +132,7 @@ static int http_serve_any(int argc, char **argv, const char *route, http_handler
         }
     } else if (FCGX_IsCGI()) {
         struct http_req req;
-        if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
+        if (store_open(&cfg, 1, &db, err, sizeof err) != CS_OK) {
             printf("Status: 500 Internal Server Error\r\nContent-Type: application/json\r\n\r\n"
                    "{\"error\":\"database unavailable\"}");
             log_error("%s", err);
@@ -151,7 +152,7 @@ static int http_serve_any(int argc, char **argv, const char *route, http_handler
     }
 
     /* The schema is brought up to date once, before any worker opens the file. */
-    if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
+    if (store_open(&cfg, 1, &db, err, sizeof err) != CS_OK) {
         log_error("%s", err);
         cfg_free(&cfg);
         return 1;
@@ -210,7 +211,7 @@ static int http_serve_any(int argc, char **argv, const char *route, http_handler
         return 0;
     }
 worker:
-    if (db_open_with(cfg.db_path, cfg.db_password, 1, &db, err, sizeof err) != CS_OK) {
+    if (store_open(&cfg, 1, &db, err, sizeof err) != CS_OK) {
         log_error("%s", err);
         cfg_free(&cfg);
         return 1;

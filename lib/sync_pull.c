@@ -111,7 +111,7 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
     /* a new appointment: the host's row first, whose id it takes */
     if (!have && (rc = c->host->create(c->db, c->cfg, &remote, ev)) != CS_OK)
         goto out;
-    st = db_stmt(c->db, have                ? DB_APPT_PULL_UPDATE
+    st = db_stmt(c->db, have            ? DB_APPT_PULL_UPDATE
                         : remote.id > 0 ? DB_APPT_PULL_INSERT_ID
                                         : DB_APPT_PULL_INSERT);
     if (st == NULL) {

@@ -71,12 +71,12 @@ char *vesta_row_snap(const struct vesta_row *r)
     cJSON *o = cJSON_CreateObject();
     char *s = NULL;
 
-    if (o != NULL && vesta_add_id(o, "c", r->contact_id, 0) && vesta_add_id(o, "l", r->listing_id, 0) &&
-        vesta_add_str(o, "s", r->start) && vesta_add_str(o, "e", r->end) &&
-        vesta_add_str(o, "st", r->status) && vesta_add_str(o, "n", r->notes) &&
-        vesta_add_str(o, "t", r->type) && cJSON_AddBoolToObject(o, "a", r->active) != NULL &&
-        vesta_add_id(o, "tr", r->trip, -1) && vesta_add_str(o, "gt", r->gen_title) &&
-        vesta_add_str(o, "gn", r->gnotes))
+    if (o != NULL && vesta_add_id(o, "c", r->contact_id, 0) &&
+        vesta_add_id(o, "l", r->listing_id, 0) && vesta_add_str(o, "s", r->start) &&
+        vesta_add_str(o, "e", r->end) && vesta_add_str(o, "st", r->status) &&
+        vesta_add_str(o, "n", r->notes) && vesta_add_str(o, "t", r->type) &&
+        cJSON_AddBoolToObject(o, "a", r->active) != NULL && vesta_add_id(o, "tr", r->trip, -1) &&
+        vesta_add_str(o, "gt", r->gen_title) && vesta_add_str(o, "gn", r->gnotes))
         s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -201,8 +201,7 @@ char *vesta_title(const char *type, const char *first, const char *last)
     return strdup(buf);
 }
 
-char *vesta_location(const char *street, const char *details, const char *postal,
-                     const char *city)
+char *vesta_location(const char *street, const char *details, const char *postal, const char *city)
 {
     char buf[APPT_LOCATION_MAX + 1] = "";
     size_t n = 0;
@@ -220,8 +219,7 @@ char *vesta_location(const char *street, const char *details, const char *postal
 /* True when a's title is the Google summary (not empty, not the one calsync made). */
 static int vesta_title_is_google(const struct appt *a, const char *gen_title)
 {
-    return a->title != NULL && *a->title &&
-           (gen_title == NULL || strcmp(a->title, gen_title) != 0);
+    return a->title != NULL && *a->title && (gen_title == NULL || strcmp(a->title, gen_title) != 0);
 }
 
 char *vesta_notes_of(const struct appt *a, const char *gen_title)

@@ -106,8 +106,8 @@ int vesta_need_check(struct db *db, const struct vesta_need *n, char *errbuf, si
     }
     db_reset(st);
     if (rc == CS_OK && n->types != NULL && !vesta_type_in(type, n->types))
-        return cs_fail(errbuf, errlen, CS_ERR_INVAL, "Vesta's %s.%s is %s, not one of %s",
-                       n->table, n->column, type, n->types);
+        return cs_fail(errbuf, errlen, CS_ERR_INVAL, "Vesta's %s.%s is %s, not one of %s", n->table,
+                       n->column, type, n->types);
     return rc;
 }
 
@@ -129,8 +129,7 @@ int vesta_schema_ensure(struct db *db, char *errbuf, size_t errlen)
                            "Vesta's own database in CALSYNC_DB)",
                            n->table, n->column ? "." : "", n->column ? n->column : "");
         /* another node may add it at the same moment: look again after a failure */
-        if (db_exec_sql(db, n->add) != CS_OK &&
-            vesta_need_check(db, n, errbuf, errlen) != CS_OK)
+        if (db_exec_sql(db, n->add) != CS_OK && vesta_need_check(db, n, errbuf, errlen) != CS_OK)
             return cs_fail(errbuf, errlen, CS_ERR_DB, "adding %s.%s%s to Vesta's schema failed: %s",
                            n->table, n->column, n->index ? " (index)" : "", db_errmsg(db));
         log_info("added to Vesta's %s: %s%s", n->table, n->column, n->index ? " (index)" : "");
