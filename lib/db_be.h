@@ -29,7 +29,7 @@ struct db {
 };
 
 /* A back end of the store. The face calls nothing else of it; a back end calls nothing of
- * lib/db.c (what both need lives below them: db_sql.c, db_clock.c, db_url.c, schema_sql.c).
+ * lib/db.c (what both need lives below them: db_texts.c, db_clock.c, db_url.c, schema_sql.c).
  * Unless said otherwise the operations keep the contracts of the db_* calls of db.h of the
  * same name. Codes are CS_* (cs.h) and, from step, DB_ROW / DB_DONE / DB_FAILED. */
 struct db_backend {
@@ -80,7 +80,7 @@ struct db_backend {
 extern const struct db_backend db_backend_sqlite; /* lib/db_sqlite.c */
 extern const struct db_backend db_backend_mysql;  /* lib/db_mysql.c */
 
-/* The statement texts of each dialect, indexed by enum db_stmt_id (lib/db_sql.c). */
+/* The statement texts of each dialect, indexed by enum db_stmt_id (lib/db_texts.c). */
 extern const char *const db_sql_sqlite[DB__MAX];
 extern const char *const db_sql_mysql[DB__MAX];
 

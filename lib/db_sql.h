@@ -1,5 +1,5 @@
 /* db_sql.h: every SQL statement calsync runs, declared once (X-macro; included by db.h and
- * db_sql.c). DB_STMT(name, sql) serves both stores; DB_STMT2(name, sqlite_sql, mysql_sql)
+ * db_texts.c). DB_STMT(name, sql) serves both stores; DB_STMT2(name, sqlite_sql, mysql_sql)
  * only where the dialects differ. Parameters are numbered ?1..?N (a number may repeat; the MySQL
  * back end maps them to positional markers). Portable habits: `trigger` and `key` in backticks
  * (reserved in MySQL), CASE instead of scalar max()/min(), no RETURNING, no subquery on the

@@ -7,7 +7,7 @@
 #include "db.h"
 #include "host.h"
 #include "log.h"
-#include "vesta_host.h"
+#include "vesta_feed.h"
 #include "vesta_row.h"
 
 #include <stdio.h>
@@ -15,62 +15,6 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
-
-long long vesta_push_delay(const struct cfg *cfg)
-{
-    return cfg != NULL ? cfg->push_delay_ms : 0;
-}
-
-int vesta_describe(struct db *db, const struct vesta_row *r, char **title, char **location)
-{
-    struct db_stmt *st = db_stmt(db, DB_VESTA_DESCRIBE);
-    int rc = CS_OK;
-
-    *title = *location = NULL;
-    if (st == NULL)
-        return CS_ERR_DB;
-    db_bind_text(st, 1, r->user_id);
-    db_bind_int64(st, 2, r->contact_id);
-    db_bind_int64(st, 3, r->listing_id);
-    if (db_step(st) == DB_ROW) {
-        *title = vesta_title(r->type, (const char *)db_col_text(st, 0),
-                             (const char *)db_col_text(st, 1));
-        *location =
-            vesta_location((const char *)db_col_text(st, 2), (const char *)db_col_text(st, 3),
-                           (const char *)db_col_text(st, 4), (const char *)db_col_text(st, 5));
-    } else {
-        *title = vesta_title(r->type, NULL, NULL);
-        *location = strdup("");
-    }
-    db_reset(st);
-    if (*title == NULL || *location == NULL) {
-        free(*title);
-        free(*location);
-        *title = *location = NULL;
-        rc = CS_ERR_NOMEM;
-    }
-    return rc;
-}
-
-int vesta_snap_put(struct db *db, const struct vesta_row *r)
-{
-    struct db_stmt *st;
-    char *snap = vesta_row_snap(r);
-    int rc;
-
-    if (snap == NULL)
-        return CS_ERR_NOMEM;
-    if ((st = db_stmt(db, DB_VESTA_ROWS_PUT)) == NULL) {
-        free(snap);
-        return CS_ERR_DB;
-    }
-    db_bind_int64(st, 1, r->id);
-    db_bind_text(st, 2, r->user_id);
-    db_bind_text(st, 3, snap);
-    rc = db_exec(db, st);
-    free(snap);
-    return rc;
-}
 
 /* Reads and locks a Vesta row with what calsync last saw of it (prev->id 0: nothing).
  * CS_ERR_NOTFOUND when the row is gone. */

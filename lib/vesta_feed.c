@@ -9,7 +9,7 @@
 #include "db.h"
 #include "log.h"
 #include "outbox.h"
-#include "vesta_host.h"
+#include "vesta_feed.h"
 #include "vesta_row.h"
 
 #include <stdio.h>

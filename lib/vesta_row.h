@@ -66,4 +66,14 @@ char *vesta_desc_of(const char *notes, const struct appt *a, const char *gen_tit
 /* A row's content as calsync's appointment (title and location as given). */
 int vesta_row_to_appt(const struct vesta_row *r, struct appt *a);
 
+struct cfg;
+
+/* The summary and location Vesta shows for a row: the contact's name and the listing's address,
+ * read only within the user's own account. *title / *location malloc'd (free()). */
+int vesta_describe(struct db *db, const struct vesta_row *r, char **title, char **location);
+/* Records what calsync now knows of row r (its snapshot). */
+int vesta_snap_put(struct db *db, const struct vesta_row *r);
+/* The push delay of a change the feed found (cfg->push_delay_ms). */
+long long vesta_push_delay(const struct cfg *cfg);
+
 #endif

@@ -1,4 +1,4 @@
-/* db_sql.c: the statement texts of lib/db_sql.h laid out per dialect, indexed by enum db_stmt_id
+/* db_texts.c: the statement texts of lib/db_sql.h laid out per dialect, indexed by enum db_stmt_id
  * (data below the face and the back ends: the face hands a back end its dialect's text). */
 #include "db_be.h"
 
