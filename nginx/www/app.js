@@ -137,9 +137,13 @@ window.addEventListener('resize', () => {
   loadWeek();
 });
 
+/* What the grid shows: its first day AND how many days (on a Monday, the phone's day and the
+ * week it widens to start on the same date), in which zone. */
+function shownKey() { return `${ymd(S.monday)}+${S.span} ${S.tz}`; }
+
 async function loadWeek() {
   const seq = ++S.loadSeq;
-  const week = ymd(S.monday);
+  const week = shownKey();
   if (S.shownWeek !== week) { /* never show last week's appointments under this week's label */
     S.shownWeek = week;
     S.appts = [];
