@@ -9,7 +9,7 @@ const STATE_TEXT = {
 };
 const SYNC_TEXT = { synced: 'Sincronizada con Google', pending: 'Pendiente de sincronizar', error: 'Error de sincronización', local: 'Solo en Vesta' };
 const PHONE = 640; /* narrower than this: one day at a time */
-const S = { span: 7, user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '', apptsJson: '' };
+const S = { span: 7, user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '', apptsJson: '', drawn: '' };
 const $ = (id) => document.getElementById(id);
 
 async function api(method, path, body) {
@@ -138,8 +138,10 @@ window.addEventListener('resize', () => {
 });
 
 /* What the grid shows: its first day AND how many days (on a Monday, the phone's day and the
- * week it widens to start on the same date), in which zone. */
+ * week it widens to start on the same date), in which zone; drawnKey() adds the day marked
+ * today, which moves at midnight in that zone. */
 function shownKey() { return `${ymd(S.monday)}+${S.span} ${S.tz}`; }
+function drawnKey(today) { return `${shownKey()} ${today || ymd(parts(new Date(), S.tz))}`; }
 
 async function loadWeek() {
   const seq = ++S.loadSeq;
@@ -171,7 +173,8 @@ async function loadWeek() {
     if (!cursor) break;
   }
   const fresh = JSON.stringify(all);
-  if (fresh === S.apptsJson) return; /* nothing changed: leave the page (and its focus) alone */
+  /* nothing changed, not even the day that is today: leave the page (and its focus) alone */
+  if (fresh === S.apptsJson && S.drawn === drawnKey()) return;
   S.apptsJson = fresh;
   S.appts = all;
   render();
@@ -217,8 +220,8 @@ function render() {
   const g = $('grid');
   const keep = focusKey();
   g.replaceChildren();
-  const todayP = parts(new Date(), S.tz);
-  const todayStr = ymd(todayP);
+  const todayStr = ymd(parts(new Date(), S.tz));
+  S.drawn = drawnKey(todayStr);
   const days = [...Array(S.span).keys()].map((i) => addDays(S.monday, i));
   g.className = `grid days-${S.span}`;
   g.style.gridTemplateColumns = `56px repeat(${S.span}, minmax(${S.span === 1 ? 0 : 110}px, 1fr))`;

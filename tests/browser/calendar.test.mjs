@@ -34,6 +34,9 @@ async function zoneNow() {
 const shownDays = () => page.$$eval('#grid .daycol', (cols) => cols.map((c) => c.dataset.day));
 const addDays = (day, n) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86400000).toISOString().slice(0, 10);
 const weekFrom = (monday) => [0, 1, 2, 3, 4, 5, 6].map((i) => addDays(monday, i));
+// the day marked today, as its header writes it ("8/12")
+const todayMark = () => page.textContent('#grid .dayhead.today small');
+const dm = (day) => `${+day.slice(8)}/${+day.slice(5, 7)}`;
 
 async function emu(method, path, body) {
   const res = await fetch(`${stack.emu}/_emulator/${path}`, {
@@ -430,8 +433,27 @@ test('phone and wide on any day', async () => {
     await showing(`${at}: the day again`, [day]);
     await page.setViewportSize(WIDE);
     await showing(`${at}: the week`, weekFrom(monday));
-    assert.equal(await page.textContent('#grid .dayhead.today small'), `${+day.slice(8)}/${+day.slice(5, 7)}`, at);
+    assert.equal(await todayMark(), dm(day), at);
     await page.setViewportSize(PHONE);
     await showing(`${at}: the day from the week`, [day]);
   }
+});
+
+test('midnight in Madrid moves today', async () => {
+  await page.clock.setFixedTime('2026-12-07T23:59:50+01:00');
+  await page.setViewportSize(WIDE);
+  await page.reload();
+  await showing('the week', weekFrom('2026-12-07'));
+  assert.equal(await todayMark(), dm('2026-12-07'));
+  // the page stays open past midnight: its next poll moves the mark (same week, same appointments)
+  await page.clock.setFixedTime('2026-12-08T00:00:10+01:00');
+  await page.clock.runFor(20000);
+  await until('the mark on Tuesday', async () => (await todayMark()) === dm('2026-12-08'));
+  // on a phone, the next midnight, Hoy goes to the new day
+  await page.setViewportSize(PHONE);
+  await showing('Tuesday', ['2026-12-08']);
+  await page.clock.setFixedTime('2026-12-09T00:00:10+01:00');
+  await page.click('#today');
+  await showing('Wednesday', ['2026-12-09']);
+  assert.equal(await todayMark(), dm('2026-12-09'));
 });
