@@ -457,3 +457,42 @@ test('midnight in Madrid moves today', async () => {
   await showing('Wednesday', ['2026-12-09']);
   assert.equal(await todayMark(), dm('2026-12-09'));
 });
+
+test('the weeks clocks change in Madrid', async () => {
+  // created as the page sends them (the server stores these instants whatever its own clock says)
+  const add = (title, start, end) => page.evaluate(async (b) => (await fetch('/api/appointments', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(b),
+  })).status, { title, type: 'Visita', status: 'Scheduled', allDay: false, start, end, location: '', description: '' });
+  const box = (title) => page.$eval(`.appt[data-title="${title}"]`, (b) => ({ day: b.closest('.daycol').dataset.day, top: parseFloat(b.style.top), height: parseFloat(b.style.height) }));
+  const hour = await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--hour')));
+  // the week of Sunday 2026-10-25, when 03:00 summer time is 02:00 again
+  assert.equal(await add('Lunes de verano', '2026-10-19T10:00:00+02:00', '2026-10-19T11:00:00+02:00'), 201);
+  assert.equal(await add('Domingo de invierno', '2026-10-25T10:00:00+01:00', '2026-10-25T11:00:00+01:00'), 201);
+  assert.equal(await add('Noche del cambio', '2026-10-25T01:00:00+02:00', '2026-10-25T04:00:00+01:00'), 201);
+  assert.equal(await add('Domingo tarde', '2026-10-25T23:00:00+01:00', '2026-10-25T23:45:00+01:00'), 201);
+  await page.clock.setFixedTime('2026-10-21T12:00:00+02:00');
+  await page.setViewportSize(WIDE);
+  await page.reload();
+  await showing('the week', weekFrom('2026-10-19'));
+  assert.equal(await page.textContent('#weeklabel'), '19/10 – 25/10/2026');
+  await page.locator('.appt[data-title="Domingo tarde"]').waitFor(); // the week ends at Monday 00:00 winter time
+  assert.deepEqual(await box('Lunes de verano'), { day: '2026-10-19', top: 10 * hour, height: hour - 2 });
+  assert.deepEqual(await box('Domingo de invierno'), { day: '2026-10-25', top: 10 * hour, height: hour - 2 });
+  // four hours long, three on the clock: drawn from the 01:00 line to the 04:00 one
+  assert.deepEqual(await box('Noche del cambio'), { day: '2026-10-25', top: hour, height: 3 * hour - 2 });
+  assert.deepEqual(await box('Domingo tarde'), { day: '2026-10-25', top: 23 * hour, height: 0.75 * hour - 2 });
+  // the week of Sunday 2026-03-29, when 02:00 winter time is 03:00: that day has no 02:00
+  assert.equal(await add('Noche sin las dos', '2026-03-29T01:00:00+01:00', '2026-03-29T04:00:00+02:00'), 201);
+  await page.clock.setFixedTime('2026-03-25T12:00:00+01:00');
+  await page.reload();
+  await showing('the week', weekFrom('2026-03-23'));
+  await page.locator('.appt[data-title="Noche sin las dos"]').waitFor();
+  assert.deepEqual(await box('Noche sin las dos'), { day: '2026-03-29', top: hour, height: 3 * hour - 2 });
+  await page.focus('.slot[data-day="2026-03-29"][data-hour="2"]'); // under "Noche sin las dos"
+  await page.keyboard.press('Enter');
+  await page.locator('#modal').waitFor({ state: 'visible' });
+  assert.equal(await page.inputValue('#f-start'), '2026-03-29T03:00');
+  assert.equal(await page.inputValue('#f-end'), '2026-03-29T04:00');
+  await page.keyboard.press('Escape');
+  await page.locator('#modal').waitFor({ state: 'hidden' });
+});
