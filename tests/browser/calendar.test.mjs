@@ -34,6 +34,7 @@ async function zoneNow() {
 const shownDays = () => page.$$eval('#grid .daycol', (cols) => cols.map((c) => c.dataset.day));
 const addDays = (day, n) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86400000).toISOString().slice(0, 10);
 const weekFrom = (monday) => [0, 1, 2, 3, 4, 5, 6].map((i) => addDays(monday, i));
+const mondayOf = (day) => addDays(day, -((new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7));
 // the day marked today, as its header writes it ("8/12")
 const todayMark = () => page.textContent('#grid .dayhead.today small');
 const dm = (day) => `${+day.slice(8)}/${+day.slice(5, 7)}`;
@@ -399,10 +400,10 @@ test('phone width', async () => {
   await page.click('#prev');
   await until('today again', async () => (await page.getAttribute('#grid .daycol', 'data-day')) === day);
   await shot('13-phone-day');
-  // back to a wide screen: the week again (on a Monday it starts on the day shown)
+  // back to a wide screen: the week again (on a Monday, as NOW is, it starts on the day shown)
   await page.setViewportSize(WIDE);
   await until('the week', async () => (await page.locator('#grid .daycol').count()) === 7);
-  await showing('the week', weekFrom(day));
+  await showing('the week', weekFrom(mondayOf(day)));
   await page.locator('.appt[data-title="Visita Calle Luna 3"]').waitFor();
   // and narrow again: today alone
   await page.setViewportSize(PHONE);
