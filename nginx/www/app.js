@@ -9,7 +9,7 @@ const STATE_TEXT = {
 };
 const SYNC_TEXT = { synced: 'Sincronizada con Google', pending: 'Pendiente de sincronizar', error: 'Error de sincronización', local: 'Solo en Vesta' };
 const PHONE = 640; /* narrower than this: one day at a time */
-const S = { span: 7, user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '', apptsJson: '' };
+const S = { span: 7, user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '', apptsJson: '', drawn: '' };
 const $ = (id) => document.getElementById(id);
 
 async function api(method, path, body) {
@@ -37,14 +37,15 @@ function parts(date, tz) {
   for (const p of f.formatToParts(date)) o[p.type] = p.value;
   return { y: +o.year, m: +o.month, d: +o.day, h: +o.hour % 24, mi: +o.minute, wd: ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(o.weekday) };
 }
+/* The instant a wall time in tz names. When clocks go back it names two: the first. In the
+ * hour they skip (02:00-03:00 on the last Sunday of March in Madrid) it names none: read it by
+ * the offset of before the change (02:30 is 03:30), as Temporal's "compatible" does. */
 function zonedToUtc(y, m, d, h, mi, tz) {
   const want = Date.UTC(y, m - 1, d, h, mi);
-  let guess = want;
-  for (let i = 0; i < 3; i++) {
-    const p = parts(new Date(guess), tz);
-    guess = want - (Date.UTC(p.y, p.m - 1, p.d, p.h, p.mi) - guess);
-  }
-  return new Date(guess);
+  const offset = (t) => { const p = parts(new Date(t), tz); return Date.UTC(p.y, p.m - 1, p.d, p.h, p.mi) - t; };
+  const before = want - offset(want - 86400000), after = want - offset(want + 86400000);
+  for (const t of [Math.min(before, after), Math.max(before, after)]) if (t + offset(t) === want) return new Date(t);
+  return new Date(before);
 }
 const pad = (n) => String(n).padStart(2, '0');
 const ymd = (o) => `${o.y}-${pad(o.m)}-${pad(o.d)}`;
@@ -137,9 +138,15 @@ window.addEventListener('resize', () => {
   loadWeek();
 });
 
+/* What the grid shows: its first day AND how many days (on a Monday, the phone's day and the
+ * week it widens to start on the same date), in which zone; drawnKey() adds the day marked
+ * today, which moves at midnight in that zone. */
+function shownKey() { return `${ymd(S.monday)}+${S.span} ${S.tz}`; }
+function drawnKey(today) { return `${shownKey()} ${today || ymd(parts(new Date(), S.tz))}`; }
+
 async function loadWeek() {
   const seq = ++S.loadSeq;
-  const week = ymd(S.monday);
+  const week = shownKey();
   if (S.shownWeek !== week) { /* never show last week's appointments under this week's label */
     S.shownWeek = week;
     S.appts = [];
@@ -167,7 +174,8 @@ async function loadWeek() {
     if (!cursor) break;
   }
   const fresh = JSON.stringify(all);
-  if (fresh === S.apptsJson) return; /* nothing changed: leave the page (and its focus) alone */
+  /* nothing changed, not even the day that is today: leave the page (and its focus) alone */
+  if (fresh === S.apptsJson && S.drawn === drawnKey()) return;
   S.apptsJson = fresh;
   S.appts = all;
   render();
@@ -213,8 +221,8 @@ function render() {
   const g = $('grid');
   const keep = focusKey();
   g.replaceChildren();
-  const todayP = parts(new Date(), S.tz);
-  const todayStr = ymd(todayP);
+  const todayStr = ymd(parts(new Date(), S.tz));
+  S.drawn = drawnKey(todayStr);
   const days = [...Array(S.span).keys()].map((i) => addDays(S.monday, i));
   g.className = `grid days-${S.span}`;
   g.style.gridTemplateColumns = `56px repeat(${S.span}, minmax(${S.span === 1 ? 0 : 110}px, 1fr))`;
@@ -271,7 +279,11 @@ function render() {
     const i = days.findIndex((d) => ymd(d) === ymd(p));
     if (i < 0) continue;
     const top = (p.h + p.mi / 60) * hourPx;
-    const minutes = Math.max(20, Math.min((en - st) / 60000, (24 - p.h - p.mi / 60) * 60));
+    /* down to the end's wall time, as the hour lines are (a day clocks change on has 23 or 25
+       hours), or to midnight */
+    const q = parts(en, S.tz);
+    const endH = ymd(q) > ymd(p) ? 24 : q.h + q.mi / 60;
+    const minutes = Math.max(20, (endH - p.h - p.mi / 60) * 60);
     perDay[i].push({ a, top, height: (minutes / 60) * hourPx - 2, label: `${fmtTime(st)}–${fmtTime(en)}` });
   }
   if (!S.scrolled) { /* open on the working day, not at midnight */

@@ -11,19 +11,33 @@ import { chromium } from 'playwright-core';
 const STACKD = process.env.CALSYNC_STACKD;
 const OUT = process.env.CALSYNC_BROWSER_OUT || join(process.cwd(), 'out');
 const TZ = 'Europe/Madrid';
+// The page's clock starts here and runs on (the stack keeps the real one: it stores the dates it
+// is sent). A Monday, when a phone's day and the week around it start on the same date.
+const NOW = '2026-12-07T09:30:00+01:00';
+const PHONE = { width: 390, height: 844 }, WIDE = { width: 1280, height: 860 };
 let stackd, stack, browser, page;
 
 function shot(name) {
   return page.screenshot({ path: join(OUT, `${name}.png`), fullPage: false });
 }
 
-// today's date and UTC offset in the user's zone, as the page computes them
-function zoneNow() {
+// today's date and UTC offset in the user's zone, as the page computes them (by its clock)
+async function zoneNow() {
+  const now = await page.evaluate(() => Date.now());
   const f = new Intl.DateTimeFormat('en-CA', { timeZone: TZ, year: 'numeric', month: '2-digit', day: '2-digit', timeZoneName: 'longOffset' });
-  const p = Object.fromEntries(f.formatToParts(new Date()).map((x) => [x.type, x.value]));
+  const p = Object.fromEntries(f.formatToParts(new Date(now)).map((x) => [x.type, x.value]));
   const off = p.timeZoneName === 'GMT' ? '+00:00' : p.timeZoneName.replace('GMT', '');
   return { day: `${p.year}-${p.month}-${p.day}`, off };
 }
+
+// the days of the grid's columns
+const shownDays = () => page.$$eval('#grid .daycol', (cols) => cols.map((c) => c.dataset.day));
+const addDays = (day, n) => new Date(Date.parse(`${day}T00:00:00Z`) + n * 86400000).toISOString().slice(0, 10);
+const weekFrom = (monday) => [0, 1, 2, 3, 4, 5, 6].map((i) => addDays(monday, i));
+const mondayOf = (day) => addDays(day, -((new Date(`${day}T00:00:00Z`).getUTCDay() + 6) % 7));
+// the day marked today, as its header writes it ("8/12")
+const todayMark = () => page.textContent('#grid .dayhead.today small');
+const dm = (day) => `${+day.slice(8)}/${+day.slice(5, 7)}`;
 
 async function emu(method, path, body) {
   const res = await fetch(`${stack.emu}/_emulator/${path}`, {
@@ -53,6 +67,15 @@ async function emuQuiet() {
   });
 }
 
+async function showing(what, days) {
+  let got = [];
+  try {
+    await until(what, async () => (got = await shownDays()).join() === days.join());
+  } catch (e) {
+    throw new Error(`${e.message}: the grid shows ${got.join(' ') || 'no day'}, not ${days.join(' ')}`);
+  }
+}
+
 async function openPanel() {
   if (await page.locator('#intpanel').isHidden()) await page.click('#intbtn');
   await page.locator('#intpanel').waitFor({ state: 'visible' });
@@ -74,7 +97,8 @@ before(async () => {
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
-  const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 }, timezoneId: 'America/New_York' });
+  const ctx = await browser.newContext({ viewport: WIDE, timezoneId: 'America/New_York' });
+  await ctx.clock.install({ time: NOW });
   page = await ctx.newPage();
   page.on('dialog', (d) => d.accept());
 });
@@ -192,7 +216,7 @@ test('connect Google Calendar through the consent page', async () => {
 });
 
 test('an appointment created here reaches Google', async () => {
-  const { day } = zoneNow();
+  const { day } = await zoneNow();
   await page.click(`.slot[data-day="${day}"][data-hour="10"]`);
   await page.locator('#modal').waitFor({ state: 'visible' });
   await page.fill('#f-title', 'Visita Calle Luna 3');
@@ -218,7 +242,7 @@ test('an appointment created here reaches Google', async () => {
 });
 
 test('an event created in Google appears without reloading', async () => {
-  const { day, off } = zoneNow();
+  const { day, off } = await zoneNow();
   await emu('POST', 'events', {
     summary: 'Firma en notaría (Google)',
     start: { dateTime: `${day}T12:00:00${off}`, timeZone: TZ },
@@ -229,7 +253,7 @@ test('an event created in Google appears without reloading', async () => {
 });
 
 test('an all-day appointment, then deleting it', async () => {
-  const { day } = zoneNow();
+  const { day } = await zoneNow();
   await page.click(`.slot[data-day="${day}"][data-hour="9"]`);
   await page.locator('#modal').waitFor({ state: 'visible' });
   await page.fill('#f-title', 'Feria inmobiliaria');
@@ -266,7 +290,7 @@ test('week navigation', async () => {
 });
 
 test('keyboard: a slot opens the modal with Enter', async () => {
-  const { day } = zoneNow();
+  const { day } = await zoneNow();
   await page.focus(`.slot[data-day="${day}"][data-hour="16"]`);
   await page.keyboard.press('Enter');
   await page.locator('#modal').waitFor({ state: 'visible' });
@@ -357,7 +381,7 @@ test('switch to a dedicated Vesta calendar', async () => {
 });
 
 test('phone width', async () => {
-  await page.setViewportSize({ width: 390, height: 844 });
+  await page.setViewportSize(PHONE);
   await page.reload();
   await page.locator('#grid .daycol').first().waitFor();
   assert.ok(await page.locator('#intbtn').isVisible());
@@ -365,7 +389,7 @@ test('phone width', async () => {
   assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px`);
   // one day at a time, with previous / next by one day
   assert.equal(await page.locator('#grid .daycol').count(), 1);
-  const { day } = zoneNow();
+  const { day } = await zoneNow();
   assert.equal(await page.getAttribute('#grid .daycol', 'data-day'), day);
   const gridOverflow = await page.evaluate(() => { const c = document.getElementById('calendar'); return c.scrollWidth - c.clientWidth; });
   assert.ok(gridOverflow <= 0, `the day scrolls sideways by ${gridOverflow}px`);
@@ -376,7 +400,100 @@ test('phone width', async () => {
   await page.click('#prev');
   await until('today again', async () => (await page.getAttribute('#grid .daycol', 'data-day')) === day);
   await shot('13-phone-day');
-  // back to a wide screen: the week again
-  await page.setViewportSize({ width: 1280, height: 860 });
+  // back to a wide screen: the week again (on a Monday, as NOW is, it starts on the day shown)
+  await page.setViewportSize(WIDE);
   await until('the week', async () => (await page.locator('#grid .daycol').count()) === 7);
+  await showing('the week', weekFrom(mondayOf(day)));
+  await page.locator('.appt[data-title="Visita Calle Luna 3"]').waitFor();
+  // and narrow again: today alone
+  await page.setViewportSize(PHONE);
+  await showing('today', [day]);
+});
+
+// The phone's day and the week it widens to (and back), whatever the day and the appointments:
+// the page's clock fixed at each instant, given with Madrid's offset (the browser is in New York)
+test('phone and wide on any day', async () => {
+  const cases = [
+    // the page's clock, the day a phone shows, the Monday of its week
+    ['2026-12-14T09:30:00+01:00', '2026-12-14', '2026-12-14'], // a Monday, a week without appointments
+    ['2026-12-10T09:30:00+01:00', '2026-12-10', '2026-12-07'], // a Thursday
+    ['2026-12-06T23:45:00+01:00', '2026-12-06', '2026-11-30'], // Sunday night, a week across two months
+    ['2026-12-08T00:30:00+01:00', '2026-12-08', '2026-12-07'], // Tuesday in Madrid, still Monday in UTC and New York
+    ['2027-01-01T00:30:00+01:00', '2027-01-01', '2026-12-28'], // 2027 in Madrid, 2026 in UTC and New York
+    ['2026-10-25T23:30:00+01:00', '2026-10-25', '2026-10-19'], // the Sunday summer time ends
+    ['2026-03-30T00:30:00+02:00', '2026-03-30', '2026-03-30'], // the Monday after it starts, Sunday in UTC
+  ];
+  for (const [at, day, monday] of cases) {
+    await page.clock.setFixedTime(at);
+    await page.setViewportSize(PHONE);
+    await page.reload();
+    await showing(`${at}: the day`, [day]);
+    await page.click('#next');
+    await showing(`${at}: the next day`, [addDays(day, 1)]);
+    await page.click('#prev');
+    await showing(`${at}: the day again`, [day]);
+    await page.setViewportSize(WIDE);
+    await showing(`${at}: the week`, weekFrom(monday));
+    assert.equal(await todayMark(), dm(day), at);
+    await page.setViewportSize(PHONE);
+    await showing(`${at}: the day from the week`, [day]);
+  }
+});
+
+test('midnight in Madrid moves today', async () => {
+  await page.clock.setFixedTime('2026-12-07T23:59:50+01:00');
+  await page.setViewportSize(WIDE);
+  await page.reload();
+  await showing('the week', weekFrom('2026-12-07'));
+  assert.equal(await todayMark(), dm('2026-12-07'));
+  // the page stays open past midnight: its next poll moves the mark (same week, same appointments)
+  await page.clock.setFixedTime('2026-12-08T00:00:10+01:00');
+  await page.clock.runFor(20000);
+  await until('the mark on Tuesday', async () => (await todayMark()) === dm('2026-12-08'));
+  // on a phone, the next midnight, Hoy goes to the new day
+  await page.setViewportSize(PHONE);
+  await showing('Tuesday', ['2026-12-08']);
+  await page.clock.setFixedTime('2026-12-09T00:00:10+01:00');
+  await page.click('#today');
+  await showing('Wednesday', ['2026-12-09']);
+  assert.equal(await todayMark(), dm('2026-12-09'));
+});
+
+test('the weeks clocks change in Madrid', async () => {
+  // created as the page sends them (the server stores these instants whatever its own clock says)
+  const add = (title, start, end) => page.evaluate(async (b) => (await fetch('/api/appointments', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(b),
+  })).status, { title, type: 'Visita', status: 'Scheduled', allDay: false, start, end, location: '', description: '' });
+  const box = (title) => page.$eval(`.appt[data-title="${title}"]`, (b) => ({ day: b.closest('.daycol').dataset.day, top: parseFloat(b.style.top), height: parseFloat(b.style.height) }));
+  const hour = await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).getPropertyValue('--hour')));
+  // the week of Sunday 2026-10-25, when 03:00 summer time is 02:00 again
+  assert.equal(await add('Lunes de verano', '2026-10-19T10:00:00+02:00', '2026-10-19T11:00:00+02:00'), 201);
+  assert.equal(await add('Domingo de invierno', '2026-10-25T10:00:00+01:00', '2026-10-25T11:00:00+01:00'), 201);
+  assert.equal(await add('Noche del cambio', '2026-10-25T01:00:00+02:00', '2026-10-25T04:00:00+01:00'), 201);
+  assert.equal(await add('Domingo tarde', '2026-10-25T23:00:00+01:00', '2026-10-25T23:45:00+01:00'), 201);
+  await page.clock.setFixedTime('2026-10-21T12:00:00+02:00');
+  await page.setViewportSize(WIDE);
+  await page.reload();
+  await showing('the week', weekFrom('2026-10-19'));
+  assert.equal(await page.textContent('#weeklabel'), '19/10 – 25/10/2026');
+  await page.locator('.appt[data-title="Domingo tarde"]').waitFor(); // the week ends at Monday 00:00 winter time
+  assert.deepEqual(await box('Lunes de verano'), { day: '2026-10-19', top: 10 * hour, height: hour - 2 });
+  assert.deepEqual(await box('Domingo de invierno'), { day: '2026-10-25', top: 10 * hour, height: hour - 2 });
+  // four hours long, three on the clock: drawn from the 01:00 line to the 04:00 one
+  assert.deepEqual(await box('Noche del cambio'), { day: '2026-10-25', top: hour, height: 3 * hour - 2 });
+  assert.deepEqual(await box('Domingo tarde'), { day: '2026-10-25', top: 23 * hour, height: 0.75 * hour - 2 });
+  // the week of Sunday 2026-03-29, when 02:00 winter time is 03:00: that day has no 02:00
+  assert.equal(await add('Noche sin las dos', '2026-03-29T01:00:00+01:00', '2026-03-29T04:00:00+02:00'), 201);
+  await page.clock.setFixedTime('2026-03-25T12:00:00+01:00');
+  await page.reload();
+  await showing('the week', weekFrom('2026-03-23'));
+  await page.locator('.appt[data-title="Noche sin las dos"]').waitFor();
+  assert.deepEqual(await box('Noche sin las dos'), { day: '2026-03-29', top: hour, height: 3 * hour - 2 });
+  await page.focus('.slot[data-day="2026-03-29"][data-hour="2"]'); // under "Noche sin las dos"
+  await page.keyboard.press('Enter');
+  await page.locator('#modal').waitFor({ state: 'visible' });
+  assert.equal(await page.inputValue('#f-start'), '2026-03-29T03:00');
+  assert.equal(await page.inputValue('#f-end'), '2026-03-29T04:00');
+  await page.keyboard.press('Escape');
+  await page.locator('#modal').waitFor({ state: 'hidden' });
 });
