@@ -252,7 +252,8 @@ static void create(struct http_req *req, const struct auth_user *u)
         goto out;
     }
     connected = integ_is_connected(req->db, u->id);
-    rc = appt_create(req->db, req->cfg, &a, push_of(req, connected), have_key == CS_OK ? key : NULL, hash);
+    rc = appt_create(req->db, req->cfg, &a, push_of(req, connected), have_key == CS_OK ? key : NULL,
+                     hash);
     if (rc == CS_ERR_CONFLICT) { /* a retry: the first answer again, nothing created */
         log_info("create retried with the same Idempotency-Key: appointment %lld user=%s", a.id,
                  u->id);
@@ -261,6 +262,10 @@ static void create(struct http_req *req, const struct auth_user *u)
     }
     if (rc == CS_ERR_INVAL) {
         http_reply_error(req, 422, "this Idempotency-Key was used with a different request");
+        goto out;
+    }
+    if (rc == CS_ERR_NOTFOUND) { /* the host knows no such contact (vesta: of this agency) */
+        http_reply_error(req, 400, "contactId is not one of your contacts");
         goto out;
     }
     if (rc != CS_OK) {
@@ -298,6 +303,10 @@ static void update(struct http_req *req, const struct auth_user *u, long long id
     }
     connected = integ_is_connected(req->db, u->id);
     rc = appt_update(req->db, req->cfg, &a, push_of(req, connected));
+    if (rc == CS_ERR_INVAL) { /* the host knows no such contact (vesta: of this agency) */
+        http_reply_error(req, 400, "contactId is not one of your contacts");
+        goto out;
+    }
     if (rc != CS_OK) {
         http_reply_error(req, rc == CS_ERR_NOTFOUND ? 404 : 500,
                          rc == CS_ERR_NOTFOUND ? "appointment not found" : "cannot save");

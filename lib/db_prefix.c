@@ -52,6 +52,20 @@ char *db_prefix_sql(const char *sql, const char *prefix)
             out[n++] = *p++;
             continue;
         }
+        /* comments are copied as they are (an apostrophe in one opens no string) */
+        if ((p[0] == '-' && p[1] == '-') || p[0] == '#') {
+            while (*p && *p != '\n')
+                out[n++] = *p++;
+            continue;
+        }
+        if (p[0] == '/' && p[1] == '*') {
+            const char *end = strstr(p + 2, "*/");
+            size_t k = end ? (size_t)(end + 2 - p) : strlen(p);
+            memcpy(out + n, p, k);
+            n += k;
+            p += k;
+            continue;
+        }
         if (*p == '\'' || *p == '"' || *p == '`') {
             quote = *p;
             out[n++] = *p++;

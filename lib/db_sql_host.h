@@ -39,10 +39,11 @@ DB_STMT2(VESTA_SESSION, VESTA_ONLY,
          "SELECT u.id, u.email, u.timezone FROM `sessions` s JOIN `users` u ON u.id = s.user_id "
          "WHERE s.token = ?1 AND s.expires_at > UTC_TIMESTAMP() AND u.account_id IS NOT NULL "
          "AND coalesce(u.is_active, 1) <> 0 LIMIT 1")
-/* calsync's own row of a Vesta user (settings, the job lock): the email column holds the id */
+/* calsync's own row of a Vesta user (settings, the job lock; no password: '!' matches none) */
 DB_STMT2(VESTA_USER_SHADOW, VESTA_ONLY,
          "INSERT INTO users(id, email, password_hash, timezone, created_at) "
-         "VALUES(?1, ?1, '!', ?2, ?3) ON DUPLICATE KEY UPDATE timezone = VALUES(timezone)")
+         "VALUES(?1, ?4, '!', ?2, ?3) ON DUPLICATE KEY UPDATE timezone = VALUES(timezone), "
+         "email = VALUES(email)")
 
 /* vesta: appointments */
 DB_STMT2(VESTA_ROW_LOCK, VESTA_ONLY,

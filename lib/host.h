@@ -45,12 +45,14 @@ struct host_appts {
     const char *name;
     /* A new appointment is about to be stored (made in the API, or pulled from Google: ev is
      * the event, else NULL): the host makes its row first and sets a->id to its id (0: let
-     * the store choose). CS_OK or an error (nothing stored). */
+     * the store choose). CS_OK or an error (nothing stored); CS_ERR_NOTFOUND when a contact
+     * given through the API is none of the host's (for this user). */
     int (*create)(struct db *db, const struct cfg *cfg, struct appt *a, const cJSON *ev);
     /* a was saved in the store with content from Google (pull, merge): the host's row follows
      * under a compare-and-swap on what calsync last saw of it. When the host changed the row
      * meanwhile, fields it changed win: a then holds the merge and *repush is set (the merge
-     * must go back to Google). by_api: a local edit through calsync's API (no swap). */
+     * must go back to Google). by_api: a local edit through calsync's API (no swap);
+     * CS_ERR_INVAL when the contact it sets is none of the host's (for this user). */
     int (*store)(struct db *db, const struct cfg *cfg, struct appt *a, int by_api, int *repush);
     /* The appointment was deleted (in Google, or through calsync's API). */
     int (*remove)(struct db *db, const char *user_id, long long id);

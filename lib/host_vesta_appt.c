@@ -196,11 +196,15 @@ static int vesta_create(struct db *db, const struct cfg *cfg, struct appt *a, co
     snprintf(w.user_id, sizeof w.user_id, "%s", a->user_id);
     w.trip = -1;
     /* a contact given through the API must be one of the agent's own account */
-    if (ev == NULL && a->contact_id > 0 &&
-        vesta_one_id(db, DB_VESTA_CONTACT_OF_ACCOUNT, a->user_id, a->contact_id, NULL) > 0)
+    if (ev == NULL && a->contact_id > 0) {
+        if (vesta_one_id(db, DB_VESTA_CONTACT_OF_ACCOUNT, a->user_id, a->contact_id, NULL) <= 0) {
+            rc = CS_ERR_NOTFOUND;
+            goto out;
+        }
         w.contact_id = a->contact_id;
-    else if ((rc = vesta_event_contact(db, a->user_id, ev, &w.contact_id)) != CS_OK)
+    } else if ((rc = vesta_event_contact(db, a->user_id, ev, &w.contact_id)) != CS_OK) {
         goto out;
+    }
     a->contact_id = w.contact_id;
     a->is_active = 1;
     if ((rc = vesta_fields_of(a, &w)) != CS_OK)
@@ -284,6 +288,12 @@ static int vesta_store(struct db *db, const struct cfg *cfg, struct appt *a, int
     memset(&w, 0, sizeof w);
     if ((rc = vesta_lock(db, a->id, &cur, &prev)) != CS_OK) {
         rc = rc == CS_ERR_NOTFOUND ? CS_OK : rc; /* deleted outright: the feed deletes it */
+        goto out;
+    }
+    /* a contact set through the API must be one of the agent's own account */
+    if (by_api && a->contact_id > 0 && a->contact_id != cur.contact_id &&
+        vesta_one_id(db, DB_VESTA_CONTACT_OF_ACCOUNT, a->user_id, a->contact_id, NULL) <= 0) {
+        rc = CS_ERR_INVAL;
         goto out;
     }
     /* the compare-and-swap: the row is locked; what Vesta changed since calsync last saw it

@@ -15,9 +15,10 @@
 
 #include <sodium.h>
 
-/* The last user this process made calsync's per-user row for (the zone it had then), so a
- * request writes only when something changed. */
-static char vesta_shadow_id[CRYPT_UUIDLEN], vesta_shadow_tz[65];
+/* The last user this process made calsync's per-user row for (the zone and email it had then),
+ * so a request writes only when something changed. */
+static char vesta_shadow_id[CRYPT_UUIDLEN], vesta_shadow_tz[65],
+    vesta_shadow_email[AUTH_EMAIL_MAX + 1];
 
 /* calsync's own row of the user (settings, job locks): made on first sight, zone kept fresh. */
 static int vesta_shadow(struct db *db, const struct auth_user *u)
@@ -25,16 +26,19 @@ static int vesta_shadow(struct db *db, const struct auth_user *u)
     struct db_stmt *st;
     int rc;
 
-    if (strcmp(vesta_shadow_id, u->id) == 0 && strcmp(vesta_shadow_tz, u->tz) == 0)
+    if (strcmp(vesta_shadow_id, u->id) == 0 && strcmp(vesta_shadow_tz, u->tz) == 0 &&
+        strcmp(vesta_shadow_email, u->email) == 0)
         return CS_OK;
     if ((st = db_stmt(db, DB_VESTA_USER_SHADOW)) == NULL)
         return CS_ERR_DB;
     db_bind_text(st, 1, u->id);
     db_bind_text(st, 2, u->tz);
     db_bind_int64(st, 3, db_now());
+    db_bind_text(st, 4, u->email);
     if ((rc = db_exec(db, st)) == CS_OK) {
         snprintf(vesta_shadow_id, sizeof vesta_shadow_id, "%s", u->id);
         snprintf(vesta_shadow_tz, sizeof vesta_shadow_tz, "%s", u->tz);
+        snprintf(vesta_shadow_email, sizeof vesta_shadow_email, "%s", u->email);
     }
     return rc;
 }

@@ -238,6 +238,17 @@ int stack_start(struct stack *s, const struct stack_opts *o)
     setenv("CALSYNC_PUSH_DELAY_MS", "0", 1);
     setenv("CALSYNC_JOB_LEASE_MS", "3000", 1); /* a killed worker's job is taken over soon */
     setenv("CALSYNC_HTTP_TIMEOUT_MS", "3000", 1);
+    if (stack_vesta()) {
+        if (s->db_name[0] == '\0') {
+            fprintf(stderr, "CALSYNC_TEST_HOST=vesta needs the MySQL-protocol test server\n");
+            return -1;
+        }
+        setenv("CALSYNC_HOST", "vesta", 1);
+        setenv("BETTER_AUTH_SECRET", STACK_BAUTH_SECRET, 1);
+        setenv("CALSYNC_FEED_MS", "100", 1);
+    } else {
+        unsetenv("CALSYNC_HOST");
+    }
     for (int i = 0; o && o->env && o->env[i]; i++) {
         char kv[512], *eq;
         snprintf(kv, sizeof kv, "%s", o->env[i]);

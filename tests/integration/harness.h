@@ -39,6 +39,18 @@ struct stack {
     char db_url[600];
 };
 
+/* True when the stack runs on Vesta's database and logins (CALSYNC_TEST_HOST=vesta, with the
+ * MySQL-protocol server): the store gets Vesta's tables (tests/vesta/fixture.sql) and two
+ * agencies (accounts 1 and 2), users are rows of Vesta's users (account 1), a login is a
+ * BetterAuth session signed with STACK_BAUTH_SECRET, and the stack_db_* helpers name calsync's
+ * tables as in standalone (users, appointments, ... become calsync_*): Vesta's own are written
+ * in backticks (`appointments`). */
+int stack_vesta(void);
+#define STACK_BAUTH_SECRET "integration-test-better-auth-secret"
+/* What the connect's redirect back says on success: standalone's page, or Vesta's. */
+#define STACK_CONNECTED (stack_vesta() ? "success=google_connected" : "google=connected")
+/* Vesta's user id of an email (as stack_user makes it, 32 hex digits). */
+void stack_vesta_user_id(const char *email, char out[33]);
 /* True when the tests run against a MySQL-protocol server (CALSYNC_TEST_DB_URL[_FILE]). */
 int stack_mysql(void);
 /* Creates s's fresh database on that server (s->db_name, s->db_url); 0 or -1. stack_start

@@ -7,8 +7,10 @@
 #include <mysql.h>
 
 #include "harness.h"
+#include "harness_int.h"
 #include "crypt.h"
 #include "db.h"
+#include "db_prefix.h"
 
 /* The server URL the mysql variants of the tests run against, or NULL. */
 static const char *stack_mysql_server(void)
@@ -34,6 +36,13 @@ static const char *stack_mysql_server(void)
         url[strcspn(url, "\r\n")] = '\0';
     }
     return url[0] ? url : NULL;
+}
+
+int stack_vesta(void)
+{
+    const char *h = getenv("CALSYNC_TEST_HOST");
+
+    return h != NULL && strcmp(h, "vesta") == 0;
 }
 
 int stack_mysql(void)
@@ -130,6 +139,28 @@ int stack_mysql_create(struct stack *s)
     q = slash ? strchr(slash, '?') : NULL;
     snprintf(s->db_url, sizeof s->db_url, "%.*s/%s%s", (int)(slash ? slash - server : 0), server,
              s->db_name, q ? q : "");
+    if (stack_vesta()) {
+        /* Vesta's tables and two agencies, as Vesta's database has them before calsync */
+        char *fx = harness_read_file(CALSYNC_SOURCE_DIR "/tests/vesta/fixture.sql");
+        if ((h = stack_my_connect(s->db_url, s->db_name)) == NULL || fx == NULL) {
+            free(fx);
+            if (h != NULL)
+                mysql_close(h);
+            return -1;
+        }
+        rc = stack_my_exec(h, fx);
+        if (rc == 0)
+            rc = stack_my_exec(h, "INSERT INTO accounts(account_id, name) VALUES "
+                                  "(1, 'Inmobiliaria Uno'), (2, 'Inmobiliaria Dos'); "
+                                  "INSERT INTO contacts(contact_id, account_id, first_name, "
+                                  "last_name, email) VALUES (77, 1, 'Ana', 'García', "
+                                  "'ana.garcia@example.org'), (78, 2, 'Ana', 'García', "
+                                  "'ana.garcia@example.org')");
+        free(fx);
+        mysql_close(h);
+        if (rc != 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -154,17 +185,19 @@ void stack_mysql_drop(struct stack *s)
 
 /* The first column of the first row of a query, as text (malloc'd) or NULL; *found set when
  * there was a row. */
-static char *stack_db_first(struct stack *s, const char *sql, int *found)
+static char *stack_db_first(struct stack *s, const char *sql0, int *found)
 {
-    char *out = NULL;
+    char *out = NULL, *sql = db_prefix_sql(sql0, stack_vesta() ? "calsync_" : NULL);
 
     *found = 0;
     if (s->db_name[0] != '\0') {
         MYSQL *h = stack_my_connect(s->db_url, s->db_name);
         MYSQL_RES *res;
         MYSQL_ROW row;
-        if (h == NULL)
+        if (h == NULL) {
+            free(sql);
             return NULL;
+        }
         if (mysql_query(h, sql) != 0) {
             fprintf(stderr, "test sql failed: %s: %s\n", mysql_error(h), sql);
         } else if ((res = mysql_store_result(h)) != NULL) {
@@ -176,6 +209,7 @@ static char *stack_db_first(struct stack *s, const char *sql, int *found)
             mysql_free_result(res);
         }
         mysql_close(h);
+        free(sql);
         return out;
     }
     {
@@ -183,8 +217,10 @@ static char *stack_db_first(struct stack *s, const char *sql, int *found)
         sqlite3 *db;
         sqlite3_stmt *st;
         stack_path(s, "calsync.db", path, sizeof path);
-        if (sqlite3_open(path, &db) != SQLITE_OK)
+        if (sqlite3_open(path, &db) != SQLITE_OK) {
+            free(sql);
             return NULL;
+        }
         sqlite3_busy_timeout(db, 5000);
         if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK &&
             sqlite3_step(st) == SQLITE_ROW) {
@@ -195,6 +231,7 @@ static char *stack_db_first(struct stack *s, const char *sql, int *found)
         sqlite3_finalize(st);
         sqlite3_close(db);
     }
+    free(sql);
     return out;
 }
 
@@ -216,10 +253,16 @@ int stack_db_exec(struct stack *s, const char *sql)
 
     if (s->db_name[0] != '\0') {
         MYSQL *h = stack_my_connect(s->db_url, s->db_name);
-        if (h == NULL)
+        char *p = db_prefix_sql(sql, stack_vesta() ? "calsync_" : NULL);
+        if (h == NULL || p == NULL) {
+            free(p);
+            if (h != NULL)
+                mysql_close(h);
             return -1;
-        rc = stack_my_exec(h, sql);
+        }
+        rc = stack_my_exec(h, p);
         mysql_close(h);
+        free(p);
         return rc;
     }
     stack_path(s, "calsync.db", path, sizeof path);

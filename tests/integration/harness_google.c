@@ -37,7 +37,8 @@ int stack_connect_start(struct stack *s, struct client *c, const char *who, cons
         return -1;
     client_init(c, s);
     if (client_login(c, email, "password-123") != 200 ||
-        client_connect(c, loc, sizeof loc) != 302 || strstr(loc, "google=connected") == NULL)
+        client_connect(c, loc, sizeof loc) != 302 ||
+        strstr(loc, stack_vesta() ? "success=google_connected" : "google=connected") == NULL)
         return -1;
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "harness_int.h"
 
 struct body_buf {
     char *p;
@@ -146,6 +147,8 @@ long client_login(struct client *cl, const char *email, const char *password)
 {
     char body[512];
 
+    if (stack_vesta()) /* Vesta logs its users in: a BetterAuth session */
+        return stack_vesta_login(cl, email);
     snprintf(body, sizeof body, "{\"email\":\"%s\",\"password\":\"%s\"}", email, password);
     return client_json(cl, "POST", "/api/auth/login", body, NULL);
 }

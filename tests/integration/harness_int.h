@@ -18,4 +18,9 @@ int harness_port_open(int port);
 /* The whole file, NUL-terminated (free it), or NULL. */
 char *harness_read_file(const char *path);
 
+struct client;
+/* The vesta stack's users and logins (harness_vesta.c). */
+int stack_vesta_user(struct stack *s, const char *email, const char *tz);
+long stack_vesta_login(struct client *cl, const char *email);
+
 #endif

@@ -195,6 +195,8 @@ int stack_user(struct stack *s, const char *email, const char *password, const c
     char in[512];
     const char *args[] = {"user-add", email, tz ? "--tz" : NULL, tz, NULL};
 
+    if (stack_vesta()) /* Vesta's users are Vesta's */
+        return stack_vesta_user(s, email, tz);
     snprintf(in, sizeof in, "%s\n", password);
     return stack_run(s, "cgi/calsync-admin", args, in, NULL, 0);
 }

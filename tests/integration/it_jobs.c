@@ -236,7 +236,7 @@ static void killed_worker_mid_import(void **state)
     client_init(&c, &S);
     assert_int_equal(client_login(&c, "cruz@example.com", "password-123"), 200);
     assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
-    assert_non_null(strstr(loc, "google=connected"));
+    assert_non_null(strstr(loc, STACK_CONNECTED));
     sleep_ms(700);
     google_bulk("cruz", 1, "Durante la caida", NULL); /* its notification is recorded */
     killed = stack_kill_worker(&S, SIGKILL);

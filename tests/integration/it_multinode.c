@@ -330,7 +330,7 @@ static void killed_node_finished_by_other(void **state)
     {
         char loc[4096];
         assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
-        assert_non_null(strstr(loc, "google=connected"));
+        assert_non_null(strstr(loc, STACK_CONNECTED));
     }
     sleep_ms(700);
     snprintf(sql, sizeof sql,

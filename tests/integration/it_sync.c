@@ -728,7 +728,7 @@ static void reconnect_without_twins(void **state)
         client_json(&c, "PATCH", path, "{\"title\":\"Cita de Vesta (editada aquí)\"}", NULL), 200);
     /* the same Google account again: everything re-links, nothing is doubled */
     assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
-    assert_non_null(strstr(loc, "google=connected"));
+    assert_non_null(strstr(loc, STACK_CONNECTED));
     assert_int_equal(client_wait_synced(&c), 0);
     sync_ok(&c, NULL, NULL, NULL, NULL);
     assert_converged(&c, "rita", 2);

@@ -71,7 +71,7 @@ static void connect_ok(struct client *c, const char *which)
     char loc[4096];
 
     assert_int_equal(connect_as(c, which, loc, sizeof loc), 302);
-    if (strstr(loc, "google=connected") == NULL)
+    if (strstr(loc, STACK_CONNECTED) == NULL)
         fail_msg("connect went to %s", loc);
     assert_int_equal(client_wait_synced(c), 0);
     assert_int_equal(stack_wait_jobs(&S, 10000), 0);
@@ -520,7 +520,7 @@ static void reminders_set_during_first_push(void **state)
                              NULL),
                      200);
     assert_int_equal(connect_as(&c, "vesta", loc, sizeof loc), 302);
-    assert_non_null(strstr(loc, "google=connected"));
+    assert_non_null(strstr(loc, STACK_CONNECTED));
     sleep_ms(700);
     assert_int_equal(client_json(&c, "PATCH", "/api/settings", "{\"reminders\":\"default\"}", &r),
                      200);
