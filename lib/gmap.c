@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -294,6 +295,20 @@ static int gmap_read_when(const cJSON *w, const char *tz, char out[CAL_STRLEN], 
     return CS_OK;
 }
 
+/* The type an event made on Google gets: a summary that starts with a type's word ("Visita
+ * piso Goya", "firma: notaría") is of that type; anything else is a meeting. */
+static const char *gmap_type_word(const char *title)
+{
+    for (int i = 0; i < APPT_TYPES; i++) {
+        const char *t = appt_type_name(i);
+        size_t n = strlen(t);
+        if (title != NULL && strncasecmp(title, t, n) == 0 &&
+            (title[n] == '\0' || strchr(" \t:,.-\xc2", title[n]) != NULL))
+            return t;
+    }
+    return "Reunión";
+}
+
 int gmap_from_event(const cJSON *ev, const char *tz, struct appt *out)
 {
     const char *type = gmap_private(ev, "vestaType"), *status = gmap_private(ev, "vestaStatus");
@@ -334,7 +349,9 @@ int gmap_from_event(const cJSON *ev, const char *tz, struct appt *out)
         if (out->title == NULL)
             return CS_ERR_NOMEM;
     }
-    snprintf(out->type, sizeof out->type, "%s", type && appt_type_valid(type) ? type : "Reunión");
+    if (type == NULL || !appt_type_valid(type))
+        type = gmap_type_word(out->title);
+    snprintf(out->type, sizeof out->type, "%s", type);
     out->contact_id = 0;
     if (contact != NULL) {
         char *end;

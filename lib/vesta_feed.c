@@ -263,6 +263,8 @@ int vesta_feed(struct db *db, const struct cfg *cfg, int *found)
     db_reset(st);
     deep = now_s - deep_s >= VESTA_FEED_DEEP_EVERY_S;
     from_s = deep ? now_s - VESTA_FEED_DEEP_SPAN_S : mark_s - VESTA_FEED_OVERLAP_S;
+    if (from_s < 0)
+        from_s = 0;
     from_id = 0;
     last_s = mark_s;
     last_id = mark_id;
@@ -308,6 +310,12 @@ int vesta_feed(struct db *db, const struct cfg *cfg, int *found)
     if (rc == CS_OK && (st = db_stmt(db, DB_VESTA_FEED_SET)) != NULL) {
         /* the mark never passes the database's own clock: a row written later in this second
          * is read again next time (the overlap) */
+        /* nothing newer read: the mark still moves up to a little before now, so each pass
+         * reads a bounded window however long the feed was idle */
+        if (last_s < now_s - VESTA_FEED_OVERLAP_S) {
+            last_s = now_s - VESTA_FEED_OVERLAP_S;
+            last_id = 0;
+        }
         db_bind_int64(st, 1, last_s > now_s ? now_s : last_s);
         db_bind_int64(st, 2, last_s > now_s ? 0 : last_id);
         db_bind_int64(st, 3, deep ? now_s : deep_s);

@@ -112,7 +112,8 @@ static void connect_flow(void **state)
     assert_null(strstr(r.body, "secret"));
     resp_free(&r);
     assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
-    assert_non_null(strstr(loc, "/calendario?google=connected"));
+    assert_non_null(strstr(loc, "/calendario?"));
+    assert_non_null(strstr(loc, STACK_CONNECTED));
     wait_synced(&c);
     status_is(&c, "connected", 1);
     /* the initial sync pushed the existing appointment */

@@ -1,0 +1,486 @@
+/* it_host_vesta: calsync on Vesta's own database and logins (CALSYNC_HOST=vesta): sessions
+ * signed by the real better-auth library, appointments written by Vesta's app straight into its
+ * table found by the change feed, Google's events in Vesta's rows with the agent's own contacts,
+ * edits racing on both sides, and the schema calsync adds. Runs with CALSYNC_TEST_HOST=vesta. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static struct stack S;
+
+static int setup(void **state)
+{
+    static const struct stack_opts o = {.webhooks = 1};
+
+    (void)state;
+    if (!stack_vesta() || !stack_mysql()) {
+        fprintf(stderr, "it_host_vesta runs with CALSYNC_TEST_HOST=vesta and the MySQL test "
+                        "server (ctest sets both)\n");
+        return -1;
+    }
+    return stack_start(&S, &o);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    return stack_stop(&S);
+}
+
+/* The id of WHO@example.com in Vesta's users. */
+static void uid(const char *who, char out[33])
+{
+    char email[80];
+
+    snprintf(email, sizeof email, "%s@example.com", who);
+    stack_vesta_user_id(email, out);
+}
+
+static cJSON *google_events(const char *who)
+{
+    struct resp r;
+    char path[128];
+    cJSON *out = cJSON_CreateArray(), *it;
+
+    snprintf(path, sizeof path, "events?account=%s@gmail.test", who);
+    assert_int_equal(emu_ctl(&S, "GET", path, NULL, &r), 200);
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(r.json, "items"))
+    {
+        if (strcmp(jstr(it, "status"), "cancelled") != 0)
+            cJSON_AddItemToArray(out, cJSON_Duplicate(it, 1));
+    }
+    resp_free(&r);
+    return out;
+}
+
+/* The live Google event of Vesta appointment id, or NULL (cJSON_Delete the array *keep). */
+static const cJSON *google_event_of(const char *who, long long id, cJSON **keep)
+{
+    char want[32];
+    const cJSON *it;
+
+    *keep = google_events(who);
+    snprintf(want, sizeof want, "%lld", id);
+    cJSON_ArrayForEach(it, *keep)
+    {
+        const cJSON *priv =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(it, "extendedProperties"), "private");
+        const char *v = priv ? jstr(priv, "vestaAppointmentId") : NULL;
+        if (v != NULL && strcmp(v, want) == 0)
+            return it;
+    }
+    return NULL;
+}
+
+struct want_event {
+    const char *who;
+    long long id;
+    const char *field, *value; /* NULL field: the event exists; NULL value: it does not */
+};
+
+static int event_is(void *arg)
+{
+    struct want_event *w = arg;
+    cJSON *keep;
+    const cJSON *ev = google_event_of(w->who, w->id, &keep);
+    int ok;
+
+    if (w->field == NULL)
+        ok = w->value == NULL ? ev == NULL : ev != NULL;
+    else
+        ok = ev != NULL && jstr(ev, w->field) != NULL && strcmp(jstr(ev, w->field), w->value) == 0;
+    cJSON_Delete(keep);
+    return ok;
+}
+
+/* Vesta's app writes a row the way its server actions do: plain SQL, updated_at by the server. */
+static long long vesta_insert(const char *who, long long contact, const char *start,
+                              const char *end, const char *type, const char *notes)
+{
+    char id[33], sql[1024];
+
+    uid(who, id);
+    snprintf(sql, sizeof sql,
+             "INSERT INTO `appointments`(user_id, contact_id, datetime_start, datetime_end, "
+             "status, notes, type) VALUES ('%s', %lld, '%s', '%s', 'Scheduled', '%s', '%s')",
+             id, contact, start, end, notes, type);
+    assert_int_equal(stack_db_exec(&S, sql), 0);
+    return stack_db_int(&S, "SELECT max(appointment_id) FROM `appointments`");
+}
+
+/* Vesta's app changes row id: "UPDATE `appointments` SET <set> WHERE appointment_id = id". */
+static void vesta_set(long long id, const char *set)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof sql, "UPDATE `appointments` SET %s WHERE appointment_id = %lld", set, id);
+    assert_int_equal(stack_db_exec(&S, sql), 0);
+}
+
+static void vesta_delete(long long id)
+{
+    char sql[128];
+
+    snprintf(sql, sizeof sql, "DELETE FROM `appointments` WHERE appointment_id = %lld", id);
+    assert_int_equal(stack_db_exec(&S, sql), 0);
+}
+
+/* The real library's cookie is accepted; changed, expired or account-less it is refused. */
+static void better_auth_cookie(void **state)
+{
+    char cmd[1600], out[2048], hdr[1200], sql[300];
+    const char *v, *name;
+    struct client c;
+    struct resp r;
+    cJSON *j;
+    FILE *p;
+    size_t n;
+
+    (void)state;
+    snprintf(cmd, sizeof cmd,
+             "cd '" CALSYNC_SOURCE_DIR "/tests/vesta/bauth' && VESTA_DB_URL='%s' "
+             "BETTER_AUTH_SECRET='" STACK_BAUTH_SECRET "' SIGNUP_EMAIL=real@example.com "
+             "SIGNUP_PASSWORD=correct-horse-9 SIGNUP_NAME='Rita Real' node signup.mjs",
+             S.db_url);
+    p = popen(cmd, "r");
+    assert_non_null(p);
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    assert_int_equal(pclose(p), 0);
+    j = cJSON_Parse(out);
+    assert_non_null(j);
+    name = jstr(j, "cookieName");
+    v = jstr(j, "cookieValue");
+    assert_string_equal(name, "better-auth.session_token");
+    client_init(&c, &S);
+    snprintf(hdr, sizeof hdr, "Cookie: %s=%s", name, v);
+    const char *h[] = {hdr, NULL};
+    /* Vesta refuses a user without an agency: so does calsync */
+    assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", h, NULL, &r), 401);
+    assert_non_null(jstr(r.json, "error"));
+    resp_free(&r);
+    snprintf(sql, sizeof sql, "UPDATE `users` SET account_id = 1 WHERE id = '%s'",
+             jstr(j, "userId"));
+    assert_int_equal(stack_db_exec(&S, sql), 0);
+    assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", h, NULL, &r), 200);
+    assert_false(jbool(r.json, "connected"));
+    resp_free(&r);
+    assert_int_equal(client_req(&c, "GET", "/api/auth/me", h, NULL, &r), 200);
+    assert_string_equal(jstr(r.json, "email"), "real@example.com");
+    resp_free(&r);
+    /* one character of the signature changed */
+    {
+        char bad[1200];
+        size_t len = strlen(hdr);
+        snprintf(bad, sizeof bad, "%s", hdr);
+        bad[len - 5] = bad[len - 5] == 'A' ? 'B' : 'A';
+        const char *hb[] = {bad, NULL};
+        assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", hb, NULL, &r), 401);
+        resp_free(&r);
+    }
+    /* an inactive user */
+    snprintf(sql, sizeof sql, "UPDATE `users` SET is_active = 0 WHERE id = '%s'",
+             jstr(j, "userId"));
+    assert_int_equal(stack_db_exec(&S, sql), 0);
+    assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", h, NULL, &r), 401);
+    resp_free(&r);
+    snprintf(sql, sizeof sql, "UPDATE `users` SET is_active = 1 WHERE id = '%s'",
+             jstr(j, "userId"));
+    assert_int_equal(stack_db_exec(&S, sql), 0);
+    /* after expires_at */
+    snprintf(sql, sizeof sql,
+             "UPDATE `sessions` SET expires_at = UTC_TIMESTAMP() - INTERVAL 1 SECOND "
+             "WHERE user_id = '%s'",
+             jstr(j, "userId"));
+    assert_int_equal(stack_db_exec(&S, sql), 0);
+    assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", h, NULL, &r), 401);
+    resp_free(&r);
+    /* calsync never wrote Vesta's sessions or users beyond what the test did */
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM `sessions`"), 1);
+    /* its own login routes are Vesta's business */
+    assert_int_equal(client_json(&c, "POST", "/api/auth/login",
+                                 "{\"email\":\"real@example.com\",\"password\":\"x\"}", &r),
+                     404);
+    assert_non_null(jstr(r.json, "error"));
+    resp_free(&r);
+    client_free(&c);
+    cJSON_Delete(j);
+}
+
+/* Rows Vesta's app writes behind calsync's back reach Google: insert, update, soft delete,
+ * outright delete; calsync's own writes and no-op updates are not pushed back. */
+static void vesta_writes_reach_google(void **state)
+{
+    struct client c;
+    struct want_event w = {"vera", 0, NULL, "x"};
+    long long id, id2, mark;
+    cJSON *keep;
+    const cJSON *ev;
+
+    (void)state;
+    assert_int_equal(stack_connect_user(&S, &c, "vera", "Europe/Madrid"), 0);
+    id = vesta_insert("vera", 77, "2026-12-10 09:00:00", "2026-12-10 10:00:00", "Visita",
+                      "Llevar llaves");
+    w.id = id;
+    assert_true(wait_until(event_is, &w, 5000));
+    ev = google_event_of("vera", id, &keep);
+    assert_string_equal(jstr(ev, "summary"), "Visita · Ana García");
+    assert_string_equal(jstr(ev, "description"), "Llevar llaves");
+    assert_string_equal(jstr(cJSON_GetObjectItem(ev, "start"), "dateTime"),
+                        "2026-12-10T10:00:00+01:00");
+    assert_string_equal(jstr(cJSON_GetObjectItem(ev, "start"), "timeZone"), "Europe/Madrid");
+    assert_non_null(strstr(jstr(cJSON_GetObjectItem(ev, "source"), "url"), "/calendario"));
+    cJSON_Delete(keep);
+    /* the link is in Vesta's row */
+    {
+        char sql[160];
+        snprintf(sql, sizeof sql,
+                 "SELECT count(*) FROM `appointments` WHERE appointment_id = %lld AND "
+                 "google_event_id IS NOT NULL AND google_etag IS NOT NULL",
+                 id);
+        for (int i = 0; i < 50 && stack_db_int(&S, sql) != 1; i++)
+            sleep_ms(100);
+        assert_int_equal(stack_db_int(&S, sql), 1);
+    }
+    /* a no-op update and calsync's own link write push nothing */
+    assert_int_equal(stack_wait_jobs(&S, 5000), 0);
+    sleep_ms(500);
+    mark = emu_log_mark(&S);
+    vesta_set(id, "notes = notes");
+    vesta_set(id, "edited_by = 'someone'");
+    sleep_ms(1200);
+    assert_int_equal(emu_count_calls(&S, "PATCH", "/events/", mark), 0);
+    assert_int_equal(emu_count_calls(&S, "PUT", "/events/", mark), 0);
+    /* an edit (a path of Vesta's that never called its own sync: marking it completed) */
+    vesta_set(id, "status = 'Completed', datetime_start = '2026-12-10 09:30:00'");
+    for (int i = 0; i < 50; i++) {
+        ev = google_event_of("vera", id, &keep);
+        const cJSON *priv =
+            ev ? cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "extendedProperties"), "private")
+               : NULL;
+        int done = priv && strcmp(jstr(priv, "vestaStatus"), "Completed") == 0;
+        cJSON_Delete(keep);
+        if (done)
+            break;
+        sleep_ms(100);
+    }
+    ev = google_event_of("vera", id, &keep);
+    assert_non_null(ev);
+    assert_string_equal(
+        jstr(cJSON_GetObjectItem(cJSON_GetObjectItem(ev, "extendedProperties"), "private"),
+             "vestaStatus"),
+        "Completed");
+    assert_string_equal(jstr(cJSON_GetObjectItem(ev, "start"), "dateTime"),
+                        "2026-12-10T10:30:00+01:00");
+    assert_string_equal(jstr(ev, "summary"), "Visita · Ana García");
+    cJSON_Delete(keep);
+    /* soft delete */
+    vesta_set(id, "is_active = 0");
+    w.value = NULL;
+    assert_true(wait_until(event_is, &w, 5000));
+    /* deleted outright */
+    id2 = vesta_insert("vera", 77, "2026-12-11 09:00:00", "2026-12-11 10:00:00", "Firma", "");
+    w.id = id2;
+    w.value = "x";
+    assert_true(wait_until(event_is, &w, 5000));
+    vesta_delete(id2);
+    w.value = NULL;
+    assert_true(wait_until(event_is, &w, 5000));
+    client_free(&c);
+}
+
+/* A Google event becomes Vesta's appointment with a contact of the agent's own agency: an
+ * attendee's email; else the agency's "Google Calendar" contact, never another agency's. */
+static void google_events_become_vesta_rows(void **state)
+{
+    struct client c;
+    struct resp r;
+    char id[33], sql[400];
+    long long n;
+
+    (void)state;
+    assert_int_equal(stack_connect_user(&S, &c, "gema", "Europe/Madrid"), 0);
+    uid("gema", id);
+    assert_int_equal(emu_ctl(&S, "POST", "events?account=gema@gmail.test",
+                             "{\"summary\":\"Firma notaría\",\"description\":\"Llevar DNI\","
+                             "\"start\":{\"dateTime\":\"2026-12-15T10:00:00+01:00\"},"
+                             "\"end\":{\"dateTime\":\"2026-12-15T11:00:00+01:00\"},"
+                             "\"attendees\":[{\"email\":\"ANA.GARCIA@example.org\"},"
+                             "{\"email\":\"gema@gmail.test\",\"self\":true}]}",
+                             &r),
+                     200);
+    resp_free(&r);
+    /* a same-email contact exists in agency 2 only: never linked */
+    assert_int_equal(emu_ctl(&S, "POST", "events?account=gema@gmail.test",
+                             "{\"summary\":\"Reunión banco\","
+                             "\"start\":{\"dateTime\":\"2026-12-16T10:00:00+01:00\"},"
+                             "\"end\":{\"dateTime\":\"2026-12-16T11:00:00+01:00\"},"
+                             "\"attendees\":[{\"email\":\"otra@example.org\"}]}",
+                             &r),
+                     200);
+    resp_free(&r);
+    assert_int_equal(stack_db_exec(&S, "INSERT INTO `contacts`(account_id, first_name, last_name, "
+                                       "email) VALUES (2, 'Otra', 'Agencia', 'otra@example.org')"),
+                     0);
+    assert_int_equal(client_json(&c, "POST", "/api/google/calendar/sync", "{}", &r), 200);
+    resp_free(&r);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM `appointments` WHERE user_id = '%s' AND contact_id = 77 AND "
+             "type = 'Firma' AND notes = 'Firma notaría\n\nLlevar DNI' AND "
+             "datetime_start = '2026-12-15 09:00:00'",
+             id);
+    assert_int_equal(stack_db_int(&S, sql), 1);
+    /* the other one: the agency's "Google Calendar" contact, made once */
+    n = stack_db_int(&S, "SELECT count(*) FROM `contacts` WHERE account_id = 1 AND first_name = "
+                         "'Google' AND last_name = 'Calendar'");
+    assert_int_equal(n, 1);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM `appointments` a JOIN `contacts` c ON c.contact_id = "
+             "a.contact_id WHERE a.user_id = '%s' AND c.account_id = 1 AND c.first_name = "
+             "'Google' AND a.type = 'Reunión'",
+             id);
+    assert_int_equal(stack_db_int(&S, sql), 1);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM `appointments` a JOIN `contacts` c ON c.contact_id = "
+             "a.contact_id WHERE a.user_id = '%s' AND c.account_id <> 1",
+             id);
+    assert_int_equal(stack_db_int(&S, sql), 0);
+    /* the Google summary stays calsync's: no generated title went back to Google */
+    {
+        cJSON *g = google_events("gema");
+        const cJSON *it;
+        int firma = 0;
+        cJSON_ArrayForEach(it, g) firma += strcmp(jstr(it, "summary"), "Firma notaría") == 0;
+        assert_int_equal(firma, 1);
+        cJSON_Delete(g);
+    }
+    client_free(&c);
+}
+
+/* Vesta's app edits the row while a Google change is pulled: neither edit is lost. */
+static void vesta_edit_races_google_pull(void **state)
+{
+    struct client c;
+    struct resp r;
+    struct want_event w = {"raul", 0, "description", "Nota de Vesta"};
+    long long id;
+    cJSON *keep;
+    const cJSON *ev;
+    char gid[256], path[400], sql[300];
+
+    (void)state;
+    assert_int_equal(stack_connect_user(&S, &c, "raul", "Europe/Madrid"), 0);
+    id = vesta_insert("raul", 77, "2026-12-20 09:00:00", "2026-12-20 10:00:00", "Visita", "");
+    w.field = NULL;
+    w.id = id;
+    assert_true(wait_until(event_is, &w, 5000));
+    assert_int_equal(stack_wait_jobs(&S, 5000), 0);
+    ev = google_event_of("raul", id, &keep);
+    snprintf(gid, sizeof gid, "%s", jstr(ev, "id"));
+    cJSON_Delete(keep);
+    /* both at once: Google moves it, Vesta writes its notes (the feed not yet run) */
+    snprintf(path, sizeof path, "events/%s?account=raul@gmail.test", gid);
+    assert_int_equal(emu_ctl(&S, "PATCH", path,
+                             "{\"start\":{\"dateTime\":\"2026-12-20T12:00:00+01:00\"},"
+                             "\"end\":{\"dateTime\":\"2026-12-20T13:00:00+01:00\"}}",
+                             &r),
+                     200);
+    resp_free(&r);
+    vesta_set(id, "notes = 'Nota de Vesta'");
+    assert_int_equal(client_json(&c, "POST", "/api/google/calendar/sync", "{}", &r), 200);
+    resp_free(&r);
+    w.field = "description";
+    assert_true(wait_until(event_is, &w, 8000));
+    ev = google_event_of("raul", id, &keep);
+    assert_string_equal(jstr(cJSON_GetObjectItem(ev, "start"), "dateTime"),
+                        "2026-12-20T12:00:00+01:00");
+    cJSON_Delete(keep);
+    snprintf(sql, sizeof sql,
+             "SELECT count(*) FROM `appointments` WHERE appointment_id = %lld AND notes = "
+             "'Nota de Vesta' AND datetime_start = '2026-12-20 11:00:00'",
+             id);
+    for (int i = 0; i < 50 && stack_db_int(&S, sql) != 1; i++)
+        sleep_ms(100);
+    assert_int_equal(stack_db_int(&S, sql), 1);
+    client_free(&c);
+}
+
+/* What calsync adds to Vesta's database: its own calsync_ tables, the link columns and two
+ * indexes of appointments; again and again without change; Vesta's columns keep their types. */
+static void schema_added_idempotently(void **state)
+{
+    char out[4096];
+    const char *args[] = {"migrate", NULL};
+    long long before, after;
+
+    (void)state;
+    before = stack_db_int(&S, "SELECT count(*) FROM information_schema.columns WHERE "
+                              "table_schema = DATABASE()");
+    assert_int_equal(stack_run(&S, "cgi/calsync-admin", args, NULL, out, sizeof out), 0);
+    assert_int_equal(stack_run(&S, "cgi/calsync-admin", args, NULL, out, sizeof out), 0);
+    after = stack_db_int(&S, "SELECT count(*) FROM information_schema.columns WHERE "
+                             "table_schema = DATABASE()");
+    assert_int_equal(before, after);
+    /* every table calsync made is prefixed; Vesta's are those of the fixture */
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM information_schema.tables WHERE "
+                                      "table_schema = DATABASE() AND table_name NOT LIKE "
+                                      "'calsync\\_%' AND table_name NOT IN ('users', 'sessions', "
+                                      "'account', 'verification', 'accounts', 'contacts', "
+                                      "'locations', 'properties', 'listings', 'appointments', "
+                                      "'user_integrations')"),
+                     0);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM information_schema.statistics WHERE "
+                                      "table_schema = DATABASE() AND table_name = 'appointments' "
+                                      "AND column_name IN ('google_event_id', 'updated_at') AND "
+                                      "seq_in_index = 1"),
+                     2);
+    assert_int_equal(stack_db_int(&S, "SELECT count(*) FROM information_schema.columns WHERE "
+                                      "table_schema = DATABASE() AND table_name = 'appointments' "
+                                      "AND column_name = 'google_event_id' AND data_type = "
+                                      "'varchar' AND character_maximum_length = 255"),
+                     1);
+}
+
+/* Configuration mistakes stop every program at start-up, saying what is wrong. */
+static void refused_configurations(void **state)
+{
+    char out[4096], path[512];
+    const char *args[] = {"migrate", NULL};
+    const char *db = getenv("CALSYNC_DB");
+    char *saved = strdup(db ? db : "");
+
+    (void)state;
+    stack_path(&S, "x.db", path, sizeof path);
+    setenv("CALSYNC_DB", path, 1);
+    assert_int_not_equal(stack_run(&S, "cgi/calsync-admin", args, NULL, out, sizeof out), 0);
+    setenv("CALSYNC_DB", saved, 1);
+    unsetenv("BETTER_AUTH_SECRET");
+    assert_int_not_equal(stack_run(&S, "cgi/calsync-admin", args, NULL, out, sizeof out), 0);
+    setenv("BETTER_AUTH_SECRET", STACK_BAUTH_SECRET, 1);
+    assert_int_equal(stack_run(&S, "cgi/calsync-admin", args, NULL, out, sizeof out), 0);
+    free(saved);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(better_auth_cookie),
+        cmocka_unit_test(vesta_writes_reach_google),
+        cmocka_unit_test(google_events_become_vesta_rows),
+        cmocka_unit_test(vesta_edit_races_google_pull),
+        cmocka_unit_test(schema_added_idempotently),
+        cmocka_unit_test(refused_configurations),
+    };
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
