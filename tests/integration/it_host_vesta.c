@@ -284,6 +284,26 @@ static void vesta_writes_reach_google(void **state)
                         "2026-12-10T10:30:00+01:00");
     assert_string_equal(jstr(ev, "summary"), "Visita · Ana García");
     cJSON_Delete(keep);
+    /* Vesta's action may ask for the push at once (the feed finds it anyway) */
+    {
+        struct resp r;
+        char body[64];
+        snprintf(body, sizeof body, "{\"appointmentId\":%lld}", id);
+        assert_int_equal(client_json(&c, "POST", "/api/google/calendar/notify", body, &r), 200);
+        assert_true(jbool(r.json, "success"));
+        resp_free(&r);
+        assert_int_equal(
+            client_json(&c, "POST", "/api/google/calendar/notify", "{\"appointmentId\":-1}", &r),
+            400);
+        assert_non_null(jstr(r.json, "error"));
+        resp_free(&r);
+        assert_int_equal(client_json(&c, "POST", "/api/google/calendar/notify",
+                                     "{\"appointmentId\":999999}", &r),
+                         404);
+        resp_free(&r);
+        assert_int_equal(client_json(&c, "POST", "/api/google/calendar/notify", "[1]", &r), 400);
+        resp_free(&r);
+    }
     /* soft delete */
     vesta_set(id, "is_active = 0");
     w.value = NULL;
