@@ -137,3 +137,13 @@ DB_STMT2(VESTA_COLUMN_TYPE, VESTA_ONLY,
 DB_STMT2(VESTA_HAS_INDEX, VESTA_ONLY,
          "SELECT count(*) FROM information_schema.statistics WHERE table_schema = DATABASE() "
          "AND table_name = ?1 AND column_name = ?2 AND seq_in_index = 1")
+
+/* the user's sync direction (settings, the run, status) */
+DB_STMT(USER_GET_DIRECTION, "SELECT sync_direction FROM users WHERE id = ?1")
+DB_STMT(USER_SET_DIRECTION, "UPDATE users SET sync_direction = ?2 WHERE id = ?1")
+/* one node at a time looks at and adds to Vesta's schema (the migrations' lock: MariaDB has
+ * been seen to crash with many processes reading information_schema while one added an index) */
+DB_STMT2(VESTA_SCHEMA_LOCK, VESTA_ONLY,
+         "SELECT GET_LOCK(CONCAT('calsync_migrate.', LEFT(DATABASE(), 40)), 60)")
+DB_STMT2(VESTA_SCHEMA_UNLOCK, VESTA_ONLY,
+         "SELECT RELEASE_LOCK(CONCAT('calsync_migrate.', LEFT(DATABASE(), 40)))")
