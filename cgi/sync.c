@@ -1,5 +1,6 @@
 /* sync: POST /api/google/calendar/sync ("Sync now"), GET /api/google/calendar/status and
  * POST /api/google/calendar/notify (the host asks for an appointment's change to go now). */
+#include <stdio.h>
 #include <string.h>
 
 #include "auth.h"
@@ -89,6 +90,13 @@ static void sync_now(struct http_req *req, const struct auth_user *u)
         return;
     }
     cJSON_AddBoolToObject(o, "success", 1);
+    {
+        char msg[96];
+        snprintf(msg, sizeof msg, "Synchronized %d event%s with Google Calendar",
+                 res.pushed + res.pulled + res.deleted,
+                 res.pushed + res.pulled + res.deleted == 1 ? "" : "s");
+        cJSON_AddStringToObject(o, "message", msg);
+    }
     cJSON_AddNumberToObject(o, "syncedEvents", res.pushed + res.pulled + res.deleted);
     cJSON_AddNumberToObject(o, "pushed", res.pushed);
     cJSON_AddNumberToObject(o, "pulled", res.pulled);

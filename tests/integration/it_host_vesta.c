@@ -491,10 +491,90 @@ static void refused_configurations(void **state)
     free(saved);
 }
 
+/* The calls Vesta's calendar page makes, and the shapes it reads (../shared/VESTA.md). */
+static void vesta_page_contract(void **state)
+{
+    static const struct {
+        const char *method, *path;
+    } calls[] = {{"GET", "/api/google/calendar/status"},
+                 {"POST", "/api/google/calendar/disconnect"},
+                 {"POST", "/api/google/calendar/sync"},
+                 {"GET", "/api/google/calendar/connect"}};
+    struct client c, anon;
+    struct resp r;
+    char loc[4096];
+    const cJSON *v;
+
+    (void)state;
+    /* without a session: 401 and {"error"} (never a 500 or a redirect to a login page) */
+    client_init(&anon, &S);
+    for (size_t i = 0; i < sizeof calls / sizeof calls[0]; i++) {
+        long st = strcmp(calls[i].method, "GET") == 0
+                      ? client_req(&anon, "GET", calls[i].path, NULL, NULL, &r)
+                      : client_json(&anon, "POST", calls[i].path, "{}", &r);
+        assert_int_equal(st, 401);
+        assert_non_null(jstr(r.json, "error"));
+        resp_free(&r);
+    }
+    /* the callback without a session ends on Vesta's page with Vesta's code */
+    assert_int_equal(
+        client_req(&anon, "GET", "/api/google/calendar/callback?code=x&state=y", NULL, NULL, &r),
+        302);
+    assert_non_null(strstr(r.location, "/calendario?error="));
+    resp_free(&r);
+    client_free(&anon);
+    /* not connected */
+    assert_int_equal(stack_user(&S, "page@example.com", "password-123", NULL), 0);
+    client_init(&c, &S);
+    assert_int_equal(client_login(&c, "page@example.com", "password-123"), 200);
+    assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", NULL, NULL, &r), 200);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(r.json, "connected")));
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(r.json, "lastSync")));
+    assert_string_equal(jstr(r.json, "syncDirection"), "bidirectional");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(r.json, "error")));
+    resp_free(&r);
+    /* connect: consent, back on Vesta's page with its success code */
+    assert_int_equal(
+        emu_ctl(&S, "POST", "config", "{\"account\":\"page@gmail.test\",\"deny\":false}", NULL),
+        200);
+    assert_int_equal(client_connect(&c, loc, sizeof loc), 302);
+    assert_non_null(strstr(loc, "/calendario?success=google_connected"));
+    assert_int_equal(client_wait_synced(&c), 0);
+    assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", NULL, NULL, &r), 200);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "connected")));
+    v = cJSON_GetObjectItem(r.json, "lastSync"); /* the real time of the last sync */
+    assert_true(cJSON_IsString(v));
+    assert_int_equal(strlen(v->valuestring), 20);
+    assert_int_equal(v->valuestring[19], 'Z');
+    resp_free(&r);
+    /* Sync now */
+    assert_int_equal(client_json(&c, "POST", "/api/google/calendar/sync", "{}", &r), 200);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "success")));
+    assert_non_null(jstr(r.json, "message"));
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(r.json, "syncedEvents")));
+    resp_free(&r);
+    /* a state the callback refuses: Vesta's invalid_state */
+    assert_int_equal(
+        client_req(&c, "GET", "/api/google/calendar/callback?code=x&state=forged", NULL, NULL, &r),
+        302);
+    assert_non_null(strstr(r.location, "/calendario?error=invalid_state"));
+    resp_free(&r);
+    /* disconnect */
+    assert_int_equal(client_json(&c, "POST", "/api/google/calendar/disconnect", "{}", &r), 200);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(r.json, "success")));
+    assert_non_null(jstr(r.json, "message"));
+    resp_free(&r);
+    assert_int_equal(client_req(&c, "GET", "/api/google/calendar/status", NULL, NULL, &r), 200);
+    assert_true(cJSON_IsFalse(cJSON_GetObjectItem(r.json, "connected")));
+    resp_free(&r);
+    client_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(better_auth_cookie),
+        cmocka_unit_test(vesta_page_contract),
         cmocka_unit_test(vesta_writes_reach_google),
         cmocka_unit_test(google_events_become_vesta_rows),
         cmocka_unit_test(vesta_edit_races_google_pull),
