@@ -147,3 +147,17 @@ DB_STMT2(VESTA_SCHEMA_LOCK, VESTA_ONLY,
          "SELECT GET_LOCK(CONCAT('calsync_migrate.', LEFT(DATABASE(), 40)), 60)")
 DB_STMT2(VESTA_SCHEMA_UNLOCK, VESTA_ONLY,
          "SELECT RELEASE_LOCK(CONCAT('calsync_migrate.', LEFT(DATABASE(), 40)))")
+
+/* vesta: the rows of Vesta's own earlier Google sync (calsync-admin vesta-adopt) */
+DB_STMT2(VESTA_LEGACY_LIST, VESTA_ONLY,
+         "SELECT i.integration_id, i.user_id, i.access_token, i.refresh_token, "
+         "coalesce(UNIX_TIMESTAMP(i.expiry_date), 0), coalesce(i.calendar_id, 'primary'), "
+         "i.channel_id, i.resource_id, coalesce(i.sync_direction, 'vesta_to_google'), u.email, "
+         "u.timezone FROM `user_integrations` i LEFT JOIN `users` u ON u.id = i.user_id "
+         "WHERE i.provider = 'google_calendar' AND coalesce(i.is_active, 1) <> 0 "
+         "ORDER BY i.integration_id")
+/* adopted: the plain-text tokens blanked (access_token is NOT NULL in Vesta), the row retired */
+DB_STMT2(VESTA_LEGACY_RETIRE, VESTA_ONLY,
+         "UPDATE `user_integrations` SET access_token = '', refresh_token = NULL, "
+         "sync_token = NULL, channel_id = NULL, resource_id = NULL, is_active = 0 "
+         "WHERE integration_id = ?1")
