@@ -127,7 +127,9 @@ static int route(struct http_req *req, void *ctx)
     struct auth_user u;
 
     (void)ctx;
-    if (strcmp(req->path, "/api/settings") != 0) {
+    /* /api/google/calendar/settings too: Vesta forwards only that prefix to calsync */
+    if (strcmp(req->path, "/api/settings") != 0 &&
+        strcmp(req->path, "/api/google/calendar/settings") != 0) {
         http_reply_error(req, 404, "no such route");
         return 0;
     }
