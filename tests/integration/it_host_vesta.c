@@ -285,6 +285,25 @@ static void vesta_writes_reach_google(void **state)
                         "2026-12-10T10:30:00+01:00");
     assert_string_equal(jstr(ev, "summary"), "Visita · Ana García");
     cJSON_Delete(keep);
+    /* a writer whose clock runs 10 minutes behind (the ORM writes updated_at itself): the
+     * feed's wider look back finds it (forced here instead of waiting for its minute) */
+    {
+        char sql[600], vid[33];
+        long long late;
+        struct want_event lw = {"vera", 0, NULL, "x"};
+        uid("vera", vid);
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO `appointments`(user_id, contact_id, datetime_start, datetime_end, "
+                 "status, notes, type, created_at, updated_at) VALUES ('%s', 77, "
+                 "'2026-12-12 09:00:00', '2026-12-12 10:00:00', 'Scheduled', 'late', 'Cierre', "
+                 "UTC_TIMESTAMP() - INTERVAL 10 MINUTE, UTC_TIMESTAMP() - INTERVAL 10 MINUTE)",
+                 vid);
+        assert_int_equal(stack_db_exec(&S, sql), 0);
+        late = stack_db_int(&S, "SELECT max(appointment_id) FROM `appointments`");
+        lw.id = late;
+        assert_int_equal(stack_db_exec(&S, "UPDATE vesta_feed SET deep_s = 0"), 0);
+        assert_true(wait_until(event_is, &lw, 5000));
+    }
     /* Vesta's action may ask for the push at once (the feed finds it anyway) */
     {
         struct resp r;
