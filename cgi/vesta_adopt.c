@@ -185,7 +185,7 @@ int vesta_adopt(struct db *db, const struct cfg *cfg, int dry_run, vesta_adopt_l
 {
     struct legacy *rows = NULL;
     size_t n = 0;
-    char msg[300];
+    char msg[600];
     int rc;
 
     memset(stats, 0, sizeof *stats);
