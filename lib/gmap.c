@@ -2,6 +2,7 @@
 #include "gmap.h"
 #include "cal.h"
 #include "cs.h"
+#include "gevent.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,11 +14,20 @@
 
 void gmap_event_id(const unsigned char key[32], const struct appt *a, char out[GMAP_IDLEN])
 {
+    gmap_event_id_gen(key, a, 0, out);
+}
+
+void gmap_event_id_gen(const unsigned char key[32], const struct appt *a, int gen,
+                       char out[GMAP_IDLEN])
+{
     char msg[128], hex[CRYPT_HEXLEN];
     unsigned char raw[16];
     size_t binlen = 0;
 
-    snprintf(msg, sizeof msg, "event:%s:%lld:%lld", a->user_id, a->id, a->created_at);
+    if (gen == 0)
+        snprintf(msg, sizeof msg, "event:%s:%lld:%lld", a->user_id, a->id, a->created_at);
+    else
+        snprintf(msg, sizeof msg, "event:%s:%lld:%lld:%d", a->user_id, a->id, a->created_at, gen);
     crypt_hmac_hex(key, "calsync-event-id", msg, hex);
     sodium_hex2bin(raw, sizeof raw, hex, 32, NULL, &binlen, NULL);
     crypt_base32hex(raw, sizeof raw, out);
@@ -36,8 +46,14 @@ static int gmap_when(cJSON *ev, const char *key, const char *stored, int all_day
         cal_format_date(t, s);
         return cJSON_AddStringToObject(w, "date", s) ? CS_OK : CS_ERR_NOMEM;
     }
-    if (cal_format_local(t, tz, s) != CS_OK)
-        cal_format_utc(t, s);
+    if (cal_format_local(t, tz, s) != CS_OK) {
+        /* a zone this machine knows only under its other name (Europe/Kiev, Europe/Kyiv) */
+        const char *alias = gevent_zone_alias(tz);
+        if (alias != NULL && cal_format_local(t, alias, s) == CS_OK)
+            tz = alias;
+        else
+            cal_format_utc(t, s);
+    }
     if (cJSON_AddStringToObject(w, "dateTime", s) == NULL ||
         cJSON_AddStringToObject(w, "timeZone", tz) == NULL)
         return CS_ERR_NOMEM;
