@@ -68,6 +68,8 @@ struct emu_fault {
     char reason[64];
     char path[128]; /* substring the path must contain; "" = any */
     char query[64]; /* substring the query must contain (e.g. "pageToken"); "" = any */
+    int nth;        /* > 0: only the nth matching call (of a batch's parts too) */
+    int seen;       /* matching calls so far */
     char method[8]; /* the method it applies to; "" = any */
     int count;
     long long until_ms; /* when set: applies to every matching call until then (an outage) */

@@ -483,6 +483,8 @@ static int emu_fault(const char *method, const char *path, const char *query, st
             (f.query[0] && (query == NULL || strstr(query, f.query) == NULL)) ||
             (f.method[0] && strcmp(method, f.method) != 0))
             continue;
+        if (f.nth > 0 && ++emu.faults[i].seen != f.nth)
+            continue; /* e.g. only the 3rd part of a batch */
         if (f.until_ms == 0 && --emu.faults[i].count <= 0) {
             memmove(&emu.faults[i], &emu.faults[i + 1], (emu.nfaults - i - 1) * sizeof f);
             emu.nfaults--;
@@ -756,6 +758,8 @@ static int emu_fault_parse(const cJSON *b, struct emu_fault *f)
         snprintf(f->method, sizeof f->method, "%s", v->valuestring);
     if ((v = cJSON_GetObjectItemCaseSensitive(b, "query")) && cJSON_IsString(v))
         snprintf(f->query, sizeof f->query, "%s", v->valuestring);
+    if ((v = cJSON_GetObjectItemCaseSensitive(b, "nth")) && cJSON_IsNumber(v) && v->valueint > 0)
+        f->nth = v->valueint;
     if ((v = cJSON_GetObjectItemCaseSensitive(b, "forMs")) && cJSON_IsNumber(v) &&
         v->valuedouble > 0)
         f->until_ms = emu_now_ms() + (long long)v->valuedouble;
@@ -894,7 +898,7 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
                 emu.nfaults >= sizeof emu.faults / sizeof emu.faults[0]) {
                 emu_reply_error(r, 400, "invalid",
                                 "fault: {status 4xx/5xx | kind delay|drop|drop_after, count, "
-                                "forMs, path, query, method, retryAfter, reason, ms}");
+                                "forMs, path, query, nth, method, retryAfter, reason, ms}");
                 return;
             }
             emu.faults[emu.nfaults++] = f;
