@@ -85,6 +85,17 @@ static void invitations(void **state)
     inv2_id = (long long)jnum(rc_find(l, "title", "Reunión agencia Sol"), "id");
     assert_false(jbool(rc_find(l, "title", "Visita Serrano"), "readOnly"));
     cJSON_Delete(l);
+    /* the page says so before an edit: its editor shows whose event it is */
+    {
+        struct resp p1, p2;
+        assert_int_equal(client_req(&c, "GET", "/calendario", NULL, NULL, &p1), 200);
+        assert_int_equal(client_req(&c, "GET", "/calendario/app.js", NULL, NULL, &p2), 200);
+        assert_non_null(strstr(p1.body, "id=\"readonlynote\""));
+        assert_non_null(strstr(p2.body, "a.readOnly"));
+        assert_non_null(strstr(p2.body, "a.organizer"));
+        resp_free(&p1);
+        resp_free(&p2);
+    }
 
     /* edited here: kept here with the reason, nothing sent, nothing retried */
     mark = emu_log_mark(&S);

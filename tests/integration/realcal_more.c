@@ -219,6 +219,9 @@ void realcal_listing(void **state)
     assert_int_equal(stack_connect_user(&S, &c, "lia", "Europe/Madrid"), 0);
     rc_emu("config", "{\"emptyPages\":0}");
     assert_int_equal(emu_ctl(&S, "DELETE", "faults", NULL, NULL), 200);
+    /* in the run itself: no failed run (and its retry later) was needed */
+    assert_int_equal(
+        rc_count("lia", "SELECT count(*) FROM sync_runs WHERE user_id = $U AND ok = 0"), 0);
     l = rc_local(&c, "2026-08-01", "2026-09-01");
     assert_int_equal(cJSON_GetArraySize(l), 2);
     assert_string_equal(jstr(rc_find(l, "title", "Sin zona"), "start"), "2026-08-10T07:00:00Z");
