@@ -29,7 +29,10 @@ static cJSON *soak_pick(cJSON *l, unsigned *seed, const char *prefix)
 
     for (int tries = 0; n > 0 && tries < 50; tries++) {
         cJSON *a = cJSON_GetArrayItem(l, (int)soak_rand(seed, (unsigned)n));
-        if (!jbool(a, "readOnly") && strncmp(jstr(a, "title"), prefix, strlen(prefix)) == 0)
+        /* not Google's own G-: the Google side may delete one, which an edit here would
+         * restore (the newer local edit wins), and the counts below assume it gone */
+        if (!jbool(a, "readOnly") && strncmp(jstr(a, "title"), prefix, strlen(prefix)) == 0 &&
+            strncmp(jstr(a, "title"), "G-", 2) != 0)
             return a;
     }
     return NULL;
