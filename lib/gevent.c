@@ -60,8 +60,9 @@ void gevent_read(const cJSON *ev, struct gevent *g)
             strcmp(rs, "declined") == 0 && g->cls == GEVENT_APPT)
             g->cls = GEVENT_DECLINED;
     }
-    /* an instance is (recurringEventId, originalStartTime): Google says instance ids change
-     * format, so they are never parsed */
+    /* an instance is (recurringEventId, originalStartTime) (recurring events guide,
+     * developers.google.com/workspace/calendar/api/guides/recurringevents); its id is opaque
+     * and its format may change, so it is never parsed */
     g->recurring_id = gevent_str(ev, "recurringEventId");
     if (g->recurring_id != NULL)
         gevent_original(cJSON_GetObjectItemCaseSensitive(ev, "originalStartTime"),

@@ -118,6 +118,7 @@ struct emu_state {
     int instance_ids_v2;     /* instance ids in another format (Google announced a change) */
     int empty_pages;         /* every listing page is preceded by this many empty ones */
     int refuse_restore;      /* an update of a deleted event answers 403 (ruby-client#1811) */
+    int ignore_types;        /* listings bring every event type, eventTypes or not */
     char unknown_zones[256]; /* space-separated zone names this "Google" refuses */
     long long guest_mails;   /* mails guests would have got (writes without sendUpdates=none) */
     long long nondefault_writes, foreign_writes, invite_deletes; /* refused or unwanted writes */

@@ -186,7 +186,7 @@ static void emu_reset_locked(void)
     emu.generation++;
     snprintf(emu.account, sizeof emu.account, "user@example.com");
     emu.notifications_sent = emu.notifications_failed = 0;
-    emu.instance_ids_v2 = emu.empty_pages = emu.refuse_restore = 0;
+    emu.instance_ids_v2 = emu.empty_pages = emu.refuse_restore = emu.ignore_types = 0;
     emu.unknown_zones[0] = '\0';
     emu.guest_mails = emu.nondefault_writes = emu.foreign_writes = emu.invite_deletes = 0;
 }

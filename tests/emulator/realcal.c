@@ -175,6 +175,8 @@ int emu_realcal_type_listed(const cJSON *body, const char *const *types, int n)
 {
     const char *t = emu_type(body);
 
+    if (emu.ignore_types) /* a listing that brings every type anyway (a client must cope) */
+        return 1;
     for (int i = 0; i < n; i++)
         if (strcmp(types[i], t) == 0)
             return 1;
@@ -186,7 +188,9 @@ void emu_realcal_instance_id(const char *master, time_t t, int all_day, char *ou
     struct tm tm;
 
     if (emu.instance_ids_v2) {
-        /* "instance ids ... format will change": calsync must not read anything into them */
+        /* ids of instances in another format: an instance is known by recurringEventId and
+         * originalStartTime (recurring events guide, developers.google.com/workspace/calendar/
+         * api/guides/recurringevents); its id is opaque and its format may change */
         snprintf(out, len, "%s_%llxv2", master, (unsigned long long)t);
         return;
     }
@@ -207,6 +211,8 @@ void emu_realcal_config(const cJSON *body, cJSON *o)
             emu.instance_ids_v2 = strcmp(v->valuestring, "v2") == 0;
         if ((v = cJSON_GetObjectItemCaseSensitive(body, "emptyPages")) && cJSON_IsNumber(v))
             emu.empty_pages = v->valueint < 0 ? 0 : v->valueint > 5 ? 5 : v->valueint;
+        if ((v = cJSON_GetObjectItemCaseSensitive(body, "ignoreEventTypes")) && cJSON_IsBool(v))
+            emu.ignore_types = cJSON_IsTrue(v);
         if ((v = cJSON_GetObjectItemCaseSensitive(body, "restoreDeleted")) && cJSON_IsBool(v))
             emu.refuse_restore = !cJSON_IsTrue(v);
         if ((v = cJSON_GetObjectItemCaseSensitive(body, "unknownZones")) && cJSON_IsArray(v)) {
@@ -222,6 +228,7 @@ void emu_realcal_config(const cJSON *body, cJSON *o)
     cJSON_AddStringToObject(o, "instanceIds", emu.instance_ids_v2 ? "v2" : "v1");
     cJSON_AddNumberToObject(o, "emptyPages", emu.empty_pages);
     cJSON_AddBoolToObject(o, "restoreDeleted", !emu.refuse_restore);
+    cJSON_AddBoolToObject(o, "ignoreEventTypes", emu.ignore_types);
     cJSON_AddStringToObject(o, "unknownZones", emu.unknown_zones);
 }
 
@@ -266,7 +273,9 @@ static time_t emu_when_t(const cJSON *w, int *all_day)
 
 /* "This and following events" changed in Google's UI: the series ends before at (UNTIL), a new
  * series with another id carries the rest, and the old series' instances from at on are
- * cancelled (they arrive so in an incremental sync). */
+ * cancelled (they arrive so in an incremental sync). The recurring events guide describes the
+ * same for "Modify all following instances": trim the original with UNTIL, make a new series
+ * (developers.google.com/workspace/calendar/api/guides/recurringevents). */
 void emu_realcal_split(const char *calendar, const char *id, const cJSON *body, struct emu_reply *r)
 {
     struct emu_event *m = emu_event_find(calendar, id);
