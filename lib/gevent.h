@@ -13,7 +13,8 @@
  * are not even listed, so they never flood Vesta nor the import. Source: the eventType guide,
  * developers.google.com/workspace/calendar/api/guides/event-types ("eventTypes can be specified
  * in an Events:list call"), and events.list's eventTypes parameter. */
-#define GEVENT_LIST_TYPES "&eventTypes=default&eventTypes=outOfOffice&eventTypes=fromGmail"
+#define GEVENT_TYPES "eventTypes=default&eventTypes=outOfOffice&eventTypes=fromGmail"
+#define GEVENT_LIST_TYPES "&" GEVENT_TYPES
 
 enum gevent_class {
     GEVENT_APPT,     /* becomes an appointment (read-only when gevent.read_only) */
