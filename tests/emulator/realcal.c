@@ -132,6 +132,10 @@ int emu_realcal_write_check(const struct emu_event *ev, const char *method, cons
     return 0;
 }
 
+/* A zone name this "Google" does not know: IANA renamed Europe/Kiev to Europe/Kyiv (tzdata
+ * 2022b) and a service's zone list may hold only one of the two names for a while; an unknown
+ * timeZone is a 400 "invalid" (errors guide: 400 for an invalid field value; the text is the
+ * one calendars.insert gives, "Invalid time zone definition."). */
 int emu_realcal_zone_check(const cJSON *body, struct emu_reply *r)
 {
     static const char *const keys[] = {"start", "end"};
