@@ -205,6 +205,7 @@ static void sync_keep_local(struct sync_ctx *c, struct appt *a, int deleted, int
     if (refused && a->google_event_id != NULL) {
         struct gapi_resp r;
         struct buf path;
+        memset(&r, 0, sizeof r); /* freed below whether or not the call was made */
         buf_init(&path, 4096);
         if (sync_path(c, &path, a->google_event_id, NULL) == CS_OK &&
             gapi_call(&c->g, "GET", path.data, NULL, NULL, &r) == CS_OK && r.status == 200) {
