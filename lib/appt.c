@@ -57,10 +57,22 @@ void appt_free(struct appt *a)
     free(a->former_event_id);
     free(a->reminders_sent);
     free(a->former_calendar_id);
+    free(a->google_event_type);
+    free(a->google_organizer);
+    free(a->google_recurring_id);
+    free(a->google_original_start);
     a->former_event_id = a->reminders_sent = a->former_calendar_id = NULL;
+    a->google_event_type = a->google_organizer = NULL;
+    a->google_recurring_id = a->google_original_start = NULL;
     a->title = a->description = a->location = NULL;
     a->google_event_id = a->google_etag = a->google_updated = a->synced_snapshot = NULL;
     a->sync_error = NULL;
+}
+
+int appt_read_only(const struct appt *a)
+{
+    return a->google_organizer != NULL ||
+           (a->google_event_type != NULL && strcmp(a->google_event_type, "default") != 0);
 }
 
 int appt_from_row(struct db_stmt *st, struct appt *a)
@@ -90,6 +102,10 @@ int appt_from_row(struct db_stmt *st, struct appt *a)
     a->former_event_id = db_col_dup(st, 21);
     a->reminders_sent = db_col_dup(st, 22);
     a->former_calendar_id = db_col_dup(st, 23);
+    a->google_event_type = db_col_dup(st, 24);
+    a->google_organizer = db_col_dup(st, 25);
+    a->google_recurring_id = db_col_dup(st, 26);
+    a->google_original_start = db_col_dup(st, 27);
     if (a->title == NULL || a->description == NULL || a->location == NULL) {
         appt_free(a);
         return CS_ERR_NOMEM;
@@ -312,7 +328,13 @@ cJSON *appt_to_json(const struct appt *a)
                         : cJSON_AddNullToObject(o, "syncError")) != NULL &&
          (a->google_event_id ? cJSON_AddStringToObject(o, "googleEventId", a->google_event_id)
                              : cJSON_AddNullToObject(o, "googleEventId")) != NULL &&
-         cJSON_AddNumberToObject(o, "updatedAt", (double)a->updated_at) != NULL;
+         cJSON_AddNumberToObject(o, "updatedAt", (double)a->updated_at) != NULL &&
+         /* someone else's event (an invitation) or a special one: shown, not written */
+         (a->google_event_type ? cJSON_AddStringToObject(o, "eventType", a->google_event_type)
+                               : cJSON_AddNullToObject(o, "eventType")) != NULL &&
+         (a->google_organizer ? cJSON_AddStringToObject(o, "organizer", a->google_organizer)
+                              : cJSON_AddNullToObject(o, "organizer")) != NULL &&
+         cJSON_AddBoolToObject(o, "readOnly", appt_read_only(a)) != NULL;
     if (!ok) {
         cJSON_Delete(o);
         return NULL;

@@ -38,7 +38,17 @@ struct appt {
     char *former_event_id;            /* the event linked before a disconnect, or NULL */
     char *reminders_sent;     /* the reminders setting last sent to Google with it, or NULL */
     char *former_calendar_id; /* the calendar former_event_id lived in (NULL: primary) */
+    /* the linked Google event, as far as it limits what calsync may do (010_realcal) */
+    char *google_event_type;     /* its eventType when not "default", else NULL */
+    char *google_organizer;      /* its organizer's address when someone else's, else NULL */
+    char *google_recurring_id;   /* an instance: its series (recurringEventId), else NULL */
+    char *google_original_start; /* an instance: its originalStartTime (UTC RFC 3339) */
 };
+
+/* True when the linked event is not calsync's to write: an invitation (another organizer) or
+ * an event of a special type (out of office, from Gmail). Such an appointment is shown, never
+ * written to Google; a change made here stays here. */
+int appt_read_only(const struct appt *a);
 
 /* Frees the strings of a (not a itself); safe on a zeroed struct. */
 void appt_free(struct appt *a);

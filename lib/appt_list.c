@@ -233,7 +233,16 @@ int appt_list_json(struct db *db, const char *user_id, const char *from, const c
         if (rc == CS_OK)
             rc = appt_json_col(b, ",\"googleEventId\":", st, 12, 1);
         if (rc == CS_OK)
-            rc = buf_printf(b, ",\"updatedAt\":%lld}", (long long)db_col_int64(st, 20));
+            rc = buf_printf(b, ",\"updatedAt\":%lld", (long long)db_col_int64(st, 20));
+        if (rc == CS_OK) /* as appt_to_json: the event's type and foreign organizer */
+            rc = appt_json_col(b, ",\"eventType\":", st, 24, 1);
+        if (rc == CS_OK)
+            rc = appt_json_col(b, ",\"organizer\":", st, 25, 1);
+        if (rc == CS_OK) {
+            const char *t = (const char *)db_col_text(st, 24);
+            int ro = db_col_text(st, 25) != NULL || (t != NULL && strcmp(t, "default") != 0);
+            rc = buf_adds(b, ro ? ",\"readOnly\":true}" : ",\"readOnly\":false}");
+        }
     }
     if (rc == CS_OK && step != DB_DONE)
         rc = CS_ERR_DB;

@@ -278,6 +278,11 @@ int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
                       get("CALSYNC_WEBHOOK_SETTLE_MS", ctx), 150, 0, 10000, errbuf, errlen)) !=
         CS_OK)
         goto out;
+    /* "users should be able to edit their calendars normally again within several hours"
+     * (support.google.com/a/answer/2905486): 3 h, then the writes are tried again */
+    if ((rc = cfg_int(&c->usage_pause_s, "CALSYNC_USAGE_PAUSE_S", get("CALSYNC_USAGE_PAUSE_S", ctx),
+                      3 * 3600, 1, 7 * 86400, errbuf, errlen)) != CS_OK)
+        goto out;
     snprintf(def, sizeof def, "%s/run/worker.sock", c->state_dir);
     if ((rc = cfg_str(&c->worker_socket, get("CALSYNC_WORKER_SOCKET", ctx), def)) != CS_OK)
         goto out;

@@ -28,6 +28,7 @@ struct cfg {
     int channel_ttl_s;     /* requested push channel lifetime */
     int renew_before_s;    /* renew channels expiring within this */
     int webhook_settle_ms; /* how long a notification's sync waits for the rest of a burst */
+    int usage_pause_s;     /* Google's usage limits (403 quotaExceeded): writes wait this long */
     char *worker_socket;   /* UNIX datagram socket calsync-worker is woken on ("" = none) */
     int worker_poll_ms;    /* calsync-worker looks for due jobs at least this often */
     int job_lease_ms;      /* a claimed job another worker may take over once this lapses */

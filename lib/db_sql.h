@@ -13,7 +13,8 @@
     "appointment_id, user_id, contact_id, title, description, location, start_utc, end_utc, "      \
     "all_day, type, status, is_active, google_event_id, google_etag, google_updated, "             \
     "synced_snapshot, last_synced_at, sync_state, sync_error, created_at, updated_at, "            \
-    "former_event_id, reminders_sent, former_calendar_id"
+    "former_event_id, reminders_sent, former_calendar_id, google_event_type, google_organizer, "   \
+    "google_recurring_id, google_original_start"
 
 /* by area, in the order that gives each statement its enum db_stmt_id number: keep it */
 #include "db_sql_user.h"

@@ -76,6 +76,21 @@ DB_STMT(APPT_CLEAR_GOOGLE,
         "google_event_id = NULL, google_etag = NULL, google_updated = NULL, "
         "synced_snapshot = NULL, last_synced_at = NULL, sync_state = 'local', sync_error = NULL "
         "WHERE user_id = ?1")
+/* what calsync may do with the linked event (010_realcal): its type when not default, its
+ * organizer when someone else, an instance's (series, original start) */
+DB_STMT(APPT_SET_GOOGLE_META,
+        "UPDATE appointments SET google_event_type = ?3, google_organizer = ?4, "
+        "google_recurring_id = ?5, google_original_start = ?6 "
+        "WHERE appointment_id = ?1 AND user_id = ?2")
+/* an instance of a recurring series by its key, whatever its id looks like now */
+DB_STMT(APPT_BY_INSTANCE, "SELECT " APPT_COLS " FROM appointments WHERE user_id = ?1 "
+                          "AND google_recurring_id = ?2 AND google_original_start = ?3 "
+                          "ORDER BY is_active DESC LIMIT 1")
+/* a read-only appointment (an invitation, an out-of-office) deleted here: gone from Vesta, the
+ * event left as it is on Google, and not imported again */
+DB_STMT(APPT_DISMISS, "UPDATE appointments SET is_active = 0, sync_state = 'dismissed', "
+                      "sync_error = NULL, last_synced_at = ?3 "
+                      "WHERE appointment_id = ?1 AND user_id = ?2")
 DB_STMT(APPT_SET_REMINDERS_SENT, "UPDATE appointments SET reminders_sent = ?3 "
                                  "WHERE appointment_id = ?1 AND user_id = ?2")
 /* a changed reminders setting goes to the appointments still to come (?2: now, UTC) */

@@ -19,6 +19,7 @@
 #define COPY_V24 COPY_V22 ", ?23, ?24"
 #define COPY_V26 COPY_V22 ", ?23, ?24, ?25, ?26"
 #define COPY_V28 COPY_V26 ", ?27, ?28"
+#define COPY_V30 COPY_V28 ", ?29, ?30"
 COPY_TABLE(users, "id, email, password_hash, timezone, created_at, reminders, sync_direction",
            "id", COPY_V7)
 COPY_TABLE(sessions, "token_hash, user_id, expires_at, created_at", "token_hash", COPY_V4)
@@ -27,9 +28,10 @@ COPY_TABLE(user_integrations,
            "calendar_id, sync_token, channel_id, resource_id, channel_token_hash, "
            "channel_expiration, is_active, state, last_sync_at, last_error, lease_owner, "
            "lease_until, sync_requested, next_poll_at, created_at, updated_at, epoch, "
-           "backoff_until, backoff_attempts, channel_msgno, calendar_kind, progress",
-           "integration_id", COPY_V28)
-COPY_TABLE(appointments, APPT_COLS, "appointment_id", COPY_V24)
+           "backoff_until, backoff_attempts, channel_msgno, calendar_kind, progress, "
+           "writes_paused_until, writes_paused_reason",
+           "integration_id", COPY_V30)
+COPY_TABLE(appointments, APPT_COLS, "appointment_id", COPY_V28)
 COPY_TABLE(outbox,
            "outbox_id, user_id, appointment_id, op, version, attempts, next_attempt_at, "
            "last_error, created_at",

@@ -17,13 +17,15 @@ DB_STMT2(INTEG_CONNECT,
          "refresh_token = coalesce(excluded.refresh_token, refresh_token), "
          "expiry_date = excluded.expiry_date, is_active = 1, state = 'connected', "
          "last_error = NULL, sync_token = NULL, updated_at = excluded.updated_at, "
-         "epoch = epoch + 1, backoff_until = 0, backoff_attempts = 0",
+         "epoch = epoch + 1, backoff_until = 0, backoff_attempts = 0, writes_paused_until = 0, "
+         "writes_paused_reason = NULL",
          INTEG_CONNECT_INSERT
          "ON DUPLICATE KEY UPDATE access_token = VALUES(access_token), "
          "refresh_token = coalesce(VALUES(refresh_token), refresh_token), "
          "expiry_date = VALUES(expiry_date), is_active = 1, state = 'connected', "
          "last_error = NULL, sync_token = NULL, updated_at = VALUES(updated_at), "
-         "epoch = epoch + 1, backoff_until = 0, backoff_attempts = 0")
+         "epoch = epoch + 1, backoff_until = 0, backoff_attempts = 0, writes_paused_until = 0, "
+         "writes_paused_reason = NULL")
 DB_STMT(
     INTEG_SET_TOKENS,
     "UPDATE user_integrations SET access_token = ?2, refresh_token = coalesce(?3, refresh_token), "
@@ -41,7 +43,8 @@ DB_STMT(
     "channel_expiration = NULL, is_active = 0, state = 'not_connected', last_error = NULL, "
     "lease_owner = NULL, lease_until = NULL, sync_requested = 0, updated_at = ?2, "
     "epoch = epoch + 1, backoff_until = 0, backoff_attempts = 0, channel_msgno = NULL, "
-    "progress = NULL WHERE user_id = ?1 AND provider = 'google_calendar'")
+    "progress = NULL, writes_paused_until = 0, writes_paused_reason = NULL WHERE user_id = ?1 AND "
+    "provider = 'google_calendar'")
 /* a connect's choice (in its transaction): kind ?2 and calendar ?3 ('' = to be ensured) */
 DB_STMT(INTEG_SET_CALENDAR,
         "UPDATE user_integrations SET calendar_kind = ?2, calendar_id = ?3, progress = NULL "
@@ -50,6 +53,14 @@ DB_STMT(INTEG_SET_CALENDAR,
 DB_STMT(INTEG_SET_CALENDAR_ID, "UPDATE user_integrations SET calendar_id = ?2 WHERE user_id = ?1 "
                                "AND provider = 'google_calendar' AND is_active = 1 AND epoch = ?3 "
                                "AND calendar_kind = 'vesta'")
+/* Google's usage limits: the user's writes wait until ?2 (epoch ms) for reason ?3 (every node
+ * reads it before pushing); ?2 = 0 ends the pause */
+DB_STMT(INTEG_WRITES_PAUSE, "UPDATE user_integrations SET writes_paused_until = ?2, "
+                            "writes_paused_reason = ?3 WHERE user_id = ?1 "
+                            "AND provider = 'google_calendar' AND is_active = 1")
+DB_STMT(INTEG_WRITES_PAUSED, "SELECT writes_paused_until, writes_paused_reason "
+                             "FROM user_integrations WHERE user_id = ?1 "
+                             "AND provider = 'google_calendar' AND is_active = 1")
 DB_STMT(INTEG_SET_PROGRESS, "UPDATE user_integrations SET progress = ?2 WHERE user_id = ?1 "
                             "AND provider = 'google_calendar'")
 /* secondary calendars calsync made for a user (newest use first) */

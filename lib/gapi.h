@@ -104,6 +104,9 @@ void gapi_close(struct gapi *g);
  * connection is gone (disconnected). Free out either way. */
 int gapi_call(struct gapi *g, const char *method, const char *path, const cJSON *body,
               const char *if_match, struct gapi_resp *out);
+/* When the quota day after now_ms starts: midnight Pacific time, when Google's daily quotas
+ * reset (403 dailyLimitExceeded waits for it). */
+long long gapi_next_quota_day_ms(long long now_ms);
 #define GAPI_BATCH_MAX 50
 /* Sends n (<= GAPI_BATCH_MAX) Calendar requests in one batch call to GOOGLE_BATCH_URL; paths are
  * relative to GOOGLE_CALENDAR_API_URL, bodies may be NULL. On CS_OK outs[i] holds the answer

@@ -180,13 +180,43 @@ static int gapi_refresh(struct gapi *g)
     return CS_OK;
 }
 
-static int gapi_retryable(const struct gapi_resp *r)
+/* Whether an answer is worth asking again after a backoff of seconds. Rate limits are
+ * (429, 403 rateLimitExceeded / userRateLimitExceeded: "use exponential backoff", errors guide
+ * developers.google.com/workspace/calendar/api/guides/errors). Usage limits are not: 403
+ * quotaExceeded "Calendar usage limits exceeded" makes the calendar read-only for hours
+ * (support.google.com/a/answer/2905486, via benjcunningham/googlecalendar#4 and
+ * inovex/CalendarSync#280), so a write gets it back as a final answer (the pusher pauses the
+ * user's writes); a read is not refused by it, so there it is treated as a rate limit. */
+static int gapi_retryable(const char *method, const struct gapi_resp *r)
 {
     if (r->status == 429 || r->status >= 500)
         return 1;
+    if (r->status == 403 && strcmp(r->reason, "quotaExceeded") == 0)
+        return strcmp(method, "GET") == 0;
     return r->status == 403 && (strcmp(r->reason, "rateLimitExceeded") == 0 ||
-                                strcmp(r->reason, "userRateLimitExceeded") == 0 ||
-                                strcmp(r->reason, "quotaExceeded") == 0);
+                                strcmp(r->reason, "userRateLimitExceeded") == 0);
+}
+
+long long gapi_next_quota_day_ms(long long now_ms)
+{
+    static const char zone[] = "America/Los_Angeles";
+    time_t now = (time_t)(now_ms / 1000), midnight, next;
+    char local[CAL_STRLEN];
+    int secs = 0;
+
+    /* the wall time in Mountain View ("YYYY-MM-DDTHH:MM:SS+hh:mm"), back to its midnight, one
+     * day on (DST-correct) */
+    if (cal_format_local(now, zone, local) != CS_OK || strlen(local) < 19)
+        return now_ms + 24 * 3600 * 1000LL;
+    for (int i = 11; i < 19; i += 3) {
+        if (local[i] < '0' || local[i] > '9' || local[i + 1] < '0' || local[i + 1] > '9')
+            return now_ms + 24 * 3600 * 1000LL;
+        secs = secs * 60 + (local[i] - '0') * 10 + (local[i + 1] - '0');
+    }
+    midnight = now - secs;
+    if (cal_add_local(midnight, zone, 1, 0, &next) != CS_OK)
+        next = midnight + 24 * 3600;
+    return (long long)next * 1000;
 }
 
 /* Before each attempt: the job still holds its lease, the connection is the one the tokens
@@ -302,7 +332,19 @@ int gapi_call_url(struct gapi *g, const char *method, const char *url, const cha
                 rc = CS_ERR_AUTH;
                 break;
             }
-            if (!gapi_retryable(out)) {
+            if (out->status == 403 && strcmp(out->reason, "dailyLimitExceeded") == 0) {
+                /* the project's daily quota: nothing works until it resets, at midnight
+                 * Pacific time (Google Cloud quotas); every process waits for it */
+                wait_ms = gapi_next_quota_day_ms(db_now_ms()) - db_now_ms();
+                gapi_backoff_store(g, wait_ms);
+                g->retry_at_ms = db_now_ms() + wait_ms;
+                log_warn("google %s %s: daily limit exceeded; waiting %lld s for the next "
+                         "quota day user=%s",
+                         method, qpath, wait_ms / 1000, g->user_id);
+                rc = CS_ERR_RATELIMIT;
+                break;
+            }
+            if (!gapi_retryable(method, out)) {
                 if (out->status < 500)
                     gapi_backoff_clear(g);
                 break; /* a final answer */

@@ -2,6 +2,7 @@
 #include "gmap.h"
 #include "cal.h"
 #include "cs.h"
+#include "gevent.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,11 +14,20 @@
 
 void gmap_event_id(const unsigned char key[32], const struct appt *a, char out[GMAP_IDLEN])
 {
+    gmap_event_id_gen(key, a, 0, out);
+}
+
+void gmap_event_id_gen(const unsigned char key[32], const struct appt *a, int gen,
+                       char out[GMAP_IDLEN])
+{
     char msg[128], hex[CRYPT_HEXLEN];
     unsigned char raw[16];
     size_t binlen = 0;
 
-    snprintf(msg, sizeof msg, "event:%s:%lld:%lld", a->user_id, a->id, a->created_at);
+    if (gen == 0)
+        snprintf(msg, sizeof msg, "event:%s:%lld:%lld", a->user_id, a->id, a->created_at);
+    else
+        snprintf(msg, sizeof msg, "event:%s:%lld:%lld:%d", a->user_id, a->id, a->created_at, gen);
     crypt_hmac_hex(key, "calsync-event-id", msg, hex);
     sodium_hex2bin(raw, sizeof raw, hex, 32, NULL, &binlen, NULL);
     crypt_base32hex(raw, sizeof raw, out);
@@ -36,8 +46,14 @@ static int gmap_when(cJSON *ev, const char *key, const char *stored, int all_day
         cal_format_date(t, s);
         return cJSON_AddStringToObject(w, "date", s) ? CS_OK : CS_ERR_NOMEM;
     }
-    if (cal_format_local(t, tz, s) != CS_OK)
-        cal_format_utc(t, s);
+    if (cal_format_local(t, tz, s) != CS_OK) {
+        /* a zone this machine knows only under its other name (Europe/Kiev, Europe/Kyiv) */
+        const char *alias = gevent_zone_alias(tz);
+        if (alias != NULL && cal_format_local(t, alias, s) == CS_OK)
+            tz = alias;
+        else
+            cal_format_utc(t, s);
+    }
     if (cJSON_AddStringToObject(w, "dateTime", s) == NULL ||
         cJSON_AddStringToObject(w, "timeZone", tz) == NULL)
         return CS_ERR_NOMEM;
@@ -64,79 +80,6 @@ static const char *gmap_display_title(const char *title, const char *status, cha
     memcpy(*buf, GMAP_CANCELLED_PREFIX, pl);
     memcpy(*buf + pl, title, tl + 1);
     return *buf;
-}
-
-cJSON *gmap_reminders(const char *setting)
-{
-    cJSON *o = cJSON_CreateObject(), *arr = NULL, *list, *m;
-    int ok;
-
-    if (o == NULL || setting == NULL)
-        goto bad;
-    if (strcmp(setting, "default") == 0)
-        return cJSON_AddBoolToObject(o, "useDefault", 1) ? o : (cJSON_Delete(o), NULL);
-    if ((arr = cJSON_Parse(setting)) == NULL || !cJSON_IsArray(arr) ||
-        !cJSON_AddBoolToObject(o, "useDefault", 0) ||
-        (list = cJSON_AddArrayToObject(o, "overrides")) == NULL)
-        goto bad;
-    cJSON_ArrayForEach(m, arr)
-    {
-        cJSON *r = cJSON_CreateObject();
-        ok = r != NULL && cJSON_IsNumber(m) && cJSON_AddStringToObject(r, "method", "popup") &&
-             cJSON_AddNumberToObject(r, "minutes", m->valuedouble);
-        if (r != NULL)
-            cJSON_AddItemToArray(list, r);
-        if (!ok)
-            goto bad;
-    }
-    cJSON_Delete(arr);
-    return o;
-bad:
-    cJSON_Delete(arr);
-    cJSON_Delete(o);
-    return NULL;
-}
-
-int gmap_reminders_canon(const cJSON *v, char **canon, char *errbuf, size_t errlen)
-{
-    cJSON *arr;
-    const cJSON *m;
-    int n = 0;
-
-    *canon = NULL;
-    if (cJSON_IsString(v) && strcmp(v->valuestring, "default") == 0) {
-        *canon = strdup("default");
-        return *canon ? CS_OK : CS_ERR_NOMEM;
-    }
-    if (!cJSON_IsArray(v))
-        return cs_fail(errbuf, errlen, CS_ERR_INVAL,
-                       "reminders must be \"default\" or a list of minutes before the start");
-    if (cJSON_GetArraySize(v) > GMAP_REMINDERS_MAX)
-        return cs_fail(errbuf, errlen, CS_ERR_INVAL, "at most %d reminders", GMAP_REMINDERS_MAX);
-    cJSON_ArrayForEach(m, v)
-    {
-        if (!cJSON_IsNumber(m) || m->valuedouble < 0 ||
-            m->valuedouble > GMAP_REMINDER_MINUTES_MAX || floor(m->valuedouble) != m->valuedouble)
-            return cs_fail(errbuf, errlen, CS_ERR_INVAL,
-                           "each reminder must be a whole number of minutes from 0 to %d",
-                           GMAP_REMINDER_MINUTES_MAX);
-        n++;
-    }
-    if ((arr = cJSON_CreateArray()) == NULL)
-        return CS_ERR_NOMEM;
-    cJSON_ArrayForEach(m, v)
-    {
-        cJSON *x = cJSON_CreateNumber(m->valuedouble);
-        if (x == NULL) {
-            cJSON_Delete(arr);
-            return CS_ERR_NOMEM;
-        }
-        cJSON_AddItemToArray(arr, x);
-    }
-    (void)n;
-    *canon = cJSON_PrintUnformatted(arr);
-    cJSON_Delete(arr);
-    return *canon ? CS_OK : CS_ERR_NOMEM;
 }
 
 cJSON *gmap_to_event(const struct appt *a, const char *tz, const char *id)

@@ -10,6 +10,12 @@
  * retried insert answers 409 instead of creating a twin. */
 #define GMAP_IDLEN 32
 void gmap_event_id(const unsigned char key[32], const struct appt *a, char out[GMAP_IDLEN]);
+/* The same for generation gen (0: gmap_event_id's): when Google keeps our id for an event it
+ * will not give back (deleted, and refusing to be restored), the appointment moves on to the
+ * next generation's id, still derived, so a retried insert stays a 409. */
+#define GMAP_ID_GENERATIONS 4
+void gmap_event_id_gen(const unsigned char key[32], const struct appt *a, int gen,
+                       char out[GMAP_IDLEN]);
 
 /* The event body for a: summary, description, location, start/end (dateTime + timeZone tz, or
  * date for all-day), extendedProperties.private. With id != NULL it is included (insert).

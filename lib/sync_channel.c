@@ -8,6 +8,7 @@
 #include "cs.h"
 #include "db.h"
 #include "gapi.h"
+#include "gevent.h"
 #include "gmap.h"
 #include "host.h"
 #include "integ.h"
@@ -107,7 +108,9 @@ int sync_channel_open(struct db *db, const struct cfg *cfg, const char *user_id,
                                  (double)(db_now_ms() + (long long)cfg->channel_ttl_s * 1000)) ||
         buf_adds(&path, "/calendars/") != CS_OK ||
         gapi_path_segment(&path, in.calendar_id) != CS_OK ||
-        buf_adds(&path, "/events/watch") != CS_OK) {
+        /* notified only for the types the pull lists (events.watch takes eventTypes too):
+         * a contact's birthday changing wakes nothing */
+        buf_adds(&path, "/events/watch?" GEVENT_TYPES) != CS_OK) {
         rc = CS_ERR_NOMEM;
         goto out_path;
     }

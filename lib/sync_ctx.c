@@ -8,6 +8,7 @@
 #include "cs.h"
 #include "db.h"
 #include "gapi.h"
+#include "gevent.h"
 #include "gmap.h"
 #include "jobs.h"
 #include "log.h"
@@ -313,4 +314,104 @@ int sync_keepalive(struct sync_ctx *c)
     if (!c->lost && c->job != NULL && jobs_keepalive(c->db, c->job) != CS_OK)
         c->lost = 1;
     return c->lost ? CS_ERR_BUSY : CS_OK;
+}
+
+static int sync_str_differs(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
+int sync_store_meta(struct sync_ctx *c, long long id, const struct gevent *ge,
+                    const struct appt *local)
+{
+    const char *os = ge->recurring_id ? ge->original_start : NULL;
+    struct db_stmt *st;
+
+    if (local == NULL ? ge->type == NULL && ge->organizer == NULL && ge->recurring_id == NULL
+                      : !sync_str_differs(local->google_event_type, ge->type) &&
+                            !sync_str_differs(local->google_organizer, ge->organizer) &&
+                            !sync_str_differs(local->google_recurring_id, ge->recurring_id) &&
+                            !sync_str_differs(local->google_original_start, os))
+        return CS_OK;
+    if ((st = db_stmt(c->db, DB_APPT_SET_GOOGLE_META)) == NULL)
+        return CS_ERR_DB;
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, c->user_id);
+    db_bind_text(st, 3, ge->type);
+    db_bind_text(st, 4, ge->organizer);
+    db_bind_text(st, 5, ge->recurring_id);
+    db_bind_text(st, 6, os);
+    return db_exec(c->db, st);
+}
+
+int sync_write_refused(struct sync_ctx *c, const struct gapi_resp *r, const char *what)
+{
+    sync_event_error(c, r, what);
+    if (r->status == 403 && strcmp(r->reason, "quotaExceeded") == 0) {
+        sync_writes_pause(c);
+        return SYNC_WRITES_PAUSED;
+    }
+    /* the organizer's event (kewisch/gdata-provider#366: even private extended properties),
+     * or a special type (the event-types guide: writes to them answer eventTypeRestriction) */
+    if ((r->status == 403 && strcmp(r->reason, "forbiddenForNonOrganizer") == 0) ||
+        (r->status == 400 && strcmp(r->reason, "eventTypeRestriction") == 0))
+        return SYNC_READ_ONLY;
+    return CS_ERR_GOOGLE;
+}
+
+void sync_writes_pause(struct sync_ctx *c)
+{
+    long long until = db_now_ms() + (long long)c->cfg->usage_pause_s * 1000;
+    char when[CAL_STRLEN], reason[CS_ERRLEN];
+    struct db_stmt *st;
+
+    cal_format_utc((time_t)(until / 1000), when);
+    snprintf(reason, sizeof reason,
+             "Google Calendar usage limits exceeded (403 quotaExceeded): Google keeps the "
+             "calendar read-only for a few hours; changes made here wait and go out by "
+             "themselves from %s",
+             when);
+    log_warn("writes paused until %s (usage limits) user=%s", when, c->user_id);
+    if ((st = db_stmt(c->db, DB_INTEG_WRITES_PAUSE)) == NULL)
+        return;
+    db_bind_text(st, 1, c->user_id);
+    db_bind_int64(st, 2, until);
+    db_bind_text(st, 3, reason);
+    db_exec(c->db, st);
+}
+
+long long sync_writes_paused(struct sync_ctx *c)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_INTEG_WRITES_PAUSED);
+    long long until = 0;
+
+    if (st == NULL)
+        return 0;
+    db_bind_text(st, 1, c->user_id);
+    if (db_step(st) == DB_ROW)
+        until = db_col_int64(st, 0);
+    db_reset(st);
+    if (until > 0 && until <= db_now_ms() && (st = db_stmt(c->db, DB_INTEG_WRITES_PAUSE)) != NULL) {
+        /* the pause is over: its reason leaves the status */
+        db_bind_text(st, 1, c->user_id);
+        db_bind_int64(st, 2, 0);
+        db_bind_null(st, 3);
+        db_exec(c->db, st);
+    }
+    return until > db_now_ms() ? until : 0;
+}
+
+int sync_instance_gone(struct sync_ctx *c, const struct appt *a)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_OUTBOX_DROP_APPT);
+
+    log_info("appointment %lld: Google removed its instance from the series; removed here too "
+             "user=%s",
+             a->id, c->user_id);
+    if (st != NULL) {
+        db_bind_int64(st, 1, a->id);
+        db_exec(c->db, st);
+    }
+    c->st->deleted++;
+    return sync_mark_deleted(c, a->id);
 }

@@ -32,8 +32,8 @@ struct sync_ctx {
     int progress_set;    /* a progress row was written: cleared when the run ends */
     struct sync_stats *st;
     char err[CS_ERRLEN];
-    int pulled; /* a pull ran: the poll clock restarts */
-    int lost;   /* the job's lease was taken from us: stop at once */
+    int pulled;                    /* a pull ran: the poll clock restarts */
+    int lost;                      /* the job's lease was taken from us: stop at once */
     const struct host_appts *host; /* the appointment source the store is kept in step with */
     int pushes, pulls;             /* what the user's sync direction lets this run do */
     struct host_event_extra hx;    /* the host's extras of the event being built */
@@ -54,6 +54,23 @@ int sync_collect_ids(struct sync_ctx *c, enum db_stmt_id id, long long **ids, si
 int sync_link(struct sync_ctx *c, const struct appt *a, const cJSON *ev);
 int sync_path(struct sync_ctx *c, struct buf *b, const char *event_id, const char *suffix);
 int sync_event_error(struct sync_ctx *c, const struct gapi_resp *r, const char *what);
+/* A write of one event refused: the text in c->err as sync_event_error, and what it means.
+ * SYNC_WRITES_PAUSED: Google's usage limits (403 quotaExceeded): the user's writes were
+ * paused (sync_writes_pause); nothing is wrong with this event. SYNC_READ_ONLY: the event is
+ * not ours to write (403 forbiddenForNonOrganizer, 400 eventTypeRestriction): never retried.
+ * Else CS_ERR_GOOGLE. */
+#define SYNC_WRITES_PAUSED 1001
+#define SYNC_READ_ONLY 1002
+int sync_write_refused(struct sync_ctx *c, const struct gapi_resp *r, const char *what);
+/* Pauses the user's writes for cfg->usage_pause_s (stored: every node honours it). */
+void sync_writes_pause(struct sync_ctx *c);
+/* When the user's writes may go again (epoch ms), or 0 when they are not paused. */
+long long sync_writes_paused(struct sync_ctx *c);
+struct gevent;
+/* Records on appointment id what its event is (type, foreign organizer, instance key), when
+ * that says anything or differs from what local (NULL: a new row) held. */
+int sync_store_meta(struct sync_ctx *c, long long id, const struct gevent *ge,
+                    const struct appt *local);
 /* What a's event carries beyond its fields: its type's colour, and the reminders when they go
  * (always with full, else only when the setting changed since they were last sent). */
 void sync_extra(struct sync_ctx *c, const struct appt *a, int full, struct gmap_extra *x);
@@ -90,9 +107,16 @@ int sync_resolve_412(struct sync_ctx *c, struct appt *a);
 int sync_adopt_former(struct sync_ctx *c, struct appt *a);
 
 /* push (sync_push.c): drains every due outbox row; stops at the first failure that concerns
- * Google as a whole */
+ * Google as a whole. While the user's writes are paused (usage limits) nothing is sent: the
+ * rows stay queued, a pass is scheduled for when the pause ends, and CS_OK lets the pull go on. */
 int sync_push(struct sync_ctx *c);
+/* one appointment's writes (sync_write.c): create or update its event (CS_OK linked), delete
+ * it (CS_OK: gone here too); SYNC_WRITES_PAUSED, SYNC_READ_ONLY or an error otherwise */
 int sync_push_upsert(struct sync_ctx *c, struct appt *a, int depth);
+int sync_push_delete(struct sync_ctx *c, struct appt *a);
+/* An instance Google took out of its series (deleted, or cut off by a "this and following"
+ * split): gone here too, never restored (a lone copy would stand beside the new series). */
+int sync_instance_gone(struct sync_ctx *c, const struct appt *a);
 
 /* pull (sync_pull.c): every page since sync_token (NULL: a full listing + reconcile) */
 int sync_pull(struct sync_ctx *c, const char *sync_token);

@@ -65,6 +65,15 @@ int sync_resolve_412(struct sync_ctx *c, struct appt *a)
     rc = gapi_call(&c->g, "GET", path.data, NULL, NULL, &r);
     if (rc != CS_OK)
         goto out_resp;
+    if ((r.status == 404 || r.status == 410 ||
+         (r.status == 200 && strcmp(sync_str(r.json, "status") ? sync_str(r.json, "status") : "",
+                                    "cancelled") == 0)) &&
+        a->google_recurring_id != NULL) {
+        /* an instance taken out of its series (a "this and following" split cancels the old
+         * series' later instances): restoring it would duplicate the new series' one */
+        rc = sync_instance_gone(c, a);
+        goto out_resp;
+    }
     if (r.status == 404 || r.status == 410 ||
         (r.status == 200 &&
          strcmp(sync_str(r.json, "status") ? sync_str(r.json, "status") : "", "cancelled") == 0)) {

@@ -8,6 +8,7 @@
 #include "cs.h"
 #include "db.h"
 #include "gapi.h"
+#include "gevent.h"
 #include "gmap.h"
 #include "integ.h"
 #include "jobs.h"
@@ -21,47 +22,84 @@
 #define SYNC_PAGE_SIZE 2500 /* Google's maximum */
 #define SYNC_PAGE_FLOOR 1   /* one event per page: only an event over the reply cap fails */
 
+/* An instance of a recurring series by (recurringEventId, originalStartTime). */
+static int sync_load_instance(struct sync_ctx *c, const struct gevent *ge, struct appt *a)
+{
+    struct db_stmt *st = db_stmt(c->db, DB_APPT_BY_INSTANCE);
+    int rc = CS_ERR_NOTFOUND;
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, c->user_id);
+    db_bind_text(st, 2, ge->recurring_id);
+    db_bind_text(st, 3, ge->original_start);
+    if (db_step(st) == DB_ROW)
+        rc = appt_from_row(st, a);
+    db_reset(st);
+    return rc;
+}
+
+/* One of ours whose link was lost: trusted only when its id is one calsync would have chosen
+ * for that appointment (any generation: a fresh id replaces one Google keeps deleted). */
+static int sync_load_ours(struct sync_ctx *c, const cJSON *ev, const char *gid, struct appt *a)
+{
+    const char *vid = gmap_private(ev, "vestaAppointmentId");
+    char *end, want[GMAP_IDLEN];
+    long long id = vid ? strtoll(vid, &end, 10) : 0;
+
+    if (id <= 0 || *end != '\0' || sync_load(c, id, a) != CS_OK)
+        return 0;
+    for (int gen = 0; gen < GMAP_ID_GENERATIONS; gen++) {
+        gmap_event_id_gen(c->cfg->secret_key, a, gen, want);
+        if (strcmp(want, gid) == 0)
+            return 1;
+    }
+    appt_free(a);
+    return 0;
+}
+
 /* Applies one event from a list page (inside the page's transaction). */
 static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
 {
     const char *gid = sync_str(ev, "id"), *status = sync_str(ev, "status");
     const char *etag = sync_str(ev, "etag"), *updated = sync_str(ev, "updated");
     struct appt local, remote;
+    struct gevent ge;
     char op[8] = "", *snap = NULL;
     struct db_stmt *st;
-    int have, rc = CS_OK;
+    int have, rc = CS_OK, gone;
 
     if (gid == NULL)
         return CS_OK;
-    {
-        /* birthdays, working locations, focus time, out of office: not appointments */
-        const char *type = sync_str(ev, "eventType");
-        if (type != NULL && strcmp(type, "default") != 0 && strcmp(type, "fromGmail") != 0)
-            return CS_OK;
-    }
+    gevent_read(ev, &ge);
+    gone = (status != NULL && strcmp(status, "cancelled") == 0) || ge.cls == GEVENT_DECLINED;
+    /* birthdays, working locations, focus time, types Google adds later: never appointments
+     * (a cancelled item carries no type: it is looked up like any other) */
+    if (!gone && ge.cls == GEVENT_IGNORED)
+        return CS_OK;
     memset(&local, 0, sizeof local);
     memset(&remote, 0, sizeof remote);
     /* linked now, or linked before a disconnect (reconnecting the same account) */
     have = sync_load_by(c, DB_APPT_BY_GOOGLE_ID, gid, &local) == CS_OK ||
            sync_load_by(c, DB_APPT_BY_FORMER_ID, gid, &local) == CS_OK;
-    if (!have) {
-        /* one of ours (created by us, link lost)? trust it only when the id is the one we
-         * would have chosen for that appointment */
-        const char *vid = gmap_private(ev, "vestaAppointmentId");
-        char *end;
-        long long id = vid ? strtoll(vid, &end, 10) : 0;
-        if (id > 0 && *end == '\0' && sync_load(c, id, &local) == CS_OK) {
-            char want[GMAP_IDLEN];
-            gmap_event_id(c->cfg->secret_key, &local, want);
-            have = strcmp(want, gid) == 0;
-            if (!have)
-                appt_free(&local);
-        }
-    }
-    if (status != NULL && strcmp(status, "cancelled") == 0) {
+    /* an instance whose id changed format is still the same (series, original start) */
+    if (!have && ge.recurring_id != NULL)
+        have = sync_load_instance(c, &ge, &local) == CS_OK;
+    if (!have)
+        have = sync_load_ours(c, ev, gid, &local);
+    if (gone) {
         if (have && local.is_active) {
             sync_pending_op(c, local.id, op);
-            if (strcmp(op, "upsert") != 0) { /* a pending local edit restores it instead */
+            /* a pending local edit restores one of ours; but an invitation the user declined,
+             * someone else's event, or an instance Google took out of its series (deleted, or
+             * cut off by a "this and following" split: restoring it would put a lone copy
+             * beside the new series) goes, whatever was edited here */
+            if (strcmp(op, "upsert") != 0 || ge.cls == GEVENT_DECLINED || appt_read_only(&local) ||
+                local.google_recurring_id != NULL || ge.recurring_id != NULL) {
+                if (strcmp(op, "upsert") == 0)
+                    log_warn("appointment %lld: Google removed its event; the change made here "
+                             "goes with it user=%s",
+                             local.id, c->user_id);
                 rc = sync_mark_deleted(c, local.id);
                 st = db_stmt(c->db, DB_OUTBOX_DROP_APPT);
                 if (st != NULL) {
@@ -77,6 +115,9 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
         db_bind_text(st, 1, gid);
         db_exec(c->db, st);
     }
+    /* deleted here while it was someone else's: it stays out of Vesta */
+    if (have && !local.is_active && strcmp(local.sync_state, "dismissed") == 0)
+        goto out;
     if (have && local.is_active && local.google_event_id && local.google_etag && etag &&
         strcmp(local.google_event_id, gid) == 0 && strcmp(local.google_etag, etag) == 0)
         goto out; /* what we already have: no echo */
@@ -102,6 +143,8 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
         rc = sync_merge_save(c, &local, gid, etag, updated, snap);
         if (rc == CS_ERR_BUSY)
             rc = CS_OK; /* edited meanwhile: the next pass sees both again */
+        if (rc == CS_OK)
+            rc = sync_store_meta(c, local.id, &ge, &local);
         c->st->pulled++;
         goto out;
     }
@@ -129,6 +172,10 @@ static int sync_pull_item(struct sync_ctx *c, const cJSON *ev, int full)
     db_bind_int64(st, 16, db_now());
     db_bind_int64(st, 17, db_now_ms());
     rc = db_exec(c->db, st);
+    if (rc == CS_OK && !have && remote.id == 0)
+        remote.id = db_last_id(c->db);
+    if (rc == CS_OK)
+        rc = sync_store_meta(c, remote.id, &ge, have ? &local : NULL);
     if (rc == CS_OK && have)
         rc = sync_host_store(c, &remote);
     c->st->pulled++;
@@ -237,7 +284,8 @@ int sync_pull(struct sync_ctx *c, const char *sync_token)
         const char *np, *ns;
 
         buf_init(&path, 16384);
-        rc = sync_path(c, &path, NULL, "?singleEvents=true&maxResults=");
+        /* only the types that may become appointments are listed (GEVENT_LIST_TYPES) */
+        rc = sync_path(c, &path, NULL, "?singleEvents=true" GEVENT_LIST_TYPES "&maxResults=");
         if (rc == CS_OK)
             rc = buf_printf(&path, "%d", size);
         if (rc == CS_OK && !full) {
@@ -270,14 +318,18 @@ int sync_pull(struct sync_ctx *c, const char *sync_token)
                      "an event on Google is larger than calsync accepts (%d MiB); the listing "
                      "is tried again later",
                      GAPI_REPLY_MAX >> 20);
-        if (rc == CS_OK && r.status == 410 && !full && !restarted) {
-            /* the sync token expired: start over with a full sync and reconcile */
-            log_info("sync token expired (410): full sync user=%s", c->user_id);
+        if (rc == CS_OK && r.status == 410 && restarted < 2) {
+            /* the sync token expired, or a page token did in the middle of a listing (full
+             * or not): start over with a full sync and reconcile. What earlier pages applied
+             * stays applied; the full listing sees it again. */
+            log_info("%s expired (410): full sync user=%s", page ? "page token" : "sync token",
+                     c->user_id);
             gapi_resp_free(&r);
             free(page);
             page = NULL;
             full = 1;
-            restarted = 1;
+            restarted++;
+            seen = 0;
             sync_token = NULL;
             sync_store_token(c, NULL);
             if (sync_seen_reset(c) != CS_OK) {

@@ -83,6 +83,29 @@ cJSON *sync_status_json(struct db *db, const char *user_id)
         cJSON_AddNullToObject(o, "lastError");
     cJSON_AddNumberToObject(o, "pending", (double)pending);
     {
+        /* Google's usage limits paused the writes (every node reads it from the store): until
+         * when, and why; null when they go out as usual */
+        long long until = 0;
+        char reason[CS_ERRLEN] = "";
+        cJSON *w;
+        st = connected ? db_stmt(db, DB_INTEG_WRITES_PAUSED) : NULL;
+        if (st != NULL) {
+            db_bind_text(st, 1, user_id);
+            if (db_step(st) == DB_ROW) {
+                until = db_col_int64(st, 0);
+                db_col_copy(st, 1, reason, sizeof reason);
+            }
+            db_reset(st);
+        }
+        if (until > db_now_ms() && (w = cJSON_AddObjectToObject(o, "writesPaused")) != NULL) {
+            cal_format_utc((time_t)(until / 1000), when);
+            cJSON_AddStringToObject(w, "until", when);
+            cJSON_AddStringToObject(w, "reason", reason);
+        } else {
+            cJSON_AddNullToObject(o, "writesPaused");
+        }
+    }
+    {
         /* Vesta's page reads syncDirection and error (the reason, when there is one) */
         enum direction dir = DIR_BIDIRECTIONAL;
         direction_get(db, user_id, &dir);

@@ -356,6 +356,15 @@ function openModal(a, opener) {
   } else {
     ind.hidden = true;
   }
+  /* someone else's event (an invitation) or a special one: said before any edit, since a
+     change made here stays here (Google takes it from the organizer only) */
+  const ro = $('readonlynote');
+  ro.hidden = !a.readOnly;
+  if (a.readOnly) {
+    ro.textContent = a.organizer
+      ? `Evento de ${a.organizer} en Google: solo el organizador puede cambiarlo allí; lo que cambies aquí se queda en Vesta.`
+      : 'Evento especial de Google (fuera de la oficina, de Gmail): lo que cambies aquí se queda en Vesta.';
+  }
   $('backdrop').hidden = false;
   $('modal').hidden = false;
   $('f-title').focus();

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "harness.h"
 
 #define IMPORT_N 10000
@@ -34,16 +35,11 @@
 
 /* ---- the table ---- */
 
-enum verdict { V_OK, V_NOISE, V_MISS, V_FAIL, V_INFO };
-struct row {
-    char measure[64], value[48], ceiling[48], ratio[16], goal[48];
-    enum verdict v;
-};
 static struct row rows[32];
 static int nrows;
 static double margin = 0.05;
 
-static struct row *row_add(const char *measure, const char *goal)
+struct row *row_add(const char *measure, const char *goal)
 {
     struct row *r = &rows[nrows < 31 ? nrows++ : 31];
 
@@ -59,7 +55,7 @@ static struct row *row_add(const char *measure, const char *goal)
 }
 
 /* value must be <= goal (worse = larger) */
-static enum verdict at_most(double value, double goal)
+enum verdict at_most(double value, double goal)
 {
     if (value <= goal)
         return V_OK;
@@ -74,7 +70,7 @@ static enum verdict at_least(double value, double goal)
     return value >= goal * (1 - margin) ? V_NOISE : V_MISS;
 }
 
-static enum verdict worst(enum verdict a, enum verdict b)
+enum verdict worst(enum verdict a, enum verdict b)
 {
     return a > b ? a : b;
 }
@@ -118,11 +114,8 @@ static long long pct(long long *v, int n, int p)
     return v[i < 0 ? 0 : (i >= n ? n - 1 : i)];
 }
 
-static long long user_int(struct stack *s, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
 /* An integer from the stack's database, the query built from fmt. */
-static long long user_int(struct stack *s, const char *fmt, ...)
+long long user_int(struct stack *s, const char *fmt, ...)
 {
     char sql[1024];
     va_list ap;
@@ -134,7 +127,7 @@ static long long user_int(struct stack *s, const char *fmt, ...)
 }
 
 /* Creates WHO@example.com and logs c in (not connected). */
-static int new_user(struct stack *s, struct client *c, const char *who)
+int new_user(struct stack *s, struct client *c, const char *who)
 {
     char email[96];
 
@@ -163,7 +156,7 @@ static int session_cookie(struct stack *s, const char *who, char *out, size_t le
 }
 
 /* Sends c through the consent flow for Google account WHO@gmail.test; 302 or the status. */
-static long start_connect(struct stack *s, struct client *c, const char *who)
+long start_connect(struct stack *s, struct client *c, const char *who)
 {
     char body[160], loc[4096];
 
@@ -174,7 +167,7 @@ static long start_connect(struct stack *s, struct client *c, const char *who)
 }
 
 /* The connect's sync is done: lastSync set and not syncing. */
-static int sync_reported_done(struct stack *s, const char *email)
+int sync_reported_done(struct stack *s, const char *email)
 {
     return user_int(s,
                     "SELECT count(*) FROM user_integrations i JOIN users u ON u.id = i.user_id "
@@ -1033,7 +1026,9 @@ static void m_rss(const struct rss *before, int nb)
 int main(int argc, char **argv)
 {
     /* as packaged (dist/: CALSYNC_ROUTE_WORKERS=4) */
-    static const struct stack_opts o = {.webhooks = 1, .route_workers = 4};
+    /* the soak's usage-limit faults pause writes for 2 s instead of hours */
+    static const char *const env[] = {"CALSYNC_USAGE_PAUSE_S=2", NULL};
+    static const struct stack_opts o = {.webhooks = 1, .route_workers = 4, .env = env};
     struct stack s;
     struct rss start_rss[16];
     int nstart, bad = 0;
@@ -1071,6 +1066,8 @@ int main(int argc, char **argv)
         m_visible(&s);
     if (WANT("webhook"))
         m_webhook(&s);
+    if (WANT("realcal"))
+        m_realcal(&s);
     if (only == NULL)
         m_rss(start_rss, nstart);
 #undef WANT

@@ -19,8 +19,16 @@ void emu_reply_error(struct emu_reply *r, int status, const char *reason, const 
     cJSON *errs = cJSON_AddArrayToObject(err, "errors"), *e = cJSON_CreateObject();
     const char *domain = "global";
 
-    if (strcmp(reason, "rateLimitExceeded") == 0 || strcmp(reason, "userRateLimitExceeded") == 0)
+    /* domains as Google's errors guide and the trackers show them: usage limits under
+     * usageLimits (quotaExceeded: "Calendar usage limits exceeded.", inovex/CalendarSync#280;
+     * dailyLimitExceeded: phw198/OutlookGoogleCalendarSync#14), the organizer's and the event
+     * types' refusals under calendar (kewisch/gdata-provider#366) */
+    if (strcmp(reason, "rateLimitExceeded") == 0 || strcmp(reason, "userRateLimitExceeded") == 0 ||
+        strcmp(reason, "quotaExceeded") == 0 || strcmp(reason, "dailyLimitExceeded") == 0)
         domain = "usageLimits";
+    else if (strcmp(reason, "forbiddenForNonOrganizer") == 0 ||
+             strcmp(reason, "eventTypeRestriction") == 0 || strcmp(reason, "timeRangeEmpty") == 0)
+        domain = "calendar";
     cJSON_AddStringToObject(e, "domain", domain);
     cJSON_AddStringToObject(e, "reason", reason);
     cJSON_AddStringToObject(e, "message", message);
@@ -410,6 +418,8 @@ static void emu_fill_server_fields(struct emu_event *ev)
         cJSON_AddStringToObject(org, "email", ev->calendar);
         cJSON_AddBoolToObject(org, "self", 1);
     }
+    /* each calendar holds its own copy: self marks its owner (organizer, attendees) */
+    emu_realcal_selves(ev->body, ev->calendar);
 }
 
 /* An instance of a recurring series, addressed by its instance id, becomes a stored
@@ -461,7 +471,7 @@ int emu_event_insert(const char *calendar, cJSON *body, struct emu_reply *r)
             return -1;
         }
     }
-    if (emu_event_validate(body, r) != 0)
+    if (emu_event_validate(body, r) != 0 || (emu.api && emu_realcal_zone_check(body, r) != 0))
         return -1;
     if (idj == NULL)
         emu_rand_id(idbuf, 26, "0123456789abcdefghijklmnopqrstuv");
@@ -473,6 +483,8 @@ int emu_event_insert(const char *calendar, cJSON *body, struct emu_reply *r)
     cJSON_DeleteItemFromObjectCaseSensitive(ev->body, "created");
     emu_fill_server_fields(ev);
     emu_event_stamp(ev);
+    if (emu.api)
+        emu_realcal_mail(ev->body, calendar);
     r->status = 200;
     r->json = cJSON_Duplicate(ev->body, 1);
     emu_notify_calendar(calendar);
@@ -521,6 +533,8 @@ int emu_event_patch(const char *calendar, const char *id, cJSON *patch, int repl
         emu_reply_error(r, 412, "conditionNotMet", "Precondition Failed");
         return -1;
     }
+    if (emu.api && emu_realcal_write_check(ev, replace ? "PUT" : "PATCH", patch, r) != 0)
+        return -1;
     if (replace) {
         nb = cJSON_Duplicate(patch, 1);
         cJSON *created = cJSON_GetObjectItemCaseSensitive(ev->body, "created");
@@ -533,7 +547,7 @@ int emu_event_patch(const char *calendar, const char *id, cJSON *patch, int repl
     }
     cJSON_DeleteItemFromObjectCaseSensitive(nb, "etag");
     /* updating a deleted event with a non-cancelled status brings it back, as on Google */
-    if (emu_event_validate(nb, r) != 0) {
+    if (emu_event_validate(nb, r) != 0 || (emu.api && emu_realcal_zone_check(nb, r) != 0)) {
         cJSON_Delete(nb);
         return -1;
     }
@@ -545,6 +559,8 @@ int emu_event_patch(const char *calendar, const char *id, cJSON *patch, int repl
         ev->deleted = cJSON_IsString(st) && strcmp(st->valuestring, "cancelled") == 0;
     }
     emu_event_stamp(ev);
+    if (emu.api)
+        emu_realcal_mail(ev->body, calendar);
     r->status = 200;
     r->json = cJSON_Duplicate(ev->body, 1);
     emu_notify_calendar(calendar);
@@ -568,6 +584,10 @@ int emu_event_delete(const char *calendar, const char *id, const char *if_match,
         emu_reply_error(r, 412, "conditionNotMet", "Precondition Failed");
         return -1;
     }
+    if (emu.api && emu_realcal_write_check(ev, "DELETE", NULL, r) != 0)
+        return -1;
+    if (emu.api)
+        emu_realcal_mail(ev->body, calendar);
     ev->deleted = 1;
     emu_set_str(ev->body, "status", "cancelled");
     emu_event_stamp(ev);
@@ -603,6 +623,8 @@ static int emu_rrule_parse(const cJSON *recurrence, struct emu_rrule *rr)
                 rr->freq = 7;
             else if (strcmp(tok, "FREQ=MONTHLY") == 0)
                 rr->freq = 30;
+            else if (strcmp(tok, "FREQ=YEARLY") == 0)
+                rr->freq = 365; /* birthdays */
             else if (strncmp(tok, "INTERVAL=", 9) == 0)
                 rr->interval = atoi(tok + 9);
             else if (strncmp(tok, "COUNT=", 6) == 0)
@@ -635,8 +657,8 @@ static int emu_rrule_parse(const cJSON *recurrence, struct emu_rrule *rr)
 /* Instant of occurrence k of a timed event starting at t in zone (DST-correct). */
 static time_t emu_step(time_t t, const char *zone, const struct emu_rrule *rr, int k, int all_day)
 {
-    int days = rr->freq == 30 ? 0 : k * rr->interval * rr->freq;
-    int months = rr->freq == 30 ? k * rr->interval : 0;
+    int days = rr->freq >= 30 ? 0 : k * rr->interval * rr->freq;
+    int months = rr->freq == 30 ? k * rr->interval : rr->freq == 365 ? 12 * k * rr->interval : 0;
     struct tm tm;
     time_t out;
 
@@ -678,7 +700,6 @@ static cJSON *emu_instance(const struct emu_event *ev, int k, char *iid, size_t 
     time_t s, e, is;
     int ad, ad2;
     cJSON *inst;
-    struct tm tm;
 
     if (emu_rrule_parse(cJSON_GetObjectItemCaseSensitive(ev->body, "recurrence"), &rr) != 0 ||
         k >= rr.count)
@@ -689,13 +710,7 @@ static cJSON *emu_instance(const struct emu_event *ev, int k, char *iid, size_t 
     is = emu_step(s, zone, &rr, k, ad);
     if (rr.until && is > rr.until)
         return NULL;
-    gmtime_r(&is, &tm);
-    if (ad)
-        snprintf(iid, iidlen, "%s_%04d%02d%02d", ev->id, tm.tm_year + 1900, tm.tm_mon + 1,
-                 tm.tm_mday);
-    else
-        snprintf(iid, iidlen, "%s_%04d%02d%02dT%02d%02d%02dZ", ev->id, tm.tm_year + 1900,
-                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    emu_realcal_instance_id(ev->id, is, ad, iid, iidlen);
     inst = cJSON_Duplicate(ev->body, 1);
     cJSON_DeleteItemFromObjectCaseSensitive(inst, "recurrence");
     emu_set_str(inst, "id", iid);
@@ -747,6 +762,8 @@ static void emu_list(const char *calendar, void *conn, struct emu_reply *r)
     const char *mr = emu_arg(conn, "maxResults"), *sd = emu_arg(conn, "showDeleted");
     const char *se = emu_arg(conn, "singleEvents");
     const char *tmin_s = emu_arg(conn, "timeMin"), *tmax_s = emu_arg(conn, "timeMax");
+    const char *types[16];
+    int ntypes = emu_arg_all(conn, "eventTypes", types, 16), empty = 0;
     long long since = -1;
     int gen, max = EMU_PAGE_DEFAULT, show_deleted = sd && strcmp(sd, "true") == 0;
     int single = se && strcmp(se, "true") == 0, n = 0;
@@ -770,7 +787,9 @@ static void emu_list(const char *calendar, void *conn, struct emu_reply *r)
         return;
     }
     if (page != NULL) {
-        /* p<idx>_<inst>_<since>_<gen> */
+        /* p<idx>_<inst>_<since>_<gen>[E<empty pages served before it>] */
+        const char *e = strchr(page, 'E');
+        empty = e ? atoi(e + 1) : 0;
         if (sscanf(page, "p%zu_%zu_%lld_%d", &idx, &inst, &since, &gen) != 4 ||
             gen != emu.generation) {
             emu_reply_error(r, 400, "invalid", "Invalid page token value.");
@@ -799,6 +818,17 @@ static void emu_list(const char *calendar, void *conn, struct emu_reply *r)
     cJSON_AddStringToObject(o, "summary", calendar);
     cJSON_AddStringToObject(o, "timeZone", "UTC");
     items = cJSON_AddArrayToObject(o, "items");
+    if (empty < emu.empty_pages) {
+        /* "a result page ... may have fewer events than maxResults, or none at all ...
+         * detected by a non-empty nextPageToken" (events.list, maxResults): an empty page
+         * that still leads on */
+        snprintf(tok, sizeof tok, "p%zu_%zu_%lld_%dE%d", idx, inst, since, emu.generation,
+                 empty + 1);
+        cJSON_AddStringToObject(o, "nextPageToken", tok);
+        r->status = 200;
+        r->json = o;
+        return;
+    }
     for (; idx < emu.nevents && n < max; idx++, inst = 0) {
         struct emu_event *ev = &emu.events[idx];
         if (strcmp(ev->calendar, calendar) != 0)
@@ -807,6 +837,8 @@ static void emu_list(const char *calendar, void *conn, struct emu_reply *r)
             continue;
         if (ev->deleted && !show_deleted)
             continue;
+        if (!emu_realcal_type_listed(ev->body, types, ntypes))
+            continue; /* eventTypes: only the types asked for (events.list) */
         if (single && emu_is_recurring(ev)) {
             char iid[1100];
             cJSON *it = NULL;
@@ -953,9 +985,26 @@ static void emu_url_decode(char *s)
     *o = '\0';
 }
 
+static void emu_calendar_serve(const char *method, const char *path, const char *auth,
+                               const char *if_match, cJSON *body, const char *body_raw, void *conn,
+                               struct emu_reply *r);
+
 void emu_calendar_handle(const char *method, const char *path, const char *auth,
                          const char *if_match, cJSON *body, const char *body_raw, void *conn,
                          struct emu_reply *r)
+{
+    /* what a client does through the API is checked as Google checks it (realcal.c); the
+     * control API acts as the Google user in Google's own UI */
+    emu.api = 1;
+    emu.cur_conn = conn;
+    emu_calendar_serve(method, path, auth, if_match, body, body_raw, conn, r);
+    emu.api = 0;
+    emu.cur_conn = NULL;
+}
+
+static void emu_calendar_serve(const char *method, const char *path, const char *auth,
+                               const char *if_match, cJSON *body, const char *body_raw, void *conn,
+                               struct emu_reply *r)
 {
     const char *account, *p, *scope = "";
     char cal[512], evid[1100];
@@ -1065,4 +1114,17 @@ void emu_calendar_handle(const char *method, const char *path, const char *auth,
         return;
     }
     emu_reply_error(r, 404, "notFound", "Not Found");
+}
+
+/* ---- for realcal.c ---- */
+
+cJSON *emu_series_instance(const struct emu_event *ev, int k, char *iid, size_t iidlen)
+{
+    return emu_is_recurring(ev) ? emu_instance(ev, k, iid, iidlen) : NULL;
+}
+
+void emu_event_touch(struct emu_event *ev)
+{
+    emu_fill_server_fields(ev);
+    emu_event_stamp(ev);
 }

@@ -67,6 +67,9 @@ struct emu_fault {
     int delay_ms;
     char reason[64];
     char path[128]; /* substring the path must contain; "" = any */
+    char query[64]; /* substring the query must contain (e.g. "pageToken"); "" = any */
+    int nth;        /* > 0: only the nth matching call (of a batch's parts too) */
+    int seen;       /* matching calls so far */
     char method[8]; /* the method it applies to; "" = any */
     int count;
     long long until_ms; /* when set: applies to every matching call until then (an outage) */
@@ -108,6 +111,17 @@ struct emu_state {
     struct emu_log *log;
     size_t nlog, caplog;
     long long notifications_sent, notifications_failed;
+    /* a real agent's calendar (realcal.c, issue 24) */
+    int api;                 /* the call being served came through the Calendar API */
+    void *cur_conn;          /* its connection (NULL inside a batch: inner_query) */
+    const char *inner_query; /* the query of the batch part being served, or NULL */
+    int instance_ids_v2;     /* instance ids in another format (Google announced a change) */
+    int empty_pages;         /* every listing page is preceded by this many empty ones */
+    int refuse_restore;      /* an update of a deleted event answers 403 (ruby-client#1811) */
+    int ignore_types;        /* listings bring every event type, eventTypes or not */
+    char unknown_zones[256]; /* space-separated zone names this "Google" refuses */
+    long long guest_mails;   /* mails guests would have got (writes without sendUpdates=none) */
+    long long nondefault_writes, foreign_writes, invite_deletes; /* refused or unwanted writes */
 };
 
 extern struct emu_state emu;
@@ -152,5 +166,37 @@ int emu_event_patch(const char *calendar, const char *id, cJSON *patch, int repl
 int emu_event_delete(const char *calendar, const char *id, const char *if_match,
                      struct emu_reply *r);
 const char *emu_arg(void *conn, const char *key);
+/* Every value of a repeated query parameter (at most max) into vals; how many. */
+int emu_arg_all(void *conn, const char *key, const char **vals, int max);
+
+/* calendar.c for realcal.c: occurrence k of a recurring event (NULL past the end, or not a
+ * series; *iid its instance id); an event's server fields and a new etag/updated/seq */
+cJSON *emu_series_instance(const struct emu_event *ev, int k, char *iid, size_t iidlen);
+void emu_event_touch(struct emu_event *ev);
+
+/* a real agent's calendar (realcal.c): called with the lock held */
+struct emu_rrule;
+/* The Calendar API's checks of a write on an existing event (method PATCH, PUT or DELETE;
+ * body NULL for DELETE): Google's refusals for someone else's event (403
+ * forbiddenForNonOrganizer), a special type (400 eventTypeRestriction), a deleted event that
+ * may not come back; 0 or -1 with r set. Counts what it refuses. */
+int emu_realcal_write_check(const struct emu_event *ev, const char *method, const cJSON *body,
+                            struct emu_reply *r);
+/* A time zone of a written event this "Google" does not know: 0 or -1 with r set (400). */
+int emu_realcal_zone_check(const cJSON *body, struct emu_reply *r);
+/* Counts the mails guests of ev would get from an API write without sendUpdates=none. */
+void emu_realcal_mail(const cJSON *ev_body, const char *calendar);
+/* Sets organizer.self and attendees[].self of an event on calendar (the copy's owner). */
+void emu_realcal_selves(cJSON *body, const char *calendar);
+/* True when an event's type is one the listing asks for (types: n names; n 0 = all). */
+int emu_realcal_type_listed(const cJSON *body, const char *const *types, int n);
+/* Control API: /_emulator/events/ID/split ({"at": RFC 3339}) and /_emulator/seed. */
+void emu_realcal_split(const char *calendar, const char *id, const cJSON *body,
+                       struct emu_reply *r);
+void emu_realcal_seed(const char *calendar, const cJSON *body, struct emu_reply *r);
+/* config keys of this file in /_emulator/config; adds them to the answer o */
+void emu_realcal_config(const cJSON *body, cJSON *o);
+/* The instance id of an occurrence at t of master (all_day: date form), in the format set. */
+void emu_realcal_instance_id(const char *master, time_t t, int all_day, char *out, size_t len);
 
 #endif

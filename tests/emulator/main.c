@@ -79,11 +79,67 @@ void emu_rand_id(char *out, size_t len, const char *alphabet)
     out[len] = '\0';
 }
 
+/* The n-th value of key in a raw query string ("a=1&b=2&a=3"), into buf; NULL when absent. */
+static const char *emu_query_value(const char *q, const char *key, int n, char *buf, size_t len)
+{
+    size_t kl = strlen(key);
+
+    for (const char *p = q; p != NULL && *p; p = strchr(p, '&'), p = p ? p + 1 : NULL) {
+        if (strncmp(p, key, kl) == 0 && p[kl] == '=' && n-- == 0) {
+            size_t vl = strcspn(p + kl + 1, "&");
+            snprintf(buf, len, "%.*s", (int)vl, p + kl + 1);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
 const char *emu_arg(void *conn, const char *key)
 {
-    if (conn == NULL) /* a request inside a batch: its query is not parsed */
-        return NULL;
+    static char inner[16][256]; /* batch parts are served one at a time, under the lock */
+    static int next;
+
+    if (conn == NULL) /* a request inside a batch: its own query */
+        return emu.inner_query
+                   ? emu_query_value(emu.inner_query, key, 0, inner[next++ % 16], sizeof inner[0])
+                   : NULL;
     return MHD_lookup_connection_value((struct MHD_Connection *)conn, MHD_GET_ARGUMENT_KIND, key);
+}
+
+struct emu_args {
+    const char *key;
+    const char **vals;
+    int n, max;
+};
+
+static enum MHD_Result emu_arg_each(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    const char *value)
+{
+    struct emu_args *a = cls;
+
+    (void)kind;
+    if (value != NULL && strcmp(key, a->key) == 0 && a->n < a->max)
+        a->vals[a->n++] = value;
+    return MHD_YES;
+}
+
+int emu_arg_all(void *conn, const char *key, const char **vals, int max)
+{
+    static char inner[16][64];
+    struct emu_args a = {key, vals, 0, max};
+
+    if (conn == NULL) {
+        for (int i = 0; emu.inner_query && i < max && i < 16; i++) {
+            if ((vals[i] = emu_query_value(emu.inner_query, key, i, inner[i], sizeof inner[i])) ==
+                NULL)
+                return i;
+            a.n = i + 1;
+        }
+        return a.n;
+    }
+    MHD_get_connection_values((struct MHD_Connection *)conn, MHD_GET_ARGUMENT_KIND, emu_arg_each,
+                              &a);
+    return a.n;
 }
 
 static void emu_reset_locked(void)
@@ -130,6 +186,9 @@ static void emu_reset_locked(void)
     emu.generation++;
     snprintf(emu.account, sizeof emu.account, "user@example.com");
     emu.notifications_sent = emu.notifications_failed = 0;
+    emu.instance_ids_v2 = emu.empty_pages = emu.refuse_restore = emu.ignore_types = 0;
+    emu.unknown_zones[0] = '\0';
+    emu.guest_mails = emu.nondefault_writes = emu.foreign_writes = emu.invite_deletes = 0;
 }
 
 /* ---- OAuth ---- */
@@ -409,7 +468,8 @@ static void emu_revoke(const char *body, void *conn, struct emu_reply *r)
 /* ---- faults and the call log ---- */
 
 /* Applies the first matching fault (lock held). Returns 1 when the reply was decided. */
-static int emu_fault(const char *method, const char *path, struct emu_reply *r, int *delay_ms)
+static int emu_fault(const char *method, const char *path, const char *query, struct emu_reply *r,
+                     int *delay_ms)
 {
     for (size_t i = 0; i < emu.nfaults; i++) {
         struct emu_fault f = emu.faults[i];
@@ -420,8 +480,11 @@ static int emu_fault(const char *method, const char *path, struct emu_reply *r, 
             continue;
         }
         if ((f.path[0] && strstr(path, f.path) == NULL) ||
+            (f.query[0] && (query == NULL || strstr(query, f.query) == NULL)) ||
             (f.method[0] && strcmp(method, f.method) != 0))
             continue;
+        if (f.nth > 0 && ++emu.faults[i].seen != f.nth)
+            continue; /* e.g. only the 3rd part of a batch */
         if (f.until_ms == 0 && --emu.faults[i].count <= 0) {
             memmove(&emu.faults[i], &emu.faults[i + 1], (emu.nfaults - i - 1) * sizeof f);
             emu.nfaults--;
@@ -439,9 +502,16 @@ static int emu_fault(const char *method, const char *path, struct emu_reply *r, 
             return 1;
         }
         emu_reply_error(r, f.status, f.reason,
-                        f.status == 429 || f.status == 403 ? "Rate Limit Exceeded"
-                        : f.status >= 500                  ? "Backend Error"
-                                                           : "Bad Request");
+                        /* Google's texts (errors guide; the trackers for the usage limits) */
+                        strcmp(f.reason, "quotaExceeded") == 0 ? "Calendar usage limits exceeded."
+                        : strcmp(f.reason, "dailyLimitExceeded") == 0 ? "Daily Limit Exceeded"
+                        : strcmp(f.reason, "fullSyncRequired") == 0
+                            ? "Sync token is no longer valid, a full sync is required."
+                        : f.status == 429 || f.status == 403 ? "Rate Limit Exceeded"
+                        : f.status == 412                    ? "Precondition Failed"
+                        : f.status == 404                    ? "Not Found"
+                        : f.status >= 500                    ? "Backend Error"
+                                                             : "Bad Request");
         if (f.retry_after > 0)
             snprintf(r->retry_after, sizeof r->retry_after, "%d", f.retry_after);
         return 1;
@@ -601,19 +671,22 @@ static void emu_batch(const char *ctype, const char *body, const char *auth, str
         if (sscanf(line, "%15s %1799s", method, path) != 2 || path[0] != '/') {
             emu_reply_error(&sub, 400, "badRequest", "Bad inner request line.");
         } else {
-            char *q = strchr(path, '?');
+            char *q = strchr(path, '?'), logq[1024];
             int delay = 0;
             if (q)
-                *q = '\0';
+                *q++ = '\0';
+            emu.inner_query = q ? q : "";
+            snprintf(logq, sizeof logq, "batch=1%s%s", q ? "&" : "", q ? q : "");
             /* faults apply to each call inside a batch too (each counts against quota) */
-            if (emu_fault(method, path, &sub, &delay)) {
+            if (emu_fault(method, path, emu.inner_query, &sub, &delay)) {
                 if (sub.drop)
                     emu_reply_error(&sub, 503, "backendError", "Backend Error");
             } else {
                 emu_calendar_handle(method, path, inner_auth[0] ? inner_auth : auth,
                                     if_match[0] ? if_match : NULL, json, raw, NULL, &sub);
             }
-            emu_log_add(method, path, "batch=1", sub.status, sub.account);
+            emu.inner_query = NULL;
+            emu_log_add(method, path, logq, sub.status, sub.account);
         }
         {
             char *text = sub.json ? cJSON_PrintUnformatted(sub.json) : NULL;
@@ -683,6 +756,10 @@ static int emu_fault_parse(const cJSON *b, struct emu_fault *f)
         snprintf(f->path, sizeof f->path, "%s", v->valuestring);
     if ((v = cJSON_GetObjectItemCaseSensitive(b, "method")) && cJSON_IsString(v))
         snprintf(f->method, sizeof f->method, "%s", v->valuestring);
+    if ((v = cJSON_GetObjectItemCaseSensitive(b, "query")) && cJSON_IsString(v))
+        snprintf(f->query, sizeof f->query, "%s", v->valuestring);
+    if ((v = cJSON_GetObjectItemCaseSensitive(b, "nth")) && cJSON_IsNumber(v) && v->valueint > 0)
+        f->nth = v->valueint;
     if ((v = cJSON_GetObjectItemCaseSensitive(b, "forMs")) && cJSON_IsNumber(v) &&
         v->valuedouble > 0)
         f->until_ms = emu_now_ms() + (long long)v->valuedouble;
@@ -750,6 +827,7 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
         cJSON_AddNumberToObject(o, "tokenTtl", emu.token_ttl);
         cJSON_AddNumberToObject(o, "maxChannelTtl", emu.max_channel_ttl);
         cJSON_AddStringToObject(o, "clientId", emu.client_id);
+        emu_realcal_config(post && cJSON_IsObject(body) ? body : NULL, o);
         emu_ok(r, o);
     } else if (strcmp(path, "/_emulator/events") == 0 && strcmp(method, "GET") == 0) {
         cJSON *o = cJSON_CreateObject(), *items = cJSON_AddArrayToObject(o, "items");
@@ -781,6 +859,14 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
             emu_reply_error(r, 400, "parseError", "Parse Error");
         else
             emu_event_insert(account, body, r);
+    } else if (strncmp(path, "/_emulator/events/", 18) == 0 && post && strlen(path) > 24 &&
+               strcmp(path + strlen(path) - 6, "/split") == 0) {
+        /* the Google user changes "this and following events" of a series */
+        char id[1100];
+        snprintf(id, sizeof id, "%.*s", (int)(strlen(path) - 24), path + 18);
+        emu_realcal_split(account, id, body, r);
+    } else if (strcmp(path, "/_emulator/seed") == 0 && post) {
+        emu_realcal_seed(account, body, r); /* an agent's calendar */
     } else if (strncmp(path, "/_emulator/events/", 18) == 0) {
         const char *id = path + 18;
         if (strcmp(method, "DELETE") == 0) {
@@ -812,7 +898,7 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
                 emu.nfaults >= sizeof emu.faults / sizeof emu.faults[0]) {
                 emu_reply_error(r, 400, "invalid",
                                 "fault: {status 4xx/5xx | kind delay|drop|drop_after, count, "
-                                "forMs, path, method, retryAfter, reason, ms}");
+                                "forMs, path, query, nth, method, retryAfter, reason, ms}");
                 return;
             }
             emu.faults[emu.nfaults++] = f;
@@ -882,6 +968,10 @@ static void emu_control(const char *method, const char *path, cJSON *body, void 
         cJSON_AddNumberToObject(o, "notificationsFailed", (double)emu.notifications_failed);
         cJSON_AddNumberToObject(o, "events", (double)emu.nevents);
         cJSON_AddNumberToObject(o, "calls", (double)emu.nlog);
+        cJSON_AddNumberToObject(o, "guestMails", (double)emu.guest_mails);
+        cJSON_AddNumberToObject(o, "nonDefaultWrites", (double)emu.nondefault_writes);
+        cJSON_AddNumberToObject(o, "foreignWrites", (double)emu.foreign_writes);
+        cJSON_AddNumberToObject(o, "inviteDeletes", (double)emu.invite_deletes);
         emu_ok(r, o);
     } else {
         emu_reply_error(r, 404, "notFound", "Unknown emulator control route");
@@ -1028,7 +1118,7 @@ static enum MHD_Result emu_handler(void *cls, struct MHD_Connection *conn, const
     pthread_mutex_lock(&emu.lock);
     if (strncmp(url, "/_emulator/", 11) == 0) {
         emu_control(method, url, body, conn, &r);
-    } else if (emu_fault(method, url, &r, &delay_ms)) {
+    } else if (emu_fault(method, url, q.data, &r, &delay_ms)) {
         emu_log_add(method, url, q.data, r.drop ? 0 : r.status, r.account);
     } else {
         int drop_after = delay_ms < 0;

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "auth.h"
+#include "cal.h"
 #include "cfg.h"
 #include "crypt.h"
 #include "cs.h"
@@ -302,6 +303,32 @@ static void page_and_watch(void **state)
     }
 }
 
+/* 403 dailyLimitExceeded waits for the next quota day: midnight Pacific time, DST included. */
+static void quota_day(void **state)
+{
+    static const struct {
+        const char *now, *next;
+    } cases[] = {
+        {"2026-01-15T12:00:00Z", "2026-01-16T08:00:00Z"}, /* PST: midnight is 08:00Z */
+        {"2026-01-16T07:59:59Z", "2026-01-16T08:00:00Z"},
+        {"2026-01-16T08:00:00Z", "2026-01-17T08:00:00Z"},
+        {"2026-07-01T06:30:00Z", "2026-07-01T07:00:00Z"}, /* PDT: 07:00Z */
+        {"2026-03-08T06:00:00Z", "2026-03-08T08:00:00Z"}, /* 22:00 PST the day before */
+        {"2026-03-08T09:00:00Z", "2026-03-09T07:00:00Z"}, /* 01:00 PST, DST begins at 02:00 */
+        {"2026-11-01T06:00:00Z", "2026-11-01T07:00:00Z"}, /* 23:00 PDT the day before */
+        {"2026-11-01T08:00:00Z", "2026-11-02T08:00:00Z"}, /* 01:00 PDT, DST ends at 02:00 */
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        time_t now, next;
+        assert_int_equal(cal_parse_rfc3339(cases[i].now, &now), CS_OK);
+        assert_int_equal(cal_parse_rfc3339(cases[i].next, &next), CS_OK);
+        assert_int_equal(gapi_next_quota_day_ms((long long)now * 1000 + 250),
+                         (long long)next * 1000);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +337,7 @@ int main(void)
         cmocka_unit_test(token_answers),
         cmocka_unit_test(error_bodies_and_headers),
         cmocka_unit_test(page_and_watch),
+        cmocka_unit_test(quota_day),
     };
     if (crypt_init() != CS_OK)
         return 1;

@@ -11,6 +11,7 @@
 
 #include "crypt.h"
 #include "cs.h"
+#include "gevent.h"
 #include "gmap.h"
 
 static void fill(struct appt *a, const char *title, const char *loc)
@@ -294,6 +295,97 @@ static void cancelled_title(void **state)
     appt_free(&a);
 }
 
+/* What an event is (issue 24): type, whose, the user's answer, the instance key; table-driven.
+ * A type is never an error, whatever the event holds. */
+static void event_kinds(void **state)
+{
+    static const struct {
+        const char *json;
+        enum gevent_class cls;
+        const char *type, *organizer, *recurring, *original;
+        int read_only;
+    } cases[] = {
+        {"{\"id\":\"a\"}", GEVENT_APPT, NULL, NULL, NULL, "", 0},
+        {"{\"eventType\":\"default\",\"organizer\":{\"email\":\"me@x\",\"self\":true}}",
+         GEVENT_APPT, NULL, NULL, NULL, "", 0},
+        {"{\"eventType\":\"outOfOffice\"}", GEVENT_APPT, "outOfOffice", NULL, NULL, "", 1},
+        {"{\"eventType\":\"fromGmail\"}", GEVENT_APPT, "fromGmail", NULL, NULL, "", 1},
+        {"{\"eventType\":\"birthday\",\"birthdayProperties\":{}}", GEVENT_IGNORED, "birthday", NULL,
+         NULL, "", 1},
+        {"{\"eventType\":\"workingLocation\"}", GEVENT_IGNORED, "workingLocation", NULL, NULL, "",
+         1},
+        {"{\"eventType\":\"focusTime\"}", GEVENT_IGNORED, "focusTime", NULL, NULL, "", 1},
+        {"{\"eventType\":\"somethingNew\",\"somethingNewProperties\":[1,{}]}", GEVENT_IGNORED,
+         "somethingNew", NULL, NULL, "", 1},
+        {"{\"eventType\":42}", GEVENT_IGNORED, NULL, NULL, NULL, "", 0},
+        {"{\"organizer\":{\"email\":\"notaria@x\"}}", GEVENT_APPT, NULL, "notaria@x", NULL, "", 1},
+        {"{\"organizer\":{\"email\":\"notaria@x\",\"self\":false},\"attendees\":[{\"email\":"
+         "\"me@x\",\"self\":true,\"responseStatus\":\"declined\"}]}",
+         GEVENT_DECLINED, NULL, "notaria@x", NULL, "", 1},
+        {"{\"attendees\":[{\"email\":\"o@x\",\"responseStatus\":\"declined\"}]}", GEVENT_APPT, NULL,
+         NULL, NULL, "", 0},
+        {"{\"recurringEventId\":\"s1\",\"originalStartTime\":{\"dateTime\":\"2026-10-12T10:00:"
+         "00+02:00\"}}",
+         GEVENT_APPT, NULL, NULL, "s1", "2026-10-12T08:00:00Z", 0},
+        {"{\"recurringEventId\":\"s2\",\"originalStartTime\":{\"date\":\"2026-10-12\"}}",
+         GEVENT_APPT, NULL, NULL, "s2", "2026-10-12T00:00:00Z", 0},
+        {"{\"recurringEventId\":\"s3\"}", GEVENT_APPT, NULL, NULL, NULL, "", 0},
+        {"[1,2]", GEVENT_APPT, NULL, NULL, NULL, "", 0},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *ev = cJSON_Parse(cases[i].json);
+        struct gevent g;
+        gevent_read(ev, &g);
+        assert_int_equal(g.cls, cases[i].cls);
+        if (cases[i].type)
+            assert_string_equal(g.type, cases[i].type);
+        else
+            assert_null(g.type);
+        if (cases[i].organizer)
+            assert_string_equal(g.organizer, cases[i].organizer);
+        else
+            assert_null(g.organizer);
+        if (cases[i].recurring)
+            assert_string_equal(g.recurring_id, cases[i].recurring);
+        else
+            assert_null(g.recurring_id);
+        assert_string_equal(g.original_start, cases[i].original);
+        assert_int_equal(g.read_only, cases[i].read_only);
+        cJSON_Delete(ev);
+    }
+}
+
+/* Renamed zones both ways; a zone refusal is told from other 400s. Ids of later generations
+ * differ from the first and from each other, and stay derived. */
+static void zones_and_id_generations(void **state)
+{
+    unsigned char key[32] = {1, 2, 3};
+    char ids[GMAP_ID_GENERATIONS][GMAP_IDLEN], again[GMAP_IDLEN];
+    struct appt a;
+
+    (void)state;
+    assert_string_equal(gevent_zone_alias("Europe/Kyiv"), "Europe/Kiev");
+    assert_string_equal(gevent_zone_alias("Europe/Kiev"), "Europe/Kyiv");
+    assert_string_equal(gevent_zone_alias("Asia/Calcutta"), "Asia/Kolkata");
+    assert_null(gevent_zone_alias("Europe/Madrid"));
+    assert_true(gevent_zone_refused(400, "Invalid time zone definition for start time."));
+    assert_false(gevent_zone_refused(400, "Invalid value for: colorId"));
+    assert_false(gevent_zone_refused(403, "Invalid time zone definition for start time."));
+    fill(&a, "Visita", "x");
+    gmap_event_id(key, &a, again);
+    for (int g = 0; g < GMAP_ID_GENERATIONS; g++) {
+        gmap_event_id_gen(key, &a, g, ids[g]);
+        assert_int_equal(strlen(ids[g]), 26);
+        assert_int_equal(strspn(ids[g], "0123456789abcdefghijklmnopqrstuv"), 26);
+        for (int h = 0; h < g; h++)
+            assert_string_not_equal(ids[g], ids[h]);
+    }
+    assert_string_equal(again, ids[0]);
+    appt_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {cmocka_unit_test(to_event_timed_and_all_day),
@@ -301,7 +393,9 @@ int main(void)
                                        cmocka_unit_test(event_ids),
                                        cmocka_unit_test(merge),
                                        cmocka_unit_test(colour_and_reminders),
-                                       cmocka_unit_test(cancelled_title)};
+                                       cmocka_unit_test(cancelled_title),
+                                       cmocka_unit_test(event_kinds),
+                                       cmocka_unit_test(zones_and_id_generations)};
     if (crypt_init() != CS_OK)
         return 1;
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,6 +60,9 @@ static const struct {
     {"APPT_PULL_DELETE", "rowid=?"},
     {"APPT_MERGE_SAVE", "rowid=?"},
     {"APPT_SET_REMINDERS_SENT", "rowid=?"},
+    {"APPT_SET_GOOGLE_META", "rowid=?"},
+    {"APPT_BY_INSTANCE", "google_recurring_id=? AND google_original_start=?"},
+    {"APPT_DISMISS", "rowid=?"},
     {"APPT_COUNT_STATE", "user_id=? AND is_active=?"}, /* status route */
     {"OUTBOX_PUT_IF_ABSENT", NULL},
     {"OUTBOX_PUT", NULL},
