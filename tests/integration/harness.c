@@ -37,7 +37,8 @@ __attribute__((constructor)) static void harness_filter(void)
 #endif
 
 static const char *const routes[] = {"auth",       "appointments", "connect", "callback",
-                                     "disconnect", "webhook",      "sync",    "settings"};
+                                     "disconnect", "webhook",      "sync",    "settings",
+                                     "metrics",    "health"};
 
 /* Replaces every @KEY@ of the template. */
 static int write_nginx_conf(struct stack *s, int workers)

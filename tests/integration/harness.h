@@ -26,7 +26,7 @@ struct stack {
     int http_port, emu_port;
     char base[64]; /* http://127.0.0.1:PORT */
     char emu[64];  /* http://127.0.0.1:PORT of the emulator */
-    pid_t pids[16];
+    pid_t pids[32];
     int npids;
     pid_t nginx;
     pid_t worker;  /* calsync-worker's parent process, or 0 */
