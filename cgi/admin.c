@@ -15,6 +15,7 @@
 #include "cs.h"
 #include "db.h"
 #include "db_copy.h"
+#include "progress.h"
 #include "integ.h"
 #include "doctor.h"
 #include "log.h"
@@ -135,11 +136,36 @@ static int status(struct db *db, const struct cfg *cfg)
     return 0;
 }
 
-static void copy_progress(const char *table, long long rows, void *ctx)
+/* Rows copied of all the tables: a line per finished table, and how far the whole copy got
+ * (redrawn on a terminal, a line per tenth otherwise). */
+struct copy_state {
+    struct progress p;
+    long long before; /* rows of the tables already finished */
+};
+
+static void copy_progress(const char *table, long long rows, int finished, void *ctx)
 {
-    (void)ctx;
-    printf("%-18s %lld\n", table, rows);
-    fflush(stdout);
+    struct copy_state *cs = ctx;
+
+    progress_set(&cs->p, cs->before + rows);
+    if (!finished)
+        return;
+    cs->before += rows;
+    progress_note(&cs->p, "%-18s %lld", table, rows);
+}
+
+/* Rows of every table of the source, for the progress' total (-1 when one cannot be counted). */
+static long long copy_total(struct db *src)
+{
+    long long total = 0;
+
+    for (size_t i = 0; i < db_copy_table_count(); i++) {
+        long long n = db_copy_rows(src, i);
+        if (n < 0)
+            return -1;
+        total += n;
+    }
+    return total;
 }
 
 /* The first line of a password file into out; CS_OK or CS_ERR_CONFIG (told on stderr). */
@@ -168,6 +194,7 @@ static int copy(int argc, char **argv)
 {
     const char *from = NULL, *to = NULL, *pwfile = NULL;
     struct db *src = NULL, *dst = NULL;
+    struct copy_state cs = {.before = 0};
     char err[CS_ERRLEN], a[512], b[512], pw[512] = "";
     int force = 0, rc = 1;
 
@@ -199,10 +226,13 @@ static int copy(int argc, char **argv)
         goto out;
     }
     printf("copying %s -> %s\n", a, b);
-    if (db_copy(src, dst, force, copy_progress, NULL, err, sizeof err) != CS_OK) {
+    progress_start(&cs.p, stdout, "copy", "rows", copy_total(src));
+    if (db_copy(src, dst, force, copy_progress, &cs, err, sizeof err) != CS_OK) {
+        progress_end(&cs.p);
         fprintf(stderr, "calsync-admin: copy: %s\n", err);
         goto out;
     }
+    progress_end(&cs.p);
     printf("done\n");
     rc = 0;
 out:
