@@ -208,9 +208,13 @@ int stack_start(struct stack *s, const struct stack_opts *o)
         return -1;
     /* the programs read their configuration from the environment we give them */
     if (stack_mysql() && !(o && o->sqlite)) {
+        char url[sizeof s->db_url];
         if (stack_mysql_create(s) != 0)
             return -1;
-        setenv("CALSYNC_DB", s->db_url, 1);
+        snprintf(url, sizeof url, "%s", s->db_url);
+        if (o && o->db_proxy && stack_proxy_start(s, url, sizeof url) != 0)
+            return -1;
+        setenv("CALSYNC_DB", url, 1);
     } else {
         stack_path(s, "calsync.db", buf, sizeof buf);
         setenv("CALSYNC_DB", buf, 1);
@@ -388,6 +392,7 @@ int stack_stop(struct stack *s)
         }
     }
     s->npids = 0;
+    stack_proxy_stop(s);
     stack_mysql_drop(s);
     bad = sanitizer_reports(s);
     if (stack_stragglers(s) != 0) {
