@@ -56,8 +56,10 @@ static int route(struct http_req *req, void *ctx)
         return 0;
     }
     if (!from_loopback(req) && !has_token(req)) {
-        log_info("metrics refused to %s (not loopback, no valid bearer token)",
-                 http_param(req, "REMOTE_ADDR") ? http_param(req, "REMOTE_ADDR") : "?");
+        /* the access line says 403 already: this one only for debugging (a flood of refusals
+         * must not fill the log) */
+        log_debug("metrics refused to %s (not loopback, no valid bearer token)",
+                  http_param(req, "REMOTE_ADDR") ? http_param(req, "REMOTE_ADDR") : "?");
         http_reply_error(req, 403,
                          "metrics are served to loopback, or with Authorization: Bearer and the "
                          "configured token");
