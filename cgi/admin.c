@@ -19,6 +19,7 @@
 #include "integ.h"
 #include "doctor.h"
 #include "log.h"
+#include "vesta_adopt.h"
 #include "store.h"
 
 static int usage(void)
@@ -28,6 +29,8 @@ static int usage(void)
                     "       calsync-admin user-list\n"
                     "       calsync-admin status\n"
                     "       calsync-admin doctor\n"
+                    "       calsync-admin vesta-adopt [--dry-run]   (CALSYNC_HOST=vesta: "
+                    "Vesta's own Google connections move into calsync)\n"
                     "       calsync-admin copy --from STORE --to STORE [--force] "
                     "[--password-file FILE]\n"
                     "         (STORE: a SQLite path or mysql://USER:PASSWORD@HOST:PORT/DATABASE;\n"
@@ -242,6 +245,40 @@ out:
     return rc;
 }
 
+static void adopt_line(void *ctx, const char *user_id, const char *what)
+{
+    (void)ctx;
+    printf("%s: %s\n", user_id, what);
+    fflush(stdout);
+}
+
+/* vesta-adopt [--dry-run]: exit 1 only when a user could not be moved (or the store failed). */
+static int adopt(struct db *db, const struct cfg *cfg, int argc, char **argv)
+{
+    struct vesta_adopt_stats st;
+    int dry = 0;
+
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") == 0)
+            dry = 1;
+        else
+            return usage();
+    }
+    if (cfg->host != CFG_HOST_VESTA) {
+        fprintf(stderr, "calsync-admin: vesta-adopt runs with CALSYNC_HOST=vesta (on Vesta's "
+                        "database)\n");
+        return 2;
+    }
+    if (vesta_adopt(db, cfg, dry, adopt_line, NULL, &st) != CS_OK) {
+        fprintf(stderr, "calsync-admin: vesta-adopt: cannot read Vesta's user_integrations\n");
+        return 1;
+    }
+    printf("%s%d of %d Vesta connection(s) %s, %d need a new consent, %d skipped, %d failed\n",
+           dry ? "dry run: " : "", st.adopted, st.total, dry ? "would be adopted" : "adopted",
+           st.reauth, st.skipped, st.failed);
+    return st.failed > 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     struct cfg cfg;
@@ -280,6 +317,8 @@ int main(int argc, char **argv)
         rc = user_list(db);
     } else if (strcmp(argv[1], "status") == 0) {
         rc = status(db, &cfg);
+    } else if (strcmp(argv[1], "vesta-adopt") == 0) {
+        rc = adopt(db, &cfg, argc, argv);
     } else {
         rc = usage();
     }

@@ -19,6 +19,7 @@
 #include "cs.h"
 #include "db.h"
 #include "store.h"
+#include "vesta_schema.h"
 
 #define DOC_HOST_MAX 256
 #define DOC_PROBE_TIMEOUT_MS 5000L
@@ -116,6 +117,37 @@ static void doc_key_file(struct doc *d, const struct cfg *cfg)
                 (unsigned)mode, owner);
 }
 
+/* The vesta host: the secret is there (never shown), and Vesta's tables, columns and the indexes
+ * calsync needs exist with usable types. */
+static void doc_vesta(struct doc *d, const struct cfg *cfg, struct db *db)
+{
+    char err[CS_ERRLEN];
+    int bad = 0;
+
+    if (cfg->bauth_secret_len > 0)
+        doc_say(d, DOC_OK, "vesta", "BetterAuth secret set (%zu bytes, not shown)",
+                cfg->bauth_secret_len);
+    else
+        doc_say(d, DOC_FAIL, "vesta", "BETTER_AUTH_SECRET is not set");
+    for (size_t i = 0; i < vesta_needs_count; i++) {
+        const struct vesta_need *n = &vesta_needs[i];
+        int rc = vesta_need_check(db, n, err, sizeof err);
+        if (rc == CS_OK)
+            continue;
+        bad++;
+        if (rc == CS_ERR_INVAL)
+            doc_say(d, DOC_FAIL, "vesta", "%s", err);
+        else
+            doc_say(d, DOC_FAIL, "vesta", "%s%s%s%s is missing%s", n->table, n->column ? "." : "",
+                    n->column ? n->column : "", n->index ? " (index)" : "",
+                    n->add ? ": run calsync-admin migrate" : " (is CALSYNC_DB Vesta's database?)");
+    }
+    if (bad == 0)
+        doc_say(d, DOC_OK, "vesta",
+                "Vesta's tables and columns calsync reads are there with usable types; the "
+                "change feed's index on appointments(updated_at) and the link index exist");
+}
+
 /* Opens the database without creating or migrating it and compares its schema version with the
  * migrations this program carries (SQLite file or MySQL-protocol server alike). */
 static void doc_database(struct doc *d, const struct cfg *cfg)
@@ -149,6 +181,8 @@ static void doc_database(struct doc *d, const struct cfg *cfg)
                 version, want);
     else
         doc_say(d, DOC_OK, "database", "%s: schema version %d (latest)", where, version);
+    if (cfg->host == CFG_HOST_VESTA)
+        doc_vesta(d, cfg, db);
 out:
     db_close(db);
 }

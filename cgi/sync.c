@@ -1,8 +1,13 @@
-/* sync: POST /api/google/calendar/sync ("Sync now") and GET /api/google/calendar/status. */
+/* sync: POST /api/google/calendar/sync ("Sync now"), GET /api/google/calendar/status and
+ * POST /api/google/calendar/notify (the host asks for an appointment's change to go now). */
+#include <stdio.h>
 #include <string.h>
 
 #include "auth.h"
+#include "appt.h"
+#include "appt_store.h"
 #include "cfg.h"
+#include "host.h"
 #include "cs.h"
 #include "db.h"
 #include "http.h"
@@ -85,6 +90,13 @@ static void sync_now(struct http_req *req, const struct auth_user *u)
         return;
     }
     cJSON_AddBoolToObject(o, "success", 1);
+    {
+        char msg[96];
+        snprintf(msg, sizeof msg, "Synchronized %d event%s with Google Calendar",
+                 res.pushed + res.pulled + res.deleted,
+                 res.pushed + res.pulled + res.deleted == 1 ? "" : "s");
+        cJSON_AddStringToObject(o, "message", msg);
+    }
     cJSON_AddNumberToObject(o, "syncedEvents", res.pushed + res.pulled + res.deleted);
     cJSON_AddNumberToObject(o, "pushed", res.pushed);
     cJSON_AddNumberToObject(o, "pulled", res.pulled);
@@ -92,6 +104,53 @@ static void sync_now(struct http_req *req, const struct auth_user *u)
     cJSON_AddNumberToObject(o, "conflicts", res.conflicts);
     cJSON_AddNumberToObject(o, "errors", res.errors);
     http_reply_json(req, 200, o, NULL);
+}
+
+/* {"appointmentId": N}: the host's change feed runs now instead of at its next tick, so the
+ * change goes to Google at once (the feed finds it anyway: this only saves its interval). */
+static void notify(struct http_req *req, const struct auth_user *u)
+{
+    cJSON *body = NULL, *o;
+    const cJSON *v;
+    struct appt a;
+    int found = 0, rc;
+
+    memset(&a, 0, sizeof a);
+    if (http_json_body(req, 4096, &body) != CS_OK)
+        return;
+    v = cJSON_GetObjectItemCaseSensitive(body, "appointmentId");
+    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > APPT_CONTACT_MAX ||
+        v->valuedouble != (double)(long long)v->valuedouble) {
+        http_reply_error(req, 400, "appointmentId must be a positive integer");
+        goto out;
+    }
+    rc = host_appts_of(req->cfg)->feed(req->db, req->cfg, &found);
+    if (rc != CS_OK) {
+        http_reply_error(req, 503, "the change feed is unavailable; the change goes out later");
+        goto out;
+    }
+    rc = appt_get(req->db, u->id, (long long)v->valuedouble, &a);
+    if (rc == CS_ERR_NOTFOUND) {
+        http_reply_error(req, 404, "appointment not found");
+        goto out;
+    }
+    if (rc != CS_OK) {
+        http_reply_error(req, 500, "database error");
+        goto out;
+    }
+    if (found > 0)
+        jobs_wake(req->cfg);
+    o = cJSON_CreateObject();
+    if (o == NULL || cJSON_AddTrueToObject(o, "success") == NULL ||
+        cJSON_AddNumberToObject(o, "queued", found) == NULL) {
+        cJSON_Delete(o);
+        http_reply_error(req, 500, "out of memory");
+        goto out;
+    }
+    http_reply_json(req, 200, o, NULL);
+out:
+    appt_free(&a);
+    cJSON_Delete(body);
 }
 
 static int route(struct http_req *req, void *ctx)
@@ -122,6 +181,16 @@ static int route(struct http_req *req, void *ctx)
         if (auth_require(req, &u) != CS_OK || auth_check_write(req) != CS_OK)
             return 0;
         sync_now(req, &u);
+        return 0;
+    }
+    if (strcmp(req->path, "/api/google/calendar/notify") == 0) {
+        if (strcmp(req->method, "POST") != 0) {
+            http_reply_405(req, "POST");
+            return 0;
+        }
+        if (auth_require(req, &u) != CS_OK || auth_check_write(req) != CS_OK)
+            return 0;
+        notify(req, &u);
         return 0;
     }
     http_reply_error(req, 404, "no such route");

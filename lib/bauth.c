@@ -116,25 +116,24 @@ int bauth_sign(const char *token, const unsigned char *secret, size_t secretlen,
         return CS_ERR_INVAL;
     bauth_mac(token, tlen, secret, secretlen, mac);
     sodium_bin2base64(b64, sizeof b64, mac, sizeof mac, sodium_base64_VARIANT_ORIGINAL);
-    /* encodeURIComponent of TOKEN.SIG: base64's '+', '/' and '=' are escaped */
-    for (const char *p = token; *p; p++) {
-        if (n + 2 > outlen)
-            return CS_ERR_INVAL;
-        out[n++] = *p;
-    }
-    if (n + 2 > outlen)
-        return CS_ERR_INVAL;
-    out[n++] = '.';
-    for (const char *p = b64; *p; p++) {
-        const char *esc = *p == '+' ? "%2B" : *p == '/' ? "%2F" : *p == '=' ? "%3D" : NULL;
-        size_t k = esc ? 3 : 1;
-        if (n + k + 1 > outlen)
-            return CS_ERR_INVAL;
-        if (esc)
-            memcpy(out + n, esc, 3);
-        else
-            out[n] = *p;
-        n += k;
+    /* encodeURIComponent of "TOKEN.SIG": all but A-Z a-z 0-9 - _ . ! ~ * ' ( ) escaped */
+    for (int part = 0; part < 3; part++) {
+        const char *p = part == 0 ? token : part == 1 ? "." : b64;
+        for (; *p; p++) {
+            unsigned char c = (unsigned char)*p;
+            int keep = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                       strchr("-_.!~*'()", c) != NULL;
+            if (n + (keep ? 1 : 3) + 1 > outlen)
+                return CS_ERR_INVAL;
+            if (keep) {
+                out[n++] = (char)c;
+            } else {
+                static const char hex[] = "0123456789ABCDEF";
+                out[n++] = '%';
+                out[n++] = hex[c >> 4];
+                out[n++] = hex[c & 15];
+            }
+        }
     }
     out[n] = '\0';
     return CS_OK;

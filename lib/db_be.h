@@ -33,7 +33,7 @@ struct db {
  * Unless said otherwise the operations keep the contracts of the db_* calls of db.h of the
  * same name. Codes are CS_* (cs.h) and, from step, DB_ROW / DB_DONE / DB_FAILED. */
 struct db_backend {
-    const char *name;                      /* for logs: "sqlite", "mysql" */
+    const char *name;                      /* "sqlite", "mysql" (messages, tests) */
     enum db_kind kind;                     /* what db_kind() answers */
     const char *const *sql;                /* the dialect's statement texts, by enum db_stmt_id */
     const struct db_migration *migrations; /* the dialect's migrations, in order */

@@ -79,14 +79,18 @@ DB_STMT2(VESTA_ROWS_PUT, VESTA_ONLY,
          "INSERT INTO vesta_rows(appointment_id, user_id, hsnap) VALUES(?1, ?2, ?3) "
          "ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), hsnap = VALUES(hsnap)")
 DB_STMT2(VESTA_ROWS_GET, VESTA_ONLY, "SELECT hsnap FROM vesta_rows WHERE appointment_id = ?1")
-/* the change feed: rows of connected users changed at or after (?1 epoch s, ?2 id) */
+/* the change feed: rows changed at or after (?1 epoch s, ?2 id), read along the updated_at index
+ * only (whose agent is connected is checked apart: a join could lead the plan through a table
+ * scan of appointments) */
 DB_STMT2(VESTA_FEED, VESTA_ONLY,
          "SELECT a.appointment_id, " VESTA_ROW_COLS ", UNIX_TIMESTAMP(a.updated_at) "
-         "FROM `appointments` a JOIN user_integrations i ON i.user_id = a.user_id "
-         "AND i.is_active = 1 LEFT JOIN vesta_rows r ON r.appointment_id = a.appointment_id "
+         "FROM `appointments` a LEFT JOIN vesta_rows r ON r.appointment_id = a.appointment_id "
          "WHERE a.updated_at >= FROM_UNIXTIME(?1) "
          "AND (a.updated_at > FROM_UNIXTIME(?1) OR a.appointment_id > ?2) "
          "ORDER BY a.updated_at, a.appointment_id LIMIT ?3")
+/* the agents whose changes the feed takes */
+DB_STMT2(VESTA_CONNECTED, VESTA_ONLY,
+         "SELECT DISTINCT user_id FROM user_integrations WHERE is_active = 1")
 /* every active row of one user (a connection's first sync) */
 DB_STMT2(VESTA_SEED, VESTA_ONLY,
          "SELECT a.appointment_id, " VESTA_ROW_COLS ", UNIX_TIMESTAMP(a.updated_at) "
@@ -133,3 +137,27 @@ DB_STMT2(VESTA_COLUMN_TYPE, VESTA_ONLY,
 DB_STMT2(VESTA_HAS_INDEX, VESTA_ONLY,
          "SELECT count(*) FROM information_schema.statistics WHERE table_schema = DATABASE() "
          "AND table_name = ?1 AND column_name = ?2 AND seq_in_index = 1")
+
+/* the user's sync direction (settings, the run, status) */
+DB_STMT(USER_GET_DIRECTION, "SELECT sync_direction FROM users WHERE id = ?1")
+DB_STMT(USER_SET_DIRECTION, "UPDATE users SET sync_direction = ?2 WHERE id = ?1")
+/* one node at a time looks at and adds to Vesta's schema (the migrations' lock: MariaDB has
+ * been seen to crash with many processes reading information_schema while one added an index) */
+DB_STMT2(VESTA_SCHEMA_LOCK, VESTA_ONLY,
+         "SELECT GET_LOCK(CONCAT('calsync_migrate.', LEFT(DATABASE(), 40)), 60)")
+DB_STMT2(VESTA_SCHEMA_UNLOCK, VESTA_ONLY,
+         "SELECT RELEASE_LOCK(CONCAT('calsync_migrate.', LEFT(DATABASE(), 40)))")
+
+/* vesta: the rows of Vesta's own earlier Google sync (calsync-admin vesta-adopt) */
+DB_STMT2(VESTA_LEGACY_LIST, VESTA_ONLY,
+         "SELECT i.integration_id, i.user_id, i.access_token, i.refresh_token, "
+         "coalesce(UNIX_TIMESTAMP(i.expiry_date), 0), coalesce(i.calendar_id, 'primary'), "
+         "i.channel_id, i.resource_id, coalesce(i.sync_direction, 'vesta_to_google'), u.email, "
+         "u.timezone FROM `user_integrations` i LEFT JOIN `users` u ON u.id = i.user_id "
+         "WHERE i.provider = 'google_calendar' AND coalesce(i.is_active, 1) <> 0 "
+         "ORDER BY i.integration_id")
+/* adopted: the plain-text tokens blanked (access_token is NOT NULL in Vesta), the row retired */
+DB_STMT2(VESTA_LEGACY_RETIRE, VESTA_ONLY,
+         "UPDATE `user_integrations` SET access_token = '', refresh_token = NULL, "
+         "sync_token = NULL, channel_id = NULL, resource_id = NULL, is_active = 0 "
+         "WHERE integration_id = ?1")

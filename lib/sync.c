@@ -6,6 +6,7 @@
 #include "cal.h"
 #include "cfg.h"
 #include "crypt.h"
+#include "direction.h"
 #include "cs.h"
 #include "db.h"
 #include "gapi.h"
@@ -238,6 +239,13 @@ int sync_run(struct db *db, const struct cfg *cfg, struct job *job, struct sync_
     }
     sync_user_tz(&c);
     sync_user_reminders(&c);
+    {
+        /* the direction: a closed way keeps its place (outbox rows, sync token) until it opens */
+        enum direction dir = DIR_BIDIRECTIONAL;
+        direction_get(db, c.user_id, &dir);
+        c.pushes = direction_pushes(dir);
+        c.pulls = direction_pulls(dir);
+    }
     c.initial = in.sync_token == NULL;
     if (job->pull)
         integ_set_state(db, c.user_id, "syncing", NULL);
@@ -282,8 +290,8 @@ int sync_run(struct db *db, const struct cfg *cfg, struct job *job, struct sync_
         sync_enqueue_unlinked(&c);
     }
     c.st->passes++;
-    rc = sync_push(&c);
-    if (rc == CS_OK && job->pull) {
+    rc = c.pushes ? sync_push(&c) : CS_OK;
+    if (rc == CS_OK && job->pull && c.pulls) {
         c.pulled = 1;
         rc = sync_pull(&c, in.sync_token);
     }

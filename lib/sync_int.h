@@ -35,6 +35,7 @@ struct sync_ctx {
     int pulled; /* a pull ran: the poll clock restarts */
     int lost;   /* the job's lease was taken from us: stop at once */
     const struct host_appts *host; /* the appointment source the store is kept in step with */
+    int pushes, pulls;             /* what the user's sync direction lets this run do */
     struct host_event_extra hx;    /* the host's extras of the event being built */
 };
 

@@ -84,7 +84,12 @@ int sync_resolve_412(struct sync_ctx *c, struct appt *a)
     }
     etag = sync_str(r.json, "etag");
     updated = sync_str(r.json, "updated");
-    conflicts = gmap_merge(a, &remote, a->synced_snapshot, sync_parse_ms(updated) > a->updated_at);
+    /* one way to Google (vesta_to_google): Google's edits are not applied here; ours are sent
+     * whole over them (the base becomes Google's version, so the patch carries every field
+     * that differs) */
+    conflicts = c->pulls ? gmap_merge(a, &remote, a->synced_snapshot,
+                                      sync_parse_ms(updated) > a->updated_at)
+                         : 0;
     if (conflicts > 0) {
         c->st->conflicts++;
         log_info("conflict on appointment %lld (%d fields) resolved by latest modification user=%s",

@@ -4,6 +4,7 @@
 #include "cal.h"
 #include "cs.h"
 #include "db.h"
+#include "direction.h"
 #include "integ.h"
 
 #include <string.h>
@@ -81,6 +82,21 @@ cJSON *sync_status_json(struct db *db, const char *user_id)
     else
         cJSON_AddNullToObject(o, "lastError");
     cJSON_AddNumberToObject(o, "pending", (double)pending);
+    {
+        /* Vesta's page reads syncDirection and error (the reason, when there is one) */
+        enum direction dir = DIR_BIDIRECTIONAL;
+        direction_get(db, user_id, &dir);
+        cJSON_AddStringToObject(o, "syncDirection", direction_name(dir));
+        cJSON_AddBoolToObject(o, "paused", dir == DIR_NONE);
+        if (have && in.is_active && strcmp(in.state, "reauth_required") == 0)
+            cJSON_AddStringToObject(o, "error",
+                                    "Google access was revoked or expired: connect "
+                                    "Google Calendar again");
+        else if (have && in.is_active && strcmp(state, "error") == 0 && in.last_error != NULL)
+            cJSON_AddStringToObject(o, "error", in.last_error);
+        else
+            cJSON_AddNullToObject(o, "error");
+    }
     cJSON_AddBoolToObject(o, "realtime", have && in.is_active && in.channel_id != NULL);
     if (have)
         integ_free(&in);

@@ -235,8 +235,46 @@ static int vesta_gone(struct db *db, const struct cfg *cfg, int *found)
     return rc;
 }
 
+static int vesta_idcmp(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* The connected agents (sorted), read once per pass; *n of them. NULL with *n 0 when none. */
+static char (*vesta_connected(struct db *db, size_t *n, int *rc))[CRYPT_UUIDLEN]
+{
+    struct db_stmt *st = db_stmt(db, DB_VESTA_CONNECTED);
+    char(*ids)[CRYPT_UUIDLEN] = NULL;
+    size_t cap = 0;
+
+    *n = 0;
+    *rc = CS_OK;
+    if (st == NULL) {
+        *rc = CS_ERR_DB;
+        return NULL;
+    }
+    while (db_step(st) == DB_ROW) {
+        if (*n == cap) {
+            char(*p)[CRYPT_UUIDLEN] = realloc(ids, (cap = cap ? cap * 2 : 64) * sizeof *ids);
+            if (p == NULL) {
+                *rc = CS_ERR_NOMEM;
+                break;
+            }
+            ids = p;
+        }
+        db_col_copy(st, 0, ids[*n], sizeof ids[*n]);
+        (*n)++;
+    }
+    db_reset(st);
+    if (ids != NULL)
+        qsort(ids, *n, sizeof *ids, vesta_idcmp);
+    return ids;
+}
+
 int vesta_feed(struct db *db, const struct cfg *cfg, int *found)
 {
+    char(*users)[CRYPT_UUIDLEN] = NULL;
+    size_t nusers = 0;
     struct db_stmt *st;
     long long mark_s, mark_id, now_s, deep_s, gone_ms, from_s, from_id, last_s, last_id;
     long long t_ms = db_now_ms();
@@ -262,6 +300,8 @@ int vesta_feed(struct db *db, const struct cfg *cfg, int *found)
     gone_ms = db_col_int64(st, 4);
     db_reset(st);
     deep = now_s - deep_s >= VESTA_FEED_DEEP_EVERY_S;
+    if ((users = vesta_connected(db, &nusers, &rc)) == NULL && rc != CS_OK)
+        goto out;
     from_s = deep ? now_s - VESTA_FEED_DEEP_SPAN_S : mark_s - VESTA_FEED_OVERLAP_S;
     if (from_s < 0)
         from_s = 0;
@@ -288,7 +328,8 @@ int vesta_feed(struct db *db, const struct cfg *cfg, int *found)
         db_reset(st);
         for (int i = 0; i < got; i++) {
             int changed = 0;
-            if (rc == CS_OK)
+            if (rc == CS_OK && nusers > 0 &&
+                bsearch(rows[i].user_id, users, nusers, sizeof *users, vesta_idcmp) != NULL)
                 rc = vesta_apply(db, &rows[i], &prevs[i], vesta_push_delay(cfg), &changed);
             n += changed;
             from_s = rows[i].updated_s;
@@ -323,6 +364,7 @@ int vesta_feed(struct db *db, const struct cfg *cfg, int *found)
         rc = db_exec(db, st);
     }
 out:
+    free(users);
     rc = db_end(db, rc);
     if (rc == CS_OK && n > 0)
         log_info("vesta feed: %d appointment change(s) queued", n);

@@ -111,7 +111,21 @@ int vesta_need_check(struct db *db, const struct vesta_need *n, char *errbuf, si
     return rc;
 }
 
-int vesta_schema_ensure(struct db *db, char *errbuf, size_t errlen)
+/* Takes (lock 1) or gives back (0) the server lock the migrations take. CS_OK or CS_ERR_BUSY. */
+static int vesta_schema_lock(struct db *db, int lock)
+{
+    struct db_stmt *st = db_stmt(db, lock ? DB_VESTA_SCHEMA_LOCK : DB_VESTA_SCHEMA_UNLOCK);
+    int got = 0;
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    if (db_step(st) == DB_ROW)
+        got = db_col_int64(st, 0) == 1;
+    db_reset(st);
+    return got || !lock ? CS_OK : CS_ERR_BUSY;
+}
+
+static int vesta_schema_ensure_locked(struct db *db, char *errbuf, size_t errlen)
 {
     for (size_t i = 0; i < vesta_needs_count; i++) {
         const struct vesta_need *n = &vesta_needs[i];
@@ -135,4 +149,17 @@ int vesta_schema_ensure(struct db *db, char *errbuf, size_t errlen)
         log_info("added to Vesta's %s: %s%s", n->table, n->column, n->index ? " (index)" : "");
     }
     return CS_OK;
+}
+
+int vesta_schema_ensure(struct db *db, char *errbuf, size_t errlen)
+{
+    int rc;
+
+    if (vesta_schema_lock(db, 1) != CS_OK)
+        return cs_fail(errbuf, errlen, CS_ERR_DB,
+                       "cannot take the migration lock to check Vesta's schema (another node "
+                       "migrating for over 60 s?)");
+    rc = vesta_schema_ensure_locked(db, errbuf, errlen);
+    vesta_schema_lock(db, 0);
+    return rc;
 }

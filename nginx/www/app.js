@@ -1,5 +1,6 @@
 /* The Vesta calendar page: login, week view (a day at a time on a phone), appointment modal,
- * Google Calendar integration (primary or a dedicated "Vesta" calendar), reminders setting. */
+ * Google Calendar integration (primary or a dedicated "Vesta" calendar), sync direction and
+ * reminders settings. */
 'use strict';
 
 const DAYS = ['lun', 'mar', 'mié', 'jue', 'vie', 'sáb', 'dom'];
@@ -7,9 +8,13 @@ const STATE_TEXT = {
   not_connected: 'No conectado', connected: 'Conectado', syncing: 'Sincronizando…',
   error: 'Error', reauth_required: 'Reconexión necesaria',
 };
+const DIR_TEXT = {
+  bidirectional: 'Ambos sentidos', vesta_to_google: 'Solo de Vesta a Google',
+  google_to_vesta: 'Solo de Google a Vesta', none: 'En pausa',
+};
 const SYNC_TEXT = { synced: 'Sincronizada con Google', pending: 'Pendiente de sincronizar', error: 'Error de sincronización', local: 'Solo en Vesta' };
 const PHONE = 640; /* narrower than this: one day at a time */
-const S = { span: 7, user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '', apptsJson: '', drawn: '' };
+const S = { span: 7, user: null, tz: 'Europe/Madrid', monday: null, appts: [], status: null, editing: null, lastSeen: '', opener: null, loadSeq: 0, shownWeek: '', apptsJson: '', drawn: '', direction: 'bidirectional', dirBusy: false };
 const $ = (id) => document.getElementById(id);
 
 async function api(method, path, body) {
@@ -438,7 +443,8 @@ document.addEventListener('click', (e) => { if (!$('intpanel').hidden && !$('int
 
 function renderStatus(st) {
   const state = st.state;
-  $('intdot').className = `dot ${state}`;
+  const paused = !!(st.connected && st.paused); /* the user's choice: nothing moves until resumed */
+  $('intdot').className = `dot ${state}` + (paused && state === 'connected' ? ' paused' : '');
   $('intstate').textContent = STATE_TEXT[state] || state;
   const badge = $('intbadge');
   badge.className = `badge ${state}`;
@@ -446,6 +452,7 @@ function renderStatus(st) {
   if (state === 'syncing') badge.append(Object.assign(document.createElement('span'), { className: 'spinner' }));
   else badge.textContent = { connected: '✓', error: '!', reauth_required: '!', not_connected: '–' }[state] || '';
   let detail = STATE_TEXT[state] || state;
+  if (paused) detail += ' · sincronización en pausa';
   if (st.connected) detail += st.calendar === 'vesta' ? ' · calendario «Vesta»' : ' · calendario principal';
   if (st.lastSync) detail += ` · última sincronización ${fmtDateTime(st.lastSync)}`;
   if (st.connected && st.pending > 0) detail += ` · ${st.pending} cambio(s) pendiente(s)`;
@@ -458,7 +465,7 @@ function renderStatus(st) {
   const ptext = progressText(st.progress);
   prog.hidden = !ptext;
   prog.textContent = ptext;
-  $('intstate').textContent = ptext && state === 'syncing' ? ptext : (STATE_TEXT[state] || state);
+  $('intstate').textContent = ptext && state === 'syncing' ? ptext : (STATE_TEXT[state] || state) + (paused ? ' · en pausa' : '');
   $('choices').hidden = state !== 'not_connected';
   $('syncnow').hidden = !(state === 'connected' || state === 'syncing');
   $('syncnow').disabled = state === 'syncing';
@@ -503,6 +510,45 @@ $('connect').addEventListener('click', () => connect('primary'));
 $('connect-vesta').addEventListener('click', () => connect('vesta'));
 $('reconnect').addEventListener('click', () => connect((S.status && S.status.calendar) || 'primary'));
 
+/* ---- sync direction setting (saved as soon as it is chosen) ---- */
+const chosenDirection = () => (document.querySelector('#dirform input[name=dir]:checked') || {}).value;
+function showDirection(d) {
+  const el = $(`dir-${d}`);
+  if (!el) return;
+  S.direction = d;
+  const inGroup = $('dirform').contains(document.activeElement);
+  el.checked = true;
+  if (inGroup) el.focus(); /* the focus stays on the choice that holds */
+}
+/* One PATCH at a time: a choice made while one is on its way is sent when it answers. */
+async function saveDirection() {
+  if (S.dirBusy) return;
+  S.dirBusy = true;
+  const err = $('direrror');
+  let saved = false;
+  try {
+    for (let want = chosenDirection(); want && want !== S.direction; want = chosenDirection()) {
+      err.hidden = true;
+      const r = await api('PATCH', '/api/settings', { syncDirection: want });
+      if (!r.ok || !r.data || !DIR_TEXT[r.data.syncDirection]) {
+        err.textContent = `No se pudo cambiar el sentido de la sincronización: ${(r.data && r.data.error) || 'error del servidor'}`;
+        err.hidden = false;
+        showDirection(S.direction); /* back to what is saved */
+        break;
+      }
+      S.direction = r.data.syncDirection;
+      saved = true;
+    }
+  } finally {
+    S.dirBusy = false;
+  }
+  if (!saved) return;
+  if (err.hidden) toast(`Sentido de la sincronización: ${DIR_TEXT[S.direction]}`);
+  await refreshStatus(); /* the pause shows at once */
+}
+for (const el of document.querySelectorAll('#dirform input[name=dir]')) el.addEventListener('change', saveDirection);
+$('dirform').addEventListener('submit', (e) => e.preventDefault());
+
 /* ---- reminders setting ---- */
 function showSettings(s) {
   const custom = Array.isArray(s.reminders);
@@ -513,7 +559,10 @@ function showSettings(s) {
 }
 async function loadSettings() {
   const r = await api('GET', '/api/settings');
-  if (r.ok && r.data) showSettings(r.data);
+  if (r.ok && r.data) {
+    showSettings(r.data);
+    if (r.data.syncDirection && !S.dirBusy) showDirection(r.data.syncDirection);
+  }
 }
 for (const id of ['rem-default', 'rem-custom']) {
   $(id).addEventListener('change', () => { $('rem-minutes').disabled = !$('rem-custom').checked; if ($('rem-custom').checked) $('rem-minutes').focus(); });

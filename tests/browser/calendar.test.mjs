@@ -76,6 +76,11 @@ async function showing(what, days) {
   }
 }
 
+// the settings as the server has them, and the sync direction the menu shows
+const savedSettings = () => page.evaluate(async () => (await fetch('/api/settings')).json());
+const dirShown = () => page.$eval('#dirform input[name=dir]:checked', (i) => i.value);
+const dirRadio = (name) => page.getByRole('radiogroup', { name: 'Sentido de la sincronización' }).getByRole('radio', { name });
+
 async function openPanel() {
   if (await page.locator('#intpanel').isHidden()) await page.click('#intbtn');
   await page.locator('#intpanel').waitFor({ state: 'visible' });
@@ -174,12 +179,13 @@ test('the reminders setting', async () => {
   await page.click('#remsave');
   await until('saved', async () => /Recordatorios guardados/.test((await page.textContent('#toast')) || ''));
   assert.ok(await page.locator('#remerror').isHidden());
-  const saved = await page.evaluate(async () => (await fetch('/api/settings')).json());
-  assert.deepEqual(saved, { reminders: [10, 60] });
+  const saved = await savedSettings();
+  assert.deepEqual(saved.reminders, [10, 60]);
+  assert.equal(saved.syncDirection, 'bidirectional'); // saving the reminders leaves it alone
   await shot('02c-reminders');
   await page.check('#rem-default');
   await page.click('#remsave');
-  await until('back to default', async () => (await page.evaluate(async () => (await fetch('/api/settings')).json())).reminders === 'default');
+  await until('back to default', async () => (await savedSettings()).reminders === 'default');
   await page.keyboard.press('Escape');
 });
 
@@ -322,6 +328,89 @@ test('sync now, syncing, error and retry', async () => {
   await shot('09-error');
   await page.click('#retry');
   await until('connected again', async () => (await page.textContent('#intstate')) === 'Conectado');
+  await page.keyboard.press('Escape');
+});
+
+test('the sync direction setting', async () => {
+  await openPanel();
+  // the default, and the four choices, each labelled
+  assert.equal(await dirShown(), 'bidirectional');
+  assert.equal((await savedSettings()).syncDirection, 'bidirectional');
+  for (const [name, value] of [['Ambos sentidos', 'bidirectional'], ['Solo de Vesta a Google', 'vesta_to_google'],
+    ['Solo de Google a Vesta', 'google_to_vesta'], [/^En pausa/, 'none']])
+    assert.equal(await dirRadio(name).getAttribute('value'), value);
+  // a choice is saved at once, with a PATCH of that setting alone, and is there after a reload
+  const patch = page.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith('/api/settings'));
+  await dirRadio('Solo de Vesta a Google').check();
+  assert.deepEqual((await patch).postDataJSON(), { syncDirection: 'vesta_to_google' });
+  await until('saved', async () => (await savedSettings()).syncDirection === 'vesta_to_google');
+  assert.doesNotMatch(await page.textContent('#intstate'), /pausa/);
+  await page.reload();
+  await page.locator('#grid .daycol').first().waitFor();
+  await openPanel();
+  await until('the saved choice shown', async () => (await dirShown()) === 'vesta_to_google');
+  // paused: the status says so, on the button and in the menu
+  await dirRadio(/^En pausa/).check();
+  await until('paused in the status', async () => (await page.textContent('#intstate')) === 'Conectado · en pausa');
+  assert.match(await page.textContent('#intdetail'), /^Conectado · sincronización en pausa · /);
+  const st = await page.evaluate(async () => (await fetch('/api/google/calendar/status')).json());
+  assert.equal(st.syncDirection, 'none');
+  assert.equal(st.paused, true);
+  await shot('09b-sync-paused');
+  // the server refuses: its reason shows and the choice goes back to the saved one (focus on it)
+  await page.route('**/api/settings', (route) => (route.request().method() === 'PATCH'
+    ? route.fulfill({ status: 400, contentType: 'application/json', body: JSON.stringify({ error: 'syncDirection refused by the test' }) })
+    : route.fallback()));
+  await dirRadio('Solo de Google a Vesta').click();
+  await page.locator('#direrror').waitFor({ state: 'visible' });
+  assert.match(await page.textContent('#direrror'), /No se pudo cambiar.*syncDirection refused by the test/);
+  await until('the saved choice back', async () => (await dirShown()) === 'none');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'dir-none');
+  assert.equal((await savedSettings()).syncDirection, 'none');
+  await shot('09c-sync-direction-refused');
+  await page.unroute('**/api/settings');
+  // resumed: the pause leaves the status, the error the menu
+  await dirRadio('Ambos sentidos').check();
+  await until('resumed', async () => (await page.textContent('#intstate')) === 'Conectado');
+  assert.ok(await page.locator('#direrror').isHidden());
+  assert.equal((await savedSettings()).syncDirection, 'bidirectional');
+  await page.keyboard.press('Escape');
+});
+
+test('Google to Vesta only: an appointment made here waits, and goes once both ways again', async () => {
+  const { account } = await emu('GET', 'config');
+  const live = async (title) => (await emu('GET', `events?account=${encodeURIComponent(account)}`)).items
+    .filter((e) => e.summary === title && e.status !== 'cancelled');
+  await openPanel();
+  await dirRadio('Solo de Google a Vesta').check();
+  await until('saved', async () => (await savedSettings()).syncDirection === 'google_to_vesta');
+  await page.keyboard.press('Escape');
+  const { day } = await zoneNow();
+  await page.click(`.slot[data-day="${day}"][data-hour="14"]`);
+  await page.locator('#modal').waitFor({ state: 'visible' });
+  await page.fill('#f-title', 'Visita Calle Sol 7');
+  await page.click('#save');
+  const appt = page.locator('.appt[data-title="Visita Calle Sol 7"]');
+  await appt.waitFor();
+  // Sync now runs (Google's side comes in) and this appointment does not go out
+  await emuQuiet();
+  await openPanel();
+  const synced = page.waitForResponse((r) => r.url().endsWith('/api/google/calendar/sync'));
+  await page.click('#syncnow');
+  const res = await synced;
+  assert.equal(res.status(), 200); // the sync ran to its end (202 would be: still running)
+  assert.equal((await res.json()).success, true);
+  await until('connected after the sync', async () => (await page.textContent('#intstate')) === 'Conectado');
+  await emuQuiet();
+  assert.deepEqual(await live('Visita Calle Sol 7'), []);
+  assert.notEqual(await appt.getAttribute('data-sync'), 'synced');
+  // both ways again: it goes to Google, once
+  await openPanel();
+  await dirRadio('Ambos sentidos').check();
+  await until('the event in Google', async () => (await live('Visita Calle Sol 7')).length > 0);
+  await emuQuiet();
+  assert.equal((await live('Visita Calle Sol 7')).length, 1);
+  await until('synced mark', async () => (await appt.getAttribute('data-sync')) === 'synced', 25000);
   await page.keyboard.press('Escape');
 });
 

@@ -123,6 +123,7 @@ expect=(
     /usr/lib/sysusers.d/calsync.conf /usr/lib/tmpfiles.d/calsync.conf
     /etc/calsync/calsync.env /etc/cron.d/calsync /etc/nginx/sites-available/calsync
     /usr/share/calsync/nginx/calsync-routes.conf /usr/share/calsync/nginx/calsync-upstreams.conf
+    /usr/share/calsync/nginx/calsync-vesta-routes.conf
     /usr/share/calsync/nginx/calsync-fastcgi.conf /usr/share/calsync/nginx/calsync-headers.conf
     /usr/share/calsync/nginx/calsync-ops.conf
     /usr/share/calsync/prometheus/calsync-alerts.yml /usr/share/calsync/grafana/calsync-dashboard.json
@@ -202,6 +203,7 @@ for attempt in 1 2 3 4 5; do
     HTTPS_PORT=$(free_port)
     HTTP_PORT=$(free_port)
     VESTA_PORT=$(free_port)
+    VESTA2_PORT=$(free_port)
     for f in "$ROOT"/usr/share/calsync/nginx/*.conf "$ROOT/etc/nginx/sites-available/calsync"; do
         sed -e "s|/usr/share/calsync/nginx/|$T/nginx/|g" -e "s|/usr/share/calsync/|$ROOT/usr/share/calsync/|g" \
             -e "s|/run/calsync/|$T/run/|g" -e "s|/var/log/nginx/|$T/logs/|g" \
@@ -237,13 +239,24 @@ for attempt in 1 2 3 4 5; do
             include $T/nginx/calsync-routes.conf;
             location / { return 200 'vesta\n'; }
         }
+        # Vesta itself behind nginx, calsync in vesta mode mounted with its own snippet: it
+        # must claim /api/google/calendar/* and nothing of Vesta's
+        server {
+            listen 127.0.0.1:$VESTA2_PORT;
+            server_name vesta2.test;
+            include $T/nginx/calsync-vesta-routes.conf;
+            location = /calendario { return 200 'vesta calendario\n'; }
+            location /api/ { return 200 'vesta api\n'; }
+            location / { return 200 'vesta\n'; }
+        }
     }
 EOF
     nginx -t -p "$T" -c "$T/nginx.conf" -e "$T/logs/nginx-error.log" >"$T/logs/nginx-t.log" 2>&1 ||
         { cat "$T/logs/nginx-t.log"; fail "nginx -t refuses the packaged site + snippets"; }
     nginx -p "$T" -c "$T/nginx.conf" -e "$T/logs/nginx-error.log" >"$T/logs/nginx.out" 2>&1 &
     NGINX=$!
-    if wait_port "$HTTPS_PORT" $NGINX && wait_port "$HTTP_PORT" $NGINX && wait_port "$VESTA_PORT" $NGINX; then
+    if wait_port "$HTTPS_PORT" $NGINX && wait_port "$HTTP_PORT" $NGINX && wait_port "$VESTA_PORT" $NGINX &&
+        wait_port "$VESTA2_PORT" $NGINX; then
         PIDS+=($NGINX)
         break
     fi
@@ -254,6 +267,20 @@ EOF
 done
 BASE=https://$HOST:$HTTPS_PORT
 VESTA=http://127.0.0.1:$VESTA_PORT
+VESTA2=http://127.0.0.1:$VESTA2_PORT
+
+step "the vesta-mode snippet claims only /api/google/calendar/*"
+for path in /calendario /api/auth/get-session /api/settings /api/appointments /; do
+    got=$(curl -s "$VESTA2$path")
+    case $path in
+    /calendario) want='vesta calendario' ;;
+    /api/*) want='vesta api' ;;
+    *) want='vesta' ;;
+    esac
+    [ "$got" = "$want" ] || fail "the vesta snippet shadows Vesta's $path (got: $got)"
+done
+code=$(curl -s -o "$T/v2.json" -w '%{http_code}' "$VESTA2/api/google/calendar/nonexistent")
+[ "$code" = 404 ] && grep -q '"error"' "$T/v2.json" || fail "the vesta snippet does not answer its unknown paths with a JSON 404 ($code)"
 
 "$EMULATOR" --port-file "$T/emulator.port" --redirect-uri "$BASE/api/google/calendar/callback" \
     >"$T/logs/emulator.log" 2>&1 &
