@@ -38,10 +38,13 @@ DB_STMT(METRICS_CHANNELS,
         "count(CASE WHEN channel_expiration < ?1 THEN 1 END) FROM user_integrations "
         "WHERE is_active = 1 AND channel_expiration < ?2 "
         "AND state IN ('connected', 'syncing', 'error')")
-/* Placeholders, each a 0, until their columns exist: integrations whose sync direction is
- * 'none' (paused by the user), and users whose writes Google's usage limits paused. Replace a
- * 0 with a count over its column (README, "Metrics"). */
-DB_STMT(METRICS_PAUSED, "SELECT 0, 0")
+/* Active integrations whose user paused the sync (direction 'none', lib/direction.c), and users
+ * whose writes Google's usage limits paused: a 0 placeholder until that column is merged (issue
+ * 24's user_integrations.writes_paused_until, epoch ms, 0 = not paused; with it the second
+ * column reads "count(CASE WHEN i.writes_paused_until > ?1 THEN 1 END)"). */
+DB_STMT(METRICS_PAUSED,
+        "SELECT count(CASE WHEN u.sync_direction = 'none' THEN 1 END), 0 "
+        "FROM user_integrations i JOIN users u ON u.id = i.user_id WHERE i.is_active = 1")
 
 /* calsync-worker's heartbeat, one row per node; rows of nodes gone for a week are dropped */
 DB_STMT2(HEARTBEAT_BEAT,

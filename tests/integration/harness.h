@@ -186,6 +186,11 @@ double stack_metric(struct stack *s, const char *name, const char *labels);
 #define STACK_NOTIFY_MAX 64
 int stack_notify(struct stack *s, const char *id, const char *rid, const char *token,
                  long long first, int n, int together, long want);
+/* 1 with its name in out when text (a PromQL expression, a rules file) names a calsync_* metric
+ * the exposition metrics has not (a family, or a histogram's _bucket/_sum/_count); else 0. */
+int metrics_unknown_name(const char *text, const char *metrics, char *out, size_t outlen);
+/* A whole file, NUL-terminated (free it), or NULL. */
+char *stack_read_text(const char *path);
 
 /* Direct database access for assertions (the stack's store, SQLite or MySQL: write SQL both
  * accept; on MySQL the session has the library's sql_mode, so || concatenates). */

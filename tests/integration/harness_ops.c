@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "harness_int.h"
 
 char *stack_scrape(struct stack *s)
 {
@@ -136,4 +137,50 @@ int stack_notify(struct stack *s, const char *id, const char *rid, const char *t
     }
     curl_multi_cleanup(m);
     return ok;
+}
+
+/* True when name is a family of the exposition, or a histogram family's _bucket/_sum/_count. */
+static int metrics_has_name(const char *metrics, const char *name)
+{
+    size_t n = strlen(name);
+    char type[200];
+
+    snprintf(type, sizeof type, "# TYPE %s ", name);
+    if (strstr(metrics, type) != NULL)
+        return 1;
+    for (const char *suf = "_bucket\0_sum\0_count\0"; *suf; suf += strlen(suf) + 1) {
+        size_t sl = strlen(suf);
+        if (n > sl && strcmp(name + n - sl, suf) == 0) {
+            snprintf(type, sizeof type, "# TYPE %.*s histogram", (int)(n - sl), name);
+            if (strstr(metrics, type) != NULL)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+int metrics_unknown_name(const char *text, const char *metrics, char *out, size_t outlen)
+{
+    for (const char *p = strstr(text, "calsync_"); p != NULL; p = strstr(p + 1, "calsync_")) {
+        char name[128];
+        size_t n = 0;
+        if (p > text && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z')))
+            continue; /* inside another word */
+        while (n < sizeof name - 1 &&
+               ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9') || p[n] == '_')) {
+            name[n] = p[n];
+            n++;
+        }
+        name[n] = '\0';
+        if (!metrics_has_name(metrics, name)) {
+            snprintf(out, outlen, "%s", name);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+char *stack_read_text(const char *path)
+{
+    return harness_read_file(path);
 }

@@ -25,20 +25,18 @@
 static struct stack S;
 static struct client C; /* ana@example.com, connected with a push channel */
 
-static const char *const families[] = {
-    "calsync_jobs",
-    "calsync_jobs_oldest_due_seconds",
-    "calsync_outbox_pending",
-    "calsync_integrations",
-    "calsync_channels_expiring_soon",
-    "calsync_channels_expired",
-    "calsync_users_writes_paused",
-    "calsync_worker_heartbeat_age_seconds",
-    "calsync_google_requests_total",
-    "calsync_webhook_notifications_total",
-    "calsync_jobs_finished_total",
-    "calsync_sync_latency_seconds",
-};
+static const char *const families[] = {"calsync_jobs",
+                                       "calsync_jobs_oldest_due_seconds",
+                                       "calsync_outbox_pending",
+                                       "calsync_integrations",
+                                       "calsync_channels_expiring_soon",
+                                       "calsync_channels_expired",
+                                       "calsync_users_writes_paused",
+                                       "calsync_worker_heartbeat_age_seconds",
+                                       "calsync_google_requests_total",
+                                       "calsync_webhook_notifications_total",
+                                       "calsync_jobs_finished_total",
+                                       "calsync_sync_latency_seconds"};
 
 static int setup(void **state)
 {
@@ -292,6 +290,20 @@ static void google_5xx_and_latency(void **state)
     }
 }
 
+/* A user who pauses the sync (direction none) counts as paused, and no more once resumed. */
+static void paused_direction(void **state)
+{
+    (void)state;
+    wait_metric("calsync_integrations", "state=\"paused\"", 0, 0);
+    assert_int_equal(
+        client_json(&C, "PATCH", "/api/settings", "{\"syncDirection\":\"none\"}", NULL), 200);
+    wait_metric("calsync_integrations", "state=\"paused\"", 1, 0);
+    assert_int_equal(
+        client_json(&C, "PATCH", "/api/settings", "{\"syncDirection\":\"bidirectional\"}", NULL),
+        200);
+    wait_metric("calsync_integrations", "state=\"paused\"", 0, 0);
+}
+
 /* ---- a stuck queue, the heartbeat, readiness ---- */
 
 static long readyz(char *body, size_t len)
@@ -387,35 +399,6 @@ static void readyz_follows_the_store(void **state)
 
 /* ---- the alerting rules and the dashboard ---- */
 
-/* Every calsync_* name in text (an expression, a rules file) is a family of /metrics, or one of
- * a histogram's _bucket/_sum/_count. */
-static void names_exist(const char *text, const char *metrics, const char *where)
-{
-    for (const char *p = strstr(text, "calsync_"); p != NULL; p = strstr(p + 1, "calsync_")) {
-        char name[128], type[160];
-        size_t n = 0;
-        if (p > text && (p[-1] == '_' || (p[-1] >= 'a' && p[-1] <= 'z')))
-            continue; /* inside another word */
-        while (n < sizeof name - 1 &&
-               ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9') || p[n] == '_'))
-            name[n] = p[n], n++;
-        name[n] = '\0';
-        snprintf(type, sizeof type, "# TYPE %s ", name);
-        if (strstr(metrics, type) != NULL)
-            continue;
-        for (const char *suf = "_bucket\0_sum\0_count\0"; *suf; suf += strlen(suf) + 1) {
-            size_t sl = strlen(suf);
-            if (n > sl && strcmp(name + n - sl, suf) == 0) {
-                snprintf(type, sizeof type, "# TYPE %.*s histogram", (int)(n - sl), name);
-                if (strstr(metrics, type) != NULL)
-                    goto found;
-            }
-        }
-        fail_msg("%s names %s, which /metrics does not have", where, name);
-    found:;
-    }
-}
-
 static void collect_exprs(const cJSON *o, int *count, const char *metrics)
 {
     const cJSON *it;
@@ -423,33 +406,13 @@ static void collect_exprs(const cJSON *o, int *count, const char *metrics)
     if (cJSON_IsObject(o)) {
         const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "expr");
         if (cJSON_IsString(e)) {
-            names_exist(e->valuestring, metrics, "the dashboard");
+            char missing[128];
+            if (metrics_unknown_name(e->valuestring, metrics, missing, sizeof missing))
+                fail_msg("the dashboard names %s, which /metrics does not have", missing);
             (*count)++;
         }
     }
     cJSON_ArrayForEach(it, o) collect_exprs(it, count, metrics);
-}
-
-/* The whole file, NUL-terminated (free it), or NULL. */
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    long n;
-
-    if (f == NULL)
-        return NULL;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-        (buf = malloc((size_t)n + 1)) != NULL) {
-        if (fread(buf, 1, (size_t)n, f) == (size_t)n) {
-            buf[n] = '\0';
-        } else {
-            free(buf);
-            buf = NULL;
-        }
-    }
-    fclose(f);
-    return buf;
 }
 
 /* promtool checks the rules and runs their unit tests; rules and dashboard name real metrics. */
@@ -469,9 +432,15 @@ static void rules_and_dashboard(void **state)
     assert_int_equal(system("promtool test rules " CALSYNC_SOURCE_DIR
                             "/tests/prometheus/calsync-alerts.test.yml >&2"),
                      0);
-    assert_non_null(rules = read_text(CALSYNC_SOURCE_DIR "/dist/prometheus/calsync-alerts.yml"));
-    names_exist(rules, metrics, "the alerting rules");
-    assert_non_null(dash = read_text(CALSYNC_SOURCE_DIR "/dist/grafana/calsync-dashboard.json"));
+    assert_non_null(rules =
+                        stack_read_text(CALSYNC_SOURCE_DIR "/dist/prometheus/calsync-alerts.yml"));
+    {
+        char missing[128];
+        if (metrics_unknown_name(rules, metrics, missing, sizeof missing))
+            fail_msg("the alerting rules name %s, which /metrics does not have", missing);
+    }
+    assert_non_null(dash =
+                        stack_read_text(CALSYNC_SOURCE_DIR "/dist/grafana/calsync-dashboard.json"));
     assert_non_null(d = cJSON_Parse(dash));
     collect_exprs(d, &exprs, metrics);
     assert_true(exprs >= 10);
@@ -485,8 +454,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(route_families_and_access), cmocka_unit_test(google_5xx_and_latency),
-        cmocka_unit_test(webhook_outcomes),          cmocka_unit_test(stuck_job_and_heartbeat),
-        cmocka_unit_test(readyz_follows_the_store),  cmocka_unit_test(rules_and_dashboard),
+        cmocka_unit_test(webhook_outcomes),          cmocka_unit_test(paused_direction),
+        cmocka_unit_test(stuck_job_and_heartbeat),   cmocka_unit_test(readyz_follows_the_store),
+        cmocka_unit_test(rules_and_dashboard),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);

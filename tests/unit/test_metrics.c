@@ -242,7 +242,8 @@ static void scrape_gauges(void **state)
              "INSERT INTO sync_jobs(user_id, kind, ckey, not_before, created_at, lease_owner, "
              "lease_until) VALUES ('u3','channel','u3',%lld,0,'o',%lld);"
              "INSERT INTO sync_jobs(user_id, kind, ckey, not_before, created_at) VALUES "
-             "('u2','sync','u2',%lld,0);",
+             "('u2','sync','u2',%lld,0);"
+             "UPDATE users SET sync_direction = 'none' WHERE id = 'u2';",
              now + 3600 * 1000LL, now - 1000, now + 60000, now - 1000, now - 10000, now - 20000,
              now + 20000, now - 5000);
     assert_int_equal(db_exec_sql(db, sql), CS_OK);
@@ -257,7 +258,8 @@ static void scrape_gauges(void **state)
     assert_non_null(strstr(b.data, "calsync_integrations{state=\"connected\"} 1\n"));
     assert_non_null(strstr(b.data, "calsync_integrations{state=\"error\"} 1\n"));
     assert_non_null(strstr(b.data, "calsync_integrations{state=\"reauth_required\"} 1\n"));
-    assert_non_null(strstr(b.data, "calsync_integrations{state=\"paused\"} 0\n"));
+    /* u2 paused the sync (direction none) */
+    assert_non_null(strstr(b.data, "calsync_integrations{state=\"paused\"} 1\n"));
     /* u1's channel expires within the hour, u2's has expired; u3 must reconnect: not counted */
     assert_non_null(strstr(b.data, "calsync_channels_expiring_soon 1\n"));
     assert_non_null(strstr(b.data, "calsync_channels_expired 1\n"));
