@@ -124,9 +124,13 @@ static int scrape_integrations(struct db *db, struct buf *out, long long now)
     }
     db_reset(st);
     rc = step == DB_DONE ? CS_OK : CS_ERR_DB;
-    if (rc == CS_OK &&
-        ((st = db_stmt(db, DB_METRICS_PAUSED)) == NULL || scrape_row(st, paused, 2) != CS_OK))
+    if (rc == CS_OK && (st = db_stmt(db, DB_METRICS_PAUSED)) == NULL)
         rc = CS_ERR_DB;
+    if (rc == CS_OK) {
+        if (db_param_count(st) > 0) /* ?1 = now, for a pause that ends at a time */
+            db_bind_int64(st, 1, now);
+        rc = scrape_row(st, paused, 2);
+    }
     if (rc == CS_OK)
         rc = scrape_head(out, "calsync_integrations", "gauge",
                          "Active Google connections by state (paused: sync direction none, "
