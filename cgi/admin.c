@@ -245,17 +245,28 @@ out:
     return rc;
 }
 
+/* Users done of the total, with each user's line (progress_note keeps it when the progress is
+ * redrawn on a terminal). */
+struct adopt_state {
+    struct progress p;
+    const struct vesta_adopt_stats *st; /* its total is set before the first user's line */
+};
+
 static void adopt_line(void *ctx, const char *user_id, const char *what)
 {
-    (void)ctx;
-    printf("%s: %s\n", user_id, what);
-    fflush(stdout);
+    struct adopt_state *as = ctx;
+
+    if (as->p.total < 0)
+        as->p.total = as->st->total;
+    progress_set(&as->p, as->p.done + 1);
+    progress_note(&as->p, "%s: %s", user_id, what);
 }
 
 /* vesta-adopt [--dry-run]: exit 1 only when a user could not be moved (or the store failed). */
 static int adopt(struct db *db, const struct cfg *cfg, int argc, char **argv)
 {
     struct vesta_adopt_stats st;
+    struct adopt_state as = {.st = &st};
     int dry = 0;
 
     for (int i = 2; i < argc; i++) {
@@ -269,10 +280,13 @@ static int adopt(struct db *db, const struct cfg *cfg, int argc, char **argv)
                         "database)\n");
         return 2;
     }
-    if (vesta_adopt(db, cfg, dry, adopt_line, NULL, &st) != CS_OK) {
+    progress_start(&as.p, stdout, "vesta-adopt", "users", -1);
+    if (vesta_adopt(db, cfg, dry, adopt_line, &as, &st) != CS_OK) {
         fprintf(stderr, "calsync-admin: vesta-adopt: cannot read Vesta's user_integrations\n");
         return 1;
     }
+    if (st.total > 0)
+        progress_end(&as.p);
     printf("%s%d of %d Vesta connection(s) %s, %d need a new consent, %d skipped, %d failed\n",
            dry ? "dry run: " : "", st.adopted, st.total, dry ? "would be adopted" : "adopted",
            st.reauth, st.skipped, st.failed);
