@@ -15,10 +15,12 @@
 #define COPY_V18 COPY_V14 ", ?15, ?16, ?17, ?18"
 #define COPY_V22 COPY_V18 ", ?19, ?20, ?21, ?22"
 #define COPY_V6 COPY_V5 ", ?6"
+#define COPY_V7 COPY_V6 ", ?7"
 #define COPY_V24 COPY_V22 ", ?23, ?24"
 #define COPY_V26 COPY_V22 ", ?23, ?24, ?25, ?26"
 #define COPY_V28 COPY_V26 ", ?27, ?28"
-COPY_TABLE(users, "id, email, password_hash, timezone, created_at, reminders", "id", COPY_V6)
+COPY_TABLE(users, "id, email, password_hash, timezone, created_at, reminders, sync_direction",
+           "id", COPY_V7)
 COPY_TABLE(sessions, "token_hash, user_id, expires_at, created_at", "token_hash", COPY_V4)
 COPY_TABLE(user_integrations,
            "integration_id, user_id, provider, access_token, refresh_token, expiry_date, "

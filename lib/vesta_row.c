@@ -223,6 +223,20 @@ static int vesta_title_is_google(const struct appt *a, const char *gen_title)
     return a->title != NULL && *a->title && (gen_title == NULL || strcmp(a->title, gen_title) != 0);
 }
 
+/* Cuts s to at most VESTA_NOTES_MAX bytes, on a UTF-8 character boundary. */
+static char *vesta_notes_cap(char *s)
+{
+    size_t n;
+
+    if (s == NULL || (n = strlen(s)) <= VESTA_NOTES_MAX)
+        return s;
+    n = VESTA_NOTES_MAX;
+    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+        n--;
+    s[n] = '\0';
+    return s;
+}
+
 char *vesta_notes_of(const struct appt *a, const char *gen_title)
 {
     const char *d = a->description ? a->description : "";
@@ -230,11 +244,11 @@ char *vesta_notes_of(const struct appt *a, const char *gen_title)
     size_t n;
 
     if (!vesta_title_is_google(a, gen_title))
-        return strdup(d);
+        return vesta_notes_cap(strdup(d));
     n = strlen(a->title) + strlen(d) + 3;
     if ((out = malloc(n)) != NULL)
         snprintf(out, n, "%s%s%s", a->title, *d ? "\n\n" : "", d);
-    return out;
+    return vesta_notes_cap(out);
 }
 
 char *vesta_desc_of(const char *notes, const struct appt *a, const char *gen_title)

@@ -58,6 +58,9 @@ char *vesta_title(const char *type, const char *first, const char *last);
 /* The event's location from a property's address parts (NULL parts skipped); "" when none. */
 char *vesta_location(const char *street, const char *details, const char *postal,
                      const char *city);
+/* Vesta's notes column is a `text` (65,535 bytes): longer notes are cut (Google and calsync's
+ * store keep the whole description). */
+#define VESTA_NOTES_MAX 65535
 /* Vesta's notes for an appointment: its description, led by its title when the title is the
  * Google summary rather than the one calsync makes (Vesta has no title column). malloc'd. */
 char *vesta_notes_of(const struct appt *a, const char *gen_title);

@@ -93,5 +93,13 @@ long stack_vesta_login(struct client *cl, const char *email)
     /* the cookie as BetterAuth's Set-Cookie leaves it in the browser (Netscape cookie line) */
     snprintf(line, sizeof line, "127.0.0.1\tFALSE\t/\tFALSE\t0\t%s\t%s", BAUTH_COOKIE, cookie);
     curl_easy_setopt(cl->c, CURLOPT_COOKIELIST, line);
+    /* the first request after a login makes calsync's own row of the agent, as in Vesta */
+    {
+        struct resp r;
+        long st = client_req(cl, "GET", "/api/auth/me", NULL, NULL, &r);
+        resp_free(&r);
+        if (st != 200)
+            return st;
+    }
     return 200;
 }

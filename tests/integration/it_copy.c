@@ -189,9 +189,22 @@ static void every_statement_prepares(void **state)
     assert_int_equal(db_open(target, &db, err, sizeof err), CS_OK);
     assert_int_equal(db_version(db), db_version_latest(db));
     assert_int_equal(db_exec(db, db_stmt(db, DB_SEEN_CREATE)), CS_OK);
-    for (int id = 0; id < DB__MAX; id++)
-        if (db_stmt(db, (enum db_stmt_id)id) == NULL)
-            fail_msg("statement %d does not prepare: %s", id, db_sql_text(db, (enum db_stmt_id)id));
+    {
+        /* the vesta host's own statements (their SQLite text a placeholder) read Vesta's tables:
+         * it_host_vesta prepares them on Vesta's database */
+        struct db *lite = NULL;
+        char path[512];
+        stack_path(&S, "calsync.db", path, sizeof path);
+        assert_int_equal(db_connect(path, &lite, err, sizeof err), CS_OK);
+        for (int id = 0; id < DB__MAX; id++) {
+            if (strcmp(db_sql_text(lite, (enum db_stmt_id)id), "SELECT NULL WHERE 0") == 0)
+                continue;
+            if (db_stmt(db, (enum db_stmt_id)id) == NULL)
+                fail_msg("statement %d does not prepare: %s", id,
+                         db_sql_text(db, (enum db_stmt_id)id));
+        }
+        db_close(lite);
+    }
     db_close(db);
 }
 

@@ -526,19 +526,29 @@ static void initial_push_drains(void **state)
         char *sql = malloc(cap);
         assert_non_null(uid);
         assert_non_null(sql);
-        used = (size_t)snprintf(sql, cap,
-                                "INSERT INTO appointments(user_id, title, description, location, "
-                                "start_utc, end_utc, created_at, updated_at) VALUES");
+        /* the vesta host: Vesta's own table, which its app writes (the first sync brings them) */
+        used = (size_t)snprintf(sql, cap, "%s",
+                                stack_vesta() ? "INSERT INTO `appointments`(user_id, contact_id, "
+                                                "notes, type, datetime_start, datetime_end, "
+                                                "is_active, status) VALUES"
+                                              : "INSERT INTO appointments(user_id, title, "
+                                                "description, location, start_utc, end_utc, "
+                                                "created_at, updated_at) VALUES");
         for (int i = 0; i < 2000; i++) {
             time_t t = (time_t)1798761600 + (time_t)i * 3600; /* 2027-01-01 + i hours */
             struct tm tm;
             char start[32], end[32];
             gmtime_r(&t, &tm);
-            strftime(start, sizeof start, "%Y-%m-%dT%H:00:00Z", &tm);
-            strftime(end, sizeof end, "%Y-%m-%dT%H:30:00Z", &tm);
+            strftime(start, sizeof start,
+                     stack_vesta() ? "%Y-%m-%d %H:00:00" : "%Y-%m-%dT%H:00:00Z", &tm);
+            strftime(end, sizeof end, stack_vesta() ? "%Y-%m-%d %H:30:00" : "%Y-%m-%dT%H:30:00Z",
+                     &tm);
             used += (size_t)snprintf(sql + used, cap - used,
-                                     "%s('%s', 'Local %d', '', '', '%s', '%s', 1, 1)", i ? "," : "",
-                                     uid, i, start, end);
+                                     stack_vesta()
+                                         ? "%s('%s', 77, 'Local %d', 'Visita', '%s', '%s', 1, "
+                                           "'Scheduled')"
+                                         : "%s('%s', 'Local %d', '', '', '%s', '%s', 1, 1)",
+                                     i ? "," : "", uid, i, start, end);
         }
         assert_true(used < cap);
         assert_int_equal(stack_db_exec(&S, sql), 0);
