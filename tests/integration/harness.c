@@ -171,6 +171,7 @@ static int stack_start_node2(struct stack *s)
     snprintf(buf, sizeof buf, "%s/run", dir);
     mkdir(buf, 0700);
     setenv("CALSYNC_STATE_DIR", dir, 1);
+    setenv("CALSYNC_NODE", "node2", 1); /* its own worker heartbeat (node 1: the host name) */
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         char prog[512], sock[512];
         snprintf(prog, sizeof prog, CALSYNC_BUILD_DIR "/cgi/calsync-%s", routes[i]);
@@ -187,6 +188,7 @@ static int stack_start_node2(struct stack *s)
             return -1;
     }
     setenv("CALSYNC_STATE_DIR", s->dir, 1);
+    unsetenv("CALSYNC_NODE");
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         char sock[512];
         snprintf(sock, sizeof sock, "%s/run/%s.sock", dir, routes[i]);
