@@ -1,5 +1,5 @@
--- 008_metrics (MySQL): per-series counters summed over every process and node, the worker's
--- heartbeat per node, and the indexes of the scrape's gauges (see 008_metrics.sql).
+-- 016_metrics (MySQL): per-series counters summed over every process and node, the worker's
+-- heartbeat per node, and the indexes of the scrape's gauges (see 016_metrics.sql).
 CREATE TABLE metric_counters (
     series     VARCHAR(191) NOT NULL PRIMARY KEY,
     value      BIGINT NOT NULL DEFAULT 0,

@@ -1,4 +1,4 @@
--- 008_metrics: what GET /metrics and /readyz read. Counters of the work (Google calls, webhook
+-- 016_metrics: what GET /metrics and /readyz read. Counters of the work (Google calls, webhook
 -- notifications, jobs finished, sync latency) are kept by each process and added here now and
 -- then (lib/metrics.c), so every node's work sums up in one row per series; the worker's
 -- heartbeat per node; indexes that keep each gauge of a scrape one index search.
