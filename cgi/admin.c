@@ -15,6 +15,7 @@
 #include "cs.h"
 #include "db.h"
 #include "db_copy.h"
+#include "progress.h"
 #include "integ.h"
 #include "doctor.h"
 #include "log.h"
@@ -138,11 +139,36 @@ static int status(struct db *db, const struct cfg *cfg)
     return 0;
 }
 
-static void copy_progress(const char *table, long long rows, void *ctx)
+/* Rows copied of all the tables: a line per finished table, and how far the whole copy got
+ * (redrawn on a terminal, a line per tenth otherwise). */
+struct copy_state {
+    struct progress p;
+    long long before; /* rows of the tables already finished */
+};
+
+static void copy_progress(const char *table, long long rows, int finished, void *ctx)
 {
-    (void)ctx;
-    printf("%-18s %lld\n", table, rows);
-    fflush(stdout);
+    struct copy_state *cs = ctx;
+
+    progress_set(&cs->p, cs->before + rows);
+    if (!finished)
+        return;
+    cs->before += rows;
+    progress_note(&cs->p, "%-18s %lld", table, rows);
+}
+
+/* Rows of every table of the source, for the progress' total (-1 when one cannot be counted). */
+static long long copy_total(struct db *src)
+{
+    long long total = 0;
+
+    for (size_t i = 0; i < db_copy_table_count(); i++) {
+        long long n = db_copy_rows(src, i);
+        if (n < 0)
+            return -1;
+        total += n;
+    }
+    return total;
 }
 
 /* The first line of a password file into out; CS_OK or CS_ERR_CONFIG (told on stderr). */
@@ -171,6 +197,7 @@ static int copy(int argc, char **argv)
 {
     const char *from = NULL, *to = NULL, *pwfile = NULL;
     struct db *src = NULL, *dst = NULL;
+    struct copy_state cs = {.before = 0};
     char err[CS_ERRLEN], a[512], b[512], pw[512] = "";
     int force = 0, rc = 1;
 
@@ -202,10 +229,13 @@ static int copy(int argc, char **argv)
         goto out;
     }
     printf("copying %s -> %s\n", a, b);
-    if (db_copy(src, dst, force, copy_progress, NULL, err, sizeof err) != CS_OK) {
+    progress_start(&cs.p, stdout, "copy", "rows", copy_total(src));
+    if (db_copy(src, dst, force, copy_progress, &cs, err, sizeof err) != CS_OK) {
+        progress_end(&cs.p);
         fprintf(stderr, "calsync-admin: copy: %s\n", err);
         goto out;
     }
+    progress_end(&cs.p);
     printf("done\n");
     rc = 0;
 out:
@@ -215,17 +245,28 @@ out:
     return rc;
 }
 
+/* Users done of the total, with each user's line (progress_note keeps it when the progress is
+ * redrawn on a terminal). */
+struct adopt_state {
+    struct progress p;
+    const struct vesta_adopt_stats *st; /* its total is set before the first user's line */
+};
+
 static void adopt_line(void *ctx, const char *user_id, const char *what)
 {
-    (void)ctx;
-    printf("%s: %s\n", user_id, what);
-    fflush(stdout);
+    struct adopt_state *as = ctx;
+
+    if (as->p.total < 0)
+        as->p.total = as->st->total;
+    progress_set(&as->p, as->p.done + 1);
+    progress_note(&as->p, "%s: %s", user_id, what);
 }
 
 /* vesta-adopt [--dry-run]: exit 1 only when a user could not be moved (or the store failed). */
 static int adopt(struct db *db, const struct cfg *cfg, int argc, char **argv)
 {
     struct vesta_adopt_stats st;
+    struct adopt_state as = {.st = &st};
     int dry = 0;
 
     for (int i = 2; i < argc; i++) {
@@ -239,10 +280,13 @@ static int adopt(struct db *db, const struct cfg *cfg, int argc, char **argv)
                         "database)\n");
         return 2;
     }
-    if (vesta_adopt(db, cfg, dry, adopt_line, NULL, &st) != CS_OK) {
+    progress_start(&as.p, stdout, "vesta-adopt", "users", -1);
+    if (vesta_adopt(db, cfg, dry, adopt_line, &as, &st) != CS_OK) {
         fprintf(stderr, "calsync-admin: vesta-adopt: cannot read Vesta's user_integrations\n");
         return 1;
     }
+    if (st.total > 0)
+        progress_end(&as.p);
     printf("%s%d of %d Vesta connection(s) %s, %d need a new consent, %d skipped, %d failed\n",
            dry ? "dry run: " : "", st.adopted, st.total, dry ? "would be adopted" : "adopted",
            st.reauth, st.skipped, st.failed);

@@ -13,6 +13,7 @@
 #include "http.h"
 #include "jobs.h"
 #include "log.h"
+#include "metrics.h"
 #include "sync.h"
 
 /* Runs the clean-up job now, briefly; on failure calsync-worker retries it. 1 when Google
@@ -32,8 +33,10 @@ static int tell_google(struct http_req *req, long long job_id)
     rc = sync_cleanup(req->cfg, &j);
     if (rc == CS_OK || rc == CS_ERR_INVAL) {
         jobs_done(req->db, &j); /* told, or nothing a retry could fix */
+        metrics_job(j.kind, rc == CS_OK ? METRICS_JOB_DONE : METRICS_JOB_DROPPED);
     } else {
         jobs_retry(req->db, &j, 0, "Google did not confirm the disconnect");
+        metrics_job(j.kind, METRICS_JOB_RETRY);
         jobs_wake(req->cfg);
     }
     jobs_free(&j);

@@ -14,6 +14,7 @@
 #include "integ.h"
 #include "jobs.h"
 #include "log.h"
+#include "metrics.h"
 #include "sync.h"
 
 #define HDR_MAX 256
@@ -53,6 +54,9 @@ struct batch {
     struct chan_seen c[HTTP_BATCH_MAX]; /* a request adds at most one */
     size_t nlate;
     struct late late[LATE_MAX];
+    /* outcomes of the batch's notifications (metrics), counted once the batch's fate is known:
+     * if it is rolled back every one of them is answered 503 */
+    unsigned outcomes[METRICS_WH__MAX];
 };
 
 /* Stores the highest message number accepted for a channel. A conditional write: when another
@@ -122,6 +126,13 @@ static void ok(struct http_req *req)
     http_reply(req, 200, "application/json", NULL, "{}", 2);
 }
 
+/* A refusal before the batch's transaction: counted at once, its answer stands. */
+static void invalid(struct http_req *req, int status, const char *msg)
+{
+    metrics_webhook(METRICS_WH_INVALID, 1);
+    http_reply_error(req, status, msg);
+}
+
 static int route(struct http_req *req, void *ctx)
 {
     struct batch *b = ctx;
@@ -131,24 +142,25 @@ static int route(struct http_req *req, void *ctx)
     int rc, good;
 
     if (strcmp(req->method, "POST") != 0) {
+        metrics_webhook(METRICS_WH_INVALID, 1);
         http_reply_405(req, "POST");
         return 0;
     }
     if (req->content_length > 0) {
-        http_reply_error(req, 413, "notifications have no body");
+        invalid(req, 413, "notifications have no body");
         return 0;
     }
     if (header(req, "HTTP_X_GOOG_CHANNEL_ID", chan, sizeof chan) != CS_OK ||
         header(req, "HTTP_X_GOOG_RESOURCE_ID", rid, sizeof rid) != CS_OK ||
         header(req, "HTTP_X_GOOG_RESOURCE_STATE", state, sizeof state) != CS_OK) {
-        http_reply_error(req, 400,
-                         "missing or malformed X-Goog-Channel-ID, X-Goog-Resource-ID "
-                         "or X-Goog-Resource-State");
+        invalid(req, 400,
+                "missing or malformed X-Goog-Channel-ID, X-Goog-Resource-ID "
+                "or X-Goog-Resource-State");
         return 0;
     }
     rc = header(req, "HTTP_X_GOOG_CHANNEL_TOKEN", token, sizeof token);
     if (rc == CS_ERR_INVAL) {
-        http_reply_error(req, 400, "malformed X-Goog-Channel-Token");
+        invalid(req, 400, "malformed X-Goog-Channel-Token");
         return 0;
     }
     if (rc == CS_ERR_NOTFOUND)
@@ -157,25 +169,28 @@ static int route(struct http_req *req, void *ctx)
     if (rc == CS_ERR_NOTFOUND)
         msgno = -1;
     if (rc == CS_ERR_INVAL) {
-        http_reply_error(req, 400, "malformed X-Goog-Message-Number");
+        invalid(req, 400, "malformed X-Goog-Message-Number");
         return 0;
     }
     if (strcmp(state, "sync") != 0 && strcmp(state, "exists") != 0 &&
         strcmp(state, "not_exists") != 0) {
-        http_reply_error(req, 400, "unknown X-Goog-Resource-State");
+        invalid(req, 400, "unknown X-Goog-Resource-State");
         return 0;
     }
     /* everything below reads and writes in the batch's one transaction: a lookup of its own
      * would take and drop the store's locks once more per batch */
     if (http_tx(req) != CS_OK) {
+        metrics_webhook(METRICS_WH_ERROR, 1);
         http_reply_error(req, 503, "notification not recorded; try again");
         return 0;
     }
     if ((cs = channel(req, b, chan, &rc)) == NULL) {
         if (rc != CS_OK) {
+            b->outcomes[METRICS_WH_ERROR]++;
             http_reply_error(req, 503, "notification not recorded; try again");
             return 0;
         }
+        b->outcomes[METRICS_WH_UNKNOWN]++;
         /* a stopped or replaced channel (Google may still send a few), or a disconnected
          * user: nothing to do */
         log_debug("notification for an unknown or inactive channel ignored");
@@ -187,11 +202,13 @@ static int route(struct http_req *req, void *ctx)
     good = crypt_str_eq(rid, cs->rid);
     good &= crypt_str_eq(token, cs->expect);
     if (!good) {
+        b->outcomes[METRICS_WH_FORGED]++;
         log_warn("forged or mismatched notification refused");
         http_reply_error(req, 403, "notification not verified");
         return 0;
     }
     if (strcmp(state, "sync") == 0) {
+        b->outcomes[METRICS_WH_SYNC]++;
         log_info("channel confirmed user=%s", cs->user_id);
         ok(req);
         return 0;
@@ -200,6 +217,7 @@ static int route(struct http_req *req, void *ctx)
      * deliver out of order): routine, and a line per request would let whoever floods the
      * endpoint fill the log */
     if (msgno >= 0 && cs->last >= msgno) {
+        b->outcomes[METRICS_WH_REPLAY]++;
         log_debug("replayed or out-of-order notification ignored user=%s", cs->user_id);
         ok(req);
         return CS_OK;
@@ -208,6 +226,7 @@ static int route(struct http_req *req, void *ctx)
         cs->last = msgno; /* stored as the batch ends, or later (ending, committed) */
         cs->dirty = 1;
     }
+    b->outcomes[METRICS_WH_ACCEPTED]++; /* or 503 with its batch, if that is rolled back */
     rc = CS_OK;
     /* the pull job, in the batch's transaction, before the 200: a notification Google got a
      * 200 for is never lost (if the transaction fails, every notification in it is answered
@@ -247,6 +266,11 @@ static int ending(struct db *db, int commit, void *ctx)
     int rc = CS_OK;
 
     if (!commit) { /* rolled back: nothing of the batch was stored or answered 200 */
+        unsigned n = 0;
+        for (int o = 0; o < METRICS_WH__MAX; o++)
+            n += b->outcomes[o];
+        metrics_webhook(METRICS_WH_ERROR, n); /* every one of them is answered 503 */
+        memset(b->outcomes, 0, sizeof b->outcomes);
         b->n = 0;
         b->wake = b->stored = 0;
         return CS_OK;
@@ -286,6 +310,9 @@ static void committed(const struct cfg *cfg, void *ctx)
     }
     b->n = 0;
     b->stored = 0;
+    for (int o = 0; o < METRICS_WH__MAX; o++)
+        metrics_webhook((enum metrics_webhook)o, b->outcomes[o]);
+    memset(b->outcomes, 0, sizeof b->outcomes);
     if (b->wake)
         jobs_wake(cfg);
     b->wake = 0;

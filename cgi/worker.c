@@ -22,9 +22,11 @@
 #include "cs.h"
 #include "db.h"
 #include "gapi.h"
+#include "health.h"
 #include "host.h"
 #include "jobs.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "sync.h"
 
@@ -111,15 +113,41 @@ static void run_job(struct db *db, const struct cfg *cfg, struct job *j)
     default:
         rc = CS_ERR_INVAL;
     }
-    if (rc == CS_OK)
+    if (rc == CS_OK) {
         jobs_done(db, j);
-    else if (rc == CS_ERR_NOTFOUND || rc == CS_ERR_REAUTH || rc == CS_ERR_INVAL)
+        metrics_job(j->kind, METRICS_JOB_DONE);
+    } else if (rc == CS_ERR_NOTFOUND || rc == CS_ERR_REAUTH || rc == CS_ERR_INVAL) {
         jobs_done(db, j); /* not connected any more, or nothing a retry can fix */
-    else if (rc == CS_ERR_BUSY)
+        metrics_job(j->kind, METRICS_JOB_DROPPED);
+    } else if (rc == CS_ERR_BUSY) {
         jobs_done(db, j); /* cancelled by a disconnect (or another worker took it over: then
                              the row is not ours and this changes nothing) */
-    else
+        metrics_job(j->kind, METRICS_JOB_CANCELLED);
+    } else {
         jobs_retry(db, j, retry_at, err);
+        metrics_job(j->kind, METRICS_JOB_RETRY);
+    }
+}
+
+/* Between jobs: the node's heartbeat every HEALTH_BEAT_MS, and the counts of the work into the
+ * store (at most once a second while busy; at once when idle). */
+static void worker_tick(struct db *db, const struct cfg *cfg, long long *beat_ms, int idle)
+{
+    long long now = db_now_ms();
+
+    static int failing;
+
+    if (now - *beat_ms >= HEALTH_BEAT_MS || now < *beat_ms) {
+        if (health_beat(db, cfg->node, (long)getpid()) == CS_OK) {
+            *beat_ms = now;
+            if (failing)
+                log_info("heartbeat stored again");
+            failing = 0;
+        } else if (!failing++) { /* once per outage */
+            log_warn("heartbeat not stored: %s", db_errmsg(db));
+        }
+    }
+    metrics_flush(db, idle);
 }
 
 /* Shortest time between two looks at the queue that wake-ups cause. */
@@ -131,6 +159,7 @@ static int worker_loop(const struct cfg *cfg, int wake_fd)
     struct db *db = NULL;
     char err[CS_ERRLEN];
     long long looked = 0; /* when the queue was last found with nothing due */
+    long long beat = 0;   /* when this runner last wrote the node's heartbeat */
 
     if (store_open(cfg, 1, &db, err, sizeof err) != CS_OK) {
         log_error("%s", err);
@@ -144,8 +173,10 @@ static int worker_loop(const struct cfg *cfg, int wake_fd)
             jobs_free(&j);
             /* an import holds pages of megabytes: give them back, the process lives on */
             malloc_trim(0);
+            worker_tick(db, cfg, &beat, 0);
             continue;
         }
+        worker_tick(db, cfg, &beat, 1);
         /* nothing due: sleep until the next job is due, a route wakes us, or the poll
          * interval passes (jobs from other hosts, lapsed leases) */
         long long due = jobs_next_due(db), now = db_now_ms();
@@ -169,6 +200,7 @@ static int worker_loop(const struct cfg *cfg, int wake_fd)
             usleep((useconds_t)timeout * 1000);
         }
     }
+    metrics_flush(db, 1);
     db_close(db);
     return 0;
 }

@@ -306,7 +306,9 @@ int cfg_load_from(struct cfg *c, cfg_getter get, void *ctx, char *errbuf, size_t
                                         errlen)) != CS_OK)
             goto out;
     }
-    rc = cfg_host_load(c, get, ctx, errbuf, errlen);
+    if ((rc = cfg_host_load(c, get, ctx, errbuf, errlen)) != CS_OK)
+        goto out;
+    rc = cfg_ops_load(c, get, ctx, errbuf, errlen);
 out:
     if (rc != CS_OK)
         cfg_free(c);
@@ -388,6 +390,7 @@ void cfg_free(struct cfg *c)
         }
     }
     cfg_host_free(c);
+    cfg_ops_free(c);
     free(c->secret_key_file); /* a path, not a secret */
     c->secret_key_file = NULL;
     sodium_memzero(c->secret_key, sizeof c->secret_key);

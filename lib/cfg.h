@@ -43,6 +43,15 @@ struct cfg {
     unsigned char *bauth_secret;
     size_t bauth_secret_len;
     int feed_ms; /* CALSYNC_FEED_MS: how often the host's change feed looks (vesta) */
+
+    /* operations (cfg_ops.c) */
+    /* CALSYNC_METRICS_TOKEN (or the first line of CALSYNC_METRICS_TOKEN_FILE): the bearer token
+     * that opens GET /metrics to other addresses than loopback; NULL: loopback only. Never
+     * logged. */
+    char *metrics_token;
+    char node[64];         /* CALSYNC_NODE: this host in worker heartbeats (default: hostname) */
+    int ready_heartbeat_s; /* CALSYNC_READY_HEARTBEAT_S: /readyz wants this node's worker
+                              heartbeat younger than this; 0: not checked (no worker here) */
 };
 
 /* Where users, sessions and appointments live (DESIGN.md section 7). */

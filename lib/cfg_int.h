@@ -12,5 +12,11 @@ int cfg_host_load(struct cfg *c, const char *(*get)(const char *, void *), void 
                   char *errbuf, size_t errlen);
 /* Wipes and frees what cfg_host_load kept. */
 void cfg_host_free(struct cfg *c);
+/* What operating calsync needs (cfg_ops.c): the metrics token, the node's name, readiness. CS_OK
+ * or CS_ERR_CONFIG with errbuf saying why. */
+int cfg_ops_load(struct cfg *c, const char *(*get)(const char *, void *), void *ctx, char *errbuf,
+                 size_t errlen);
+/* Wipes and frees what cfg_ops_load kept. */
+void cfg_ops_free(struct cfg *c);
 
 #endif

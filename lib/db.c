@@ -97,6 +97,11 @@ struct sqlite3 *db_handle(struct db *db)
     return db->be->sqlite_handle != NULL ? db->be->sqlite_handle(db) : NULL;
 }
 
+int db_ping(struct db *db)
+{
+    return db->be->ping != NULL ? db->be->ping(db) : CS_OK;
+}
+
 int db_version(struct db *db)
 {
     return db->be->version(db);

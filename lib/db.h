@@ -69,6 +69,10 @@ enum db_kind db_kind(const struct db *db);
 /* Applies migrations newer than the recorded version; returns CS_OK or CS_ERR_DB. Several
  * processes (or nodes) starting at once migrate exactly once. */
 int db_migrate(struct db *db, char *errbuf, size_t errlen);
+/* CS_OK when the store is reachable now: SQLite, the path still names the file this connection
+ * has open and it reads (a database moved or deleted away is gone, though the open file still
+ * works); MySQL, the server answers (a lost connection is reconnected once). Else CS_ERR_DB. */
+int db_ping(struct db *db);
 /* Schema version now in the store (-1 on error), and the version this program brings. */
 int db_version(struct db *db);
 int db_version_latest(const struct db *db);

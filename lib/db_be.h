@@ -72,6 +72,8 @@ struct db_backend {
     void (*rollback)(struct db *db);
     int (*in_transaction)(struct db *db);
     long long (*data_version)(struct db *db);
+    /* CS_OK when the store answers now (db_ping); may be NULL: reachable while statements run */
+    int (*ping)(struct db *db);
     /* May be NULL: the back end has no WAL / no SQLite handle. */
     void (*checkpoint_pages)(struct db *db, int pages);
     struct sqlite3 *(*sqlite_handle)(struct db *db);

@@ -57,7 +57,8 @@ long long db_copy_rows(struct db *db, size_t i)
 
 /* Copies one table inside a transaction of the target; *rows counts what was written. */
 static int db_copy_one(struct db *from, struct db *to, const struct db_copy_table *t, int force,
-                       long long *rows, char *errbuf, size_t errlen)
+                       long long *rows, db_copy_progress progress, void *ctx, char *errbuf,
+                       size_t errlen)
 {
     struct db_stmt *get, *put;
     int rc = CS_OK, step, ncols;
@@ -91,7 +92,8 @@ static int db_copy_one(struct db *from, struct db *to, const struct db_copy_tabl
                     rc == CS_ERR_CONFLICT && !force ? ": not empty? (--force replaces)" : "");
             break;
         }
-        (*rows)++;
+        if (++*rows % DB_COPY_STEP == 0 && progress != NULL)
+            progress(t->name, *rows, 0, ctx);
     }
     if (rc == CS_OK && step != DB_DONE)
         rc = cs_fail(errbuf, errlen, CS_ERR_DB, "%s: cannot read the source: %s", t->name,
@@ -129,7 +131,8 @@ int db_copy(struct db *from, struct db *to, int force, db_copy_progress progress
     }
     for (size_t i = 0; i < db_copy_table_count(); i++) {
         long long rows = 0, want = db_copy_rows(from, i);
-        int rc = db_copy_one(from, to, &db_copy_tables[i], force, &rows, errbuf, errlen);
+        int rc =
+            db_copy_one(from, to, &db_copy_tables[i], force, &rows, progress, ctx, errbuf, errlen);
         if (rc != CS_OK)
             return rc;
         if (want >= 0 && rows != want)
@@ -138,7 +141,7 @@ int db_copy(struct db *from, struct db *to, int force, db_copy_progress progress
                            "stop calsync while copying)",
                            db_copy_tables[i].name, rows, want);
         if (progress != NULL)
-            progress(db_copy_tables[i].name, rows, ctx);
+            progress(db_copy_tables[i].name, rows, 1, ctx);
     }
     return CS_OK;
 }

@@ -6,8 +6,10 @@
 
 #include "db.h"
 
-/* Called after each table with the rows written. */
-typedef void (*db_copy_progress)(const char *table, long long rows, void *ctx);
+/* Called while a table is copied (every DB_COPY_STEP rows; finished 0) and once it is done
+ * (finished 1), with the rows of that table written so far. */
+typedef void (*db_copy_progress)(const char *table, long long rows, int finished, void *ctx);
+#define DB_COPY_STEP 1000
 
 /* Copies every row of every table from one store to the other, one transaction per table of
  * the target, values as they are (ids, sealed tokens). Both must be at the latest schema

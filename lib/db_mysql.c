@@ -248,6 +248,18 @@ static int dbm_exec_sql(struct db *db, const char *sql)
     return rc;
 }
 
+/* The server answers a query; a connection lost outside a transaction is reconnected once. */
+static int dbm_ping(struct db *db)
+{
+    struct dbm *m = dbm_of(db);
+
+    if (dbm_query(m, "DO 1") == CS_OK)
+        return CS_OK;
+    if (m->in_tx || !dbm_is_conn_err(m->last_no) || dbm_reconnect(db) != CS_OK)
+        return CS_ERR_DB;
+    return dbm_query(m, "DO 1");
+}
+
 /* START TRANSACTION (READ COMMITTED: the session's level); reconnects once when the
  * connection was lost. */
 static int dbm_begin(struct db *db)
@@ -313,6 +325,7 @@ const struct db_backend db_backend_mysql = {
     .open = dbm_open,
     .close = dbm_close,
     .version = dbm_version,
+    .ping = dbm_ping,
     .migrate = dbm_migrate,
     .prepare = dbm_prepare,
     .reset = dbm_reset,

@@ -8,11 +8,11 @@
 
 /* Every table calsync creates (its own; the host's are written in backticks). */
 static const char *const db_prefix_tables[] = {
-    "users",           "sessions",         "appointments",    "user_integrations",
-    "outbox",          "sync_runs",        "oauth_states",    "login_failures",
-    "sync_jobs",       "idempotency_keys", "vesta_calendars", "schema_migrations",
-    "host_migrations", "vesta_rows",       "vesta_accounts",  "vesta_feed",
-    "seen_events",
+    "users",           "sessions",         "appointments",      "user_integrations",
+    "outbox",          "sync_runs",        "oauth_states",      "login_failures",
+    "sync_jobs",       "idempotency_keys", "vesta_calendars",   "schema_migrations",
+    "host_migrations", "vesta_rows",       "vesta_accounts",    "vesta_feed",
+    "seen_events",     "metric_counters",  "worker_heartbeats",
 };
 
 static int db_prefix_word(int c)

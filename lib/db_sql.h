@@ -24,3 +24,4 @@
 #include "db_sql_idem.h"
 #include "db_sql_copy.h"
 #include "db_sql_host.h"
+#include "db_sql_metrics.h"

@@ -135,8 +135,9 @@ DB_STMT2(OUTBOX_PUT,
          "VALUES(?1, ?2, ?3, 0, 0, ?4) ON DUPLICATE KEY UPDATE "
          "op = VALUES(op), version = version + 1, attempts = 0, next_attempt_at = 0, "
          "last_error = NULL")
-DB_STMT(OUTBOX_DUE, "SELECT outbox_id, appointment_id, op, attempts, version FROM outbox "
-                    "WHERE user_id = ?1 AND next_attempt_at <= ?2 ORDER BY outbox_id LIMIT ?3")
+DB_STMT(OUTBOX_DUE,
+        "SELECT outbox_id, appointment_id, op, attempts, version, created_at FROM outbox "
+        "WHERE user_id = ?1 AND next_attempt_at <= ?2 ORDER BY outbox_id LIMIT ?3")
 DB_STMT(OUTBOX_DONE, "DELETE FROM outbox WHERE outbox_id = ?1 AND version = ?2")
 DB_STMT(OUTBOX_RETRY, "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, "
                       "last_error = ?3 WHERE outbox_id = ?1 AND version = ?4")

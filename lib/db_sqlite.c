@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -24,6 +25,10 @@ struct dbs {
     sqlite3_stmt *version_st;         /* PRAGMA data_version */
     sqlite3_stmt *tx_st[DBS_TX__MAX]; /* BEGIN IMMEDIATE, COMMIT, ROLLBACK, prepared once */
     long long busy_since_us;          /* when the current wait for a lock began */
+    char *path;                       /* the file opened, and which it was (dbs_ping) */
+    int have_file;                    /* it was a file (not ":memory:") */
+    dev_t dev;
+    ino_t ino;
 };
 
 static sqlite3 *dbs_h(struct db *db)
@@ -103,6 +108,16 @@ static int dbs_open(struct db *db, const char *path, const char *password, char 
         usleep(50 * 1000);
     }
     dbs_tighten_modes(path);
+    {
+        struct stat st;
+        if ((s->path = strdup(path)) == NULL)
+            return cs_fail(errbuf, errlen, CS_ERR_NOMEM, "out of memory");
+        if (stat(path, &st) == 0) {
+            s->have_file = 1;
+            s->dev = st.st_dev;
+            s->ino = st.st_ino;
+        }
+    }
     return CS_OK;
 }
 
@@ -120,8 +135,23 @@ static void dbs_close(struct db *db)
     for (int i = 0; i < DBS_TX__MAX; i++)
         sqlite3_finalize(s->tx_st[i]);
     sqlite3_close(s->h);
+    free(s->path);
     free(s);
     db->conn = NULL;
+}
+
+/* The file is still where the store is configured (moved or deleted away, the connection
+ * would go on writing a file nobody else opens), and it reads. */
+static int dbs_ping(struct db *db)
+{
+    struct dbs *s = db->conn;
+    struct stat st;
+
+    if (s->have_file && (stat(s->path, &st) != 0 || st.st_dev != s->dev || st.st_ino != s->ino))
+        return CS_ERR_DB;
+    return sqlite3_exec(s->h, "SELECT 1 FROM sqlite_master LIMIT 1", NULL, NULL, NULL) == SQLITE_OK
+               ? CS_OK
+               : CS_ERR_DB;
 }
 
 static int dbs_version(struct db *db)
@@ -360,6 +390,7 @@ const struct db_backend db_backend_sqlite = {
     .open = dbs_open,
     .close = dbs_close,
     .version = dbs_version,
+    .ping = dbs_ping,
     .migrate = dbs_migrate,
     .prepare = dbs_prepare,
     .reset = dbs_reset,

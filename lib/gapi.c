@@ -5,6 +5,7 @@
 #include "cs.h"
 #include "http_parse.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -168,6 +169,7 @@ int gapi_http(const struct cfg *cfg, const char *method, const char *url, const 
         if (out->status >= 400)
             gapi_parse_error(out);
     }
+    metrics_google(cfg, method, url, rc == CS_OK ? out->status : 0);
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return rc;

@@ -14,6 +14,7 @@
 #include "cs.h"
 #include "fcgi.h"
 #include "log.h"
+#include "metrics.h"
 
 /* A FastCGI connection of the event loop. */
 struct http_conn {
@@ -288,7 +289,9 @@ int http_loop_batched(int sock, const struct cfg *cfg, struct db *db, const stru
             break;
         if (n == 0 && nbatch == 0 && idle_due) {
             idle_due = 0;
-            r->idle(db, r->ctx);
+            if (r->idle != NULL)
+                r->idle(db, r->ctx);
+            metrics_flush(db, 1); /* the counts of the last batches, now that it is quiet */
             continue;
         }
         for (int i = 0; i < n; i++) {
@@ -305,7 +308,9 @@ int http_loop_batched(int sock, const struct cfg *cfg, struct db *db, const stru
         if (nbatch == 0)
             continue;
         http_batch_run(batch, nbatch, cfg, db, r);
-        idle_due = r->idle != NULL;
+        /* a burst adds its counts to the store once a second, in a transaction of their own */
+        metrics_flush(db, 0);
+        idle_due = r->idle != NULL || metrics_pending();
         /* pipelined requests already received behind the answered ones */
         nnext = 0;
         for (size_t i = 0; i < nbatch; i++)

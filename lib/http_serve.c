@@ -19,6 +19,7 @@
 #include "cs.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 
 static volatile sig_atomic_t http_stop;
@@ -61,6 +62,9 @@ static int http_loop(int sock, const struct cfg *cfg, struct db *db, http_handle
         req.fcgi = &fr;
         req.envp = fr.envp;
         http_handle(&req, h, ctx, NULL);
+        /* what the request counted (routes that call Google) goes to the store now: an idle
+         * worker may wait long for its next request */
+        metrics_flush(db, 1);
     }
     FCGX_Free(&fr, 1);
     return 0;
@@ -146,6 +150,7 @@ static int http_serve_any(int argc, char **argv, const char *route, http_handler
             b->committed(&cfg, ctx);
         if (b != NULL && b->idle != NULL) /* the process ends: nothing is left for later */
             b->idle(db, ctx);
+        metrics_flush(db, 1);
         db_close(db);
         cfg_free(&cfg);
         return 0;
@@ -227,6 +232,7 @@ worker:
     else
         rc = b != NULL ? http_loop_batched(sock, &cfg, db, b, &http_stop)
                        : http_loop(sock, &cfg, db, h, ctx);
+    metrics_flush(db, 1);
     db_close(db);
     cfg_free(&cfg);
     return rc;

@@ -13,6 +13,7 @@
 #include "integ.h"
 #include "jobs.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,9 +356,12 @@ int sync_pull(struct sync_ctx *c, const char *sync_token)
         if ((rc = db_begin(c->db)) == CS_OK) {
             cJSON_ArrayForEach(it, items)
             {
+                int applied = c->st->pulled + c->st->deleted;
                 if ((rc = sync_tx_keepalive(c)) != CS_OK ||
                     (rc = sync_pull_item(c, it, full)) != CS_OK)
                     break;
+                if (!full && c->st->pulled + c->st->deleted > applied) /* a change from Google */
+                    metrics_latency(METRICS_TO_VESTA, sync_parse_ms(sync_str(it, "updated")));
             }
             rc = db_end(c->db, rc);
         }

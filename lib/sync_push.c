@@ -14,6 +14,7 @@
 #include "integ.h"
 #include "jobs.h"
 #include "log.h"
+#include "metrics.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@
 #define SYNC_PROGRESS_MIN 100 /* pushes from which the status shows progress */
 
 struct sync_row {
-    long long outbox_id, appt_id, version;
+    long long outbox_id, appt_id, version, queued_ms;
     int attempts;
     char op[8];
     int done; /* settled by a batch */
@@ -34,6 +35,7 @@ static void sync_outbox_done(struct sync_ctx *c, const struct sync_row *row)
 {
     struct db_stmt *st = db_stmt(c->db, DB_OUTBOX_DONE);
 
+    metrics_latency(METRICS_TO_GOOGLE, row->queued_ms); /* now visible on Google */
     if (st != NULL) {
         db_bind_int64(st, 1, row->outbox_id);
         db_bind_int64(st, 2, row->version);
@@ -186,6 +188,7 @@ static int sync_due_rows(struct sync_ctx *c, struct sync_row *rows, int *n)
         db_col_copy(st, 2, r->op, sizeof r->op);
         r->attempts = db_col_int(st, 3);
         r->version = db_col_int64(st, 4);
+        r->queued_ms = db_col_int64(st, 5);
         r->done = 0;
     }
     db_reset(st);

@@ -10,6 +10,8 @@ CALSYNC_TEST_PACKAGES="chromium nodejs openssl spawn-fcgi clang libclang-rt-14-d
 CALSYNC_TEST_PACKAGES="$CALSYNC_TEST_PACKAGES mariadb-server mariadb-client"
 # the deploy kit test (tests/deploy): package, lint, verify units, socket activation
 CALSYNC_TEST_PACKAGES="$CALSYNC_TEST_PACKAGES lintian systemd dpkg-dev fakeroot file"
+# /metrics and the alerting rules checked with promtool (it_metrics, the deploy kit)
+CALSYNC_TEST_PACKAGES="$CALSYNC_TEST_PACKAGES prometheus"
 
 log() { printf '[calsync] %s\n' "$*" >&2; }
 

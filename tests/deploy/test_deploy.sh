@@ -12,7 +12,7 @@ BUILD=$(cd "$1" && pwd)
 SRC=$(cd "$2" && pwd)
 PKG=$BUILD/deploy-pkg
 EMULATOR=$BUILD/tests/calsync-emulator
-ROUTES="auth appointments connect callback disconnect webhook sync settings"
+ROUTES="auth appointments connect callback disconnect webhook sync settings metrics health"
 MAX_EXPOSURE=${CALSYNC_MAX_EXPOSURE:-2.0}
 
 T=$(mktemp -d /tmp/calsync-deploy-XXXXXX)
@@ -83,7 +83,7 @@ wait_port() {
 }
 
 for tool in cmake cpack lintian dpkg-deb dpkg-buildflags systemd-analyze systemd-socket-activate \
-    nginx curl openssl sqlite3; do
+    nginx curl openssl sqlite3 promtool python3; do
     command -v "$tool" >/dev/null || fail "$tool is missing (scripts/test installs it)"
 done
 [ -x "$EMULATOR" ] || fail "no emulator at $EMULATOR"
@@ -125,6 +125,8 @@ expect=(
     /usr/share/calsync/nginx/calsync-routes.conf /usr/share/calsync/nginx/calsync-upstreams.conf
     /usr/share/calsync/nginx/calsync-vesta-routes.conf
     /usr/share/calsync/nginx/calsync-fastcgi.conf /usr/share/calsync/nginx/calsync-headers.conf
+    /usr/share/calsync/nginx/calsync-ops.conf
+    /usr/share/calsync/prometheus/calsync-alerts.yml /usr/share/calsync/grafana/calsync-dashboard.json
     /usr/share/calsync/www/index.html /usr/share/calsync/www/app.js /usr/share/calsync/www/app.css
     /usr/share/doc/calsync/copyright /usr/share/doc/calsync/changelog.gz
     /usr/share/doc/calsync/README.md
@@ -168,7 +170,7 @@ for u in $UNITS; do
         nexec=$((nexec + 1))
     done
 done
-[ "$nexec" -eq 10 ] || fail "expected 10 ExecStart lines (8 routes, worker, renew), found $nexec"
+[ "$nexec" -eq 12 ] || fail "expected 12 ExecStart lines (10 routes, worker, renew), found $nexec"
 # a root with the distribution's units (sysinit.target, ...) plus the package's
 VROOT=$T/vroot
 cp -a "$ROOT" "$VROOT"
@@ -438,6 +440,24 @@ for _ in $(seq 100); do
 done
 [ -n "$ok" ] || fail "after sync: Google has $(cat "$T/google.json"); Vesta lists $(cat "$T/list.json")"
 echo "ok  the Vesta appointment is in Google and the Google event is in Vesta"
+
+step "operations: /healthz, /readyz, /metrics, the alerting rules and the dashboard as installed"
+expect_status 200 "$BASE/healthz"
+for _ in $(seq 100); do [ "$(req "$BASE/readyz")" = 200 ] && break; sleep 0.1; done
+expect_status 200 "$BASE/readyz"
+grep -q '"status":"ready"' "$T/body" || fail "/readyz: $(cat "$T/body")"
+expect_status 200 "$BASE/metrics" # curl comes from 127.0.0.1: loopback needs no token
+case "$(header Content-Type)" in "text/plain; version=0.0.4"*) ;; *) fail "/metrics is $(header Content-Type)" ;; esac
+grep -q '^calsync_google_requests_total{method="oauth.token",status="2xx"} [1-9]' "$T/body" ||
+    fail "/metrics does not count the connect's token exchange"
+promtool check metrics <"$T/body" >"$T/promtool-metrics.log" 2>&1 ||
+    { cat "$T/promtool-metrics.log"; fail "promtool check metrics refuses /metrics"; }
+echo "ok  promtool check metrics: clean"
+promtool check rules "$ROOT/usr/share/calsync/prometheus/calsync-alerts.yml" ||
+    fail "promtool check rules refuses the packaged alerting rules"
+python3 -c 'import json, sys; json.load(open(sys.argv[1]))' \
+    "$ROOT/usr/share/calsync/grafana/calsync-dashboard.json" || fail "the packaged dashboard is not JSON"
+echo "ok  the packaged dashboard parses"
 
 step "webhook through the snippet mounted in another server"
 code=$(curl -sS --max-time 10 -o "$T/body" -w '%{http_code}' -X POST "$VESTA/api/google/calendar/webhook" \

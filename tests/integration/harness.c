@@ -37,7 +37,8 @@ __attribute__((constructor)) static void harness_filter(void)
 #endif
 
 static const char *const routes[] = {"auth",       "appointments", "connect", "callback",
-                                     "disconnect", "webhook",      "sync",    "settings"};
+                                     "disconnect", "webhook",      "sync",    "settings",
+                                     "metrics",    "health"};
 
 /* Replaces every @KEY@ of the template. */
 static int write_nginx_conf(struct stack *s, int workers)
@@ -170,6 +171,7 @@ static int stack_start_node2(struct stack *s)
     snprintf(buf, sizeof buf, "%s/run", dir);
     mkdir(buf, 0700);
     setenv("CALSYNC_STATE_DIR", dir, 1);
+    setenv("CALSYNC_NODE", "node2", 1); /* its own worker heartbeat (node 1: the host name) */
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         char prog[512], sock[512];
         snprintf(prog, sizeof prog, CALSYNC_BUILD_DIR "/cgi/calsync-%s", routes[i]);
@@ -186,6 +188,7 @@ static int stack_start_node2(struct stack *s)
             return -1;
     }
     setenv("CALSYNC_STATE_DIR", s->dir, 1);
+    unsetenv("CALSYNC_NODE");
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         char sock[512];
         snprintf(sock, sizeof sock, "%s/run/%s.sock", dir, routes[i]);
@@ -207,9 +210,13 @@ int stack_start(struct stack *s, const struct stack_opts *o)
         return -1;
     /* the programs read their configuration from the environment we give them */
     if (stack_mysql() && !(o && o->sqlite)) {
+        char url[sizeof s->db_url];
         if (stack_mysql_create(s) != 0)
             return -1;
-        setenv("CALSYNC_DB", s->db_url, 1);
+        snprintf(url, sizeof url, "%s", s->db_url);
+        if (o && o->db_proxy && stack_proxy_start(s, url, sizeof url) != 0)
+            return -1;
+        setenv("CALSYNC_DB", url, 1);
     } else {
         stack_path(s, "calsync.db", buf, sizeof buf);
         setenv("CALSYNC_DB", buf, 1);
@@ -387,6 +394,7 @@ int stack_stop(struct stack *s)
         }
     }
     s->npids = 0;
+    stack_proxy_stop(s);
     stack_mysql_drop(s);
     bad = sanitizer_reports(s);
     if (stack_stragglers(s) != 0) {

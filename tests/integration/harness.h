@@ -19,6 +19,8 @@ struct stack_opts {
     int nodes;                   /* 2: a second node (its own state dir node2/, route programs
                                     and worker) on the same store, nginx spreading requests
                                     over both (needs the MySQL store) */
+    int db_proxy;                /* MySQL: the programs reach the server through a relay that
+                                    stack_store_cut can cut */
 };
 
 struct stack {
@@ -26,7 +28,7 @@ struct stack {
     int http_port, emu_port;
     char base[64]; /* http://127.0.0.1:PORT */
     char emu[64];  /* http://127.0.0.1:PORT of the emulator */
-    pid_t pids[16];
+    pid_t pids[32];
     int npids;
     pid_t nginx;
     pid_t worker;  /* calsync-worker's parent process, or 0 */
@@ -37,6 +39,7 @@ struct stack {
      * stack_stop */
     char db_name[64];
     char db_url[600];
+    void *proxy; /* the relay of stack_opts.db_proxy, or NULL */
 };
 
 /* True when the stack runs on Vesta's database and logins (CALSYNC_TEST_HOST=vesta, with the
@@ -59,6 +62,11 @@ int stack_mysql_create(struct stack *s);
 void stack_mysql_drop(struct stack *s);
 
 int stack_start(struct stack *s, const struct stack_opts *o);
+/* Makes the store unreachable for the stack's programs (gone 1), or reachable again (gone 0):
+ * SQLite, the database file is moved away and back (open connections keep the file; the path
+ * no longer names it); MySQL (stack_opts.db_proxy), the relay drops every connection and
+ * refuses new ones until restored. 0 or -1. */
+int stack_store_cut(struct stack *s, int gone);
 /* Only the emulator (s->emu); stop with stack_stop. */
 int stack_start_emulator(struct stack *s, const struct stack_opts *o);
 /* Stops everything; -1 when a sanitizer reported in the logs (the directory is kept). */
@@ -164,6 +172,25 @@ int stack_kill_worker_of(struct stack *s, int node, int sig);
 /* Waits until calsync-worker has run every job that is due within ms (none left but those
  * scheduled later); 0 or -1. */
 int stack_wait_jobs(struct stack *s, int ms);
+
+/* Operations (harness_ops.c): GET /metrics from loopback, malloc'd (NULL unless 200). */
+char *stack_scrape(struct stack *s);
+/* The sum of the samples of an exposition whose series is name and holds every label of labels
+ * (comma-separated 'k="v"' parts, or NULL); -1 when no sample matches. */
+double metrics_sum(const char *body, const char *name, const char *labels);
+/* metrics_sum of a fresh scrape; -2 when the scrape failed. */
+double stack_metric(struct stack *s, const char *name, const char *labels);
+/* n push notifications of channel id/rid with token (message numbers first, first+1, ..., or
+ * none when first < 0), one after another or all at once on their own connections (together).
+ * Returns how many were answered want. */
+#define STACK_NOTIFY_MAX 64
+int stack_notify(struct stack *s, const char *id, const char *rid, const char *token,
+                 long long first, int n, int together, long want);
+/* 1 with its name in out when text (a PromQL expression, a rules file) names a calsync_* metric
+ * the exposition metrics has not (a family, or a histogram's _bucket/_sum/_count); else 0. */
+int metrics_unknown_name(const char *text, const char *metrics, char *out, size_t outlen);
+/* A whole file, NUL-terminated (free it), or NULL. */
+char *stack_read_text(const char *path);
 
 /* Direct database access for assertions (the stack's store, SQLite or MySQL: write SQL both
  * accept; on MySQL the session has the library's sql_mode, so || concatenates). */

@@ -18,6 +18,11 @@ int harness_port_open(int port);
 /* The whole file, NUL-terminated (free it), or NULL. */
 char *harness_read_file(const char *path);
 
+/* The relay of stack_opts.db_proxy (harness_proxy.c): started toward the server of the
+ * mysql:// url, whose address it then rewrites to the relay's (0 or -1); stopped. */
+int stack_proxy_start(struct stack *s, char *url, size_t urlsize);
+void stack_proxy_stop(struct stack *s);
+
 struct client;
 /* The vesta stack's users and logins (harness_vesta.c). */
 int stack_vesta_user(struct stack *s, const char *email, const char *tz);

@@ -283,6 +283,32 @@ static void workload_converges(void **state)
     assert_true(stack_file_contains(&S, "logs/calsync-node2.log", "webhook:"));
 }
 
+/* /metrics answers for the whole installation whichever node nginx picks: both nodes' worker
+ * heartbeats, counters that never go back from one answer to the next, the workload's work. */
+static void metrics_of_both_nodes(void **state)
+{
+    double last = -1;
+
+    (void)state;
+    sleep_ms(1500); /* the last counts reach the store */
+    for (int i = 0; i < 12; i++) {
+        char *b = stack_scrape(&S);
+        double calls;
+        assert_non_null(b);
+        calls = metrics_sum(b, "calsync_google_requests_total", NULL);
+        assert_true(calls > 0 && calls >= last);
+        last = calls;
+        assert_true(metrics_sum(b, "calsync_worker_heartbeat_age_seconds", "node=\"node2\"") >= 0);
+        assert_true(metrics_sum(b, "calsync_worker_heartbeat_age_seconds", NULL) >
+                    metrics_sum(b, "calsync_worker_heartbeat_age_seconds", "node=\"node2\""));
+        assert_true(metrics_sum(b, "calsync_webhook_notifications_total", "outcome=\"accepted\"") >
+                    0);
+        assert_true(metrics_sum(b, "calsync_jobs_finished_total", "outcome=\"done\"") >= USERS);
+        assert_true(metrics_sum(b, "calsync_sync_latency_seconds_count", NULL) > 0);
+        free(b);
+    }
+}
+
 /* kill -9 of node 1's job runners while they import; node 2 finishes the work. */
 static void killed_node_finished_by_other(void **state)
 {
@@ -371,6 +397,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(workload_converges),
+        cmocka_unit_test(metrics_of_both_nodes),
         cmocka_unit_test(killed_node_finished_by_other),
     };
 
