@@ -357,3 +357,21 @@ void appt_bind_content(struct db_stmt *st, int first, const struct appt *a)
     db_bind_text(st, first + 7, a->type);
     db_bind_text(st, first + 8, a->status);
 }
+
+int appt_get_any(struct db *db, const char *user_id, long long id, struct appt *a)
+{
+    struct db_stmt *st = db_stmt(db, DB_APPT_GET_ANY);
+    int rc = CS_ERR_NOTFOUND, step;
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, user_id);
+    step = db_step(st);
+    if (step == DB_ROW)
+        rc = appt_from_row(st, a);
+    else if (step != DB_DONE)
+        rc = CS_ERR_DB;
+    db_reset(st);
+    return rc;
+}

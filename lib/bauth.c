@@ -10,17 +10,6 @@
 
 #define BAUTH_SIG_B64 44 /* base64 of 32 bytes, with one '=' */
 
-static int bauth_hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s into out (outlen > 0); CS_ERR_AUTH on a bad escape, a NUL or overflow. */
 static int bauth_unescape(const char *s, char *out, size_t outlen)
 {
@@ -29,7 +18,7 @@ static int bauth_unescape(const char *s, char *out, size_t outlen)
     for (; *s != '\0'; s++) {
         int c = (unsigned char)*s;
         if (c == '%') {
-            int hi = bauth_hexval(s[1]), lo = hi < 0 ? -1 : bauth_hexval(s[2]);
+            int hi = cs_hex_digit(s[1]), lo = hi < 0 ? -1 : cs_hex_digit(s[2]);
             if (hi < 0 || lo < 0)
                 return CS_ERR_AUTH;
             c = hi * 16 + lo;

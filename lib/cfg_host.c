@@ -14,39 +14,51 @@
 
 #define CFG_BAUTH_SECRET_MAX 1024
 
+int cfg_value_or_file(const char *name, const char *v, const char *file, char *out, size_t outlen,
+                      char *errbuf, size_t errlen)
+{
+    out[0] = '\0';
+    if (v != NULL && *v != '\0' && file != NULL && *file != '\0')
+        return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
+                       "%s and %s_FILE are both set: give it in one place", name, name);
+    if (file != NULL && *file != '\0') {
+        FILE *fp = fopen(file, "r");
+        if (fp == NULL)
+            return cs_fail(errbuf, errlen, CS_ERR_CONFIG, "%s_FILE: cannot open %s: %s", name, file,
+                           strerror(errno));
+        if (fgets(out, (int)outlen, fp) == NULL)
+            out[0] = '\0';
+        fclose(fp);
+        out[strcspn(out, "\r\n")] = '\0';
+        return CS_OK;
+    }
+    if (v != NULL && strlen(v) >= outlen)
+        return cs_fail(errbuf, errlen, CS_ERR_CONFIG, "%s: longer than %zu bytes", name,
+                       outlen - 2);
+    snprintf(out, outlen, "%s", v ? v : "");
+    return CS_OK;
+}
+
 /* The secret's bytes from the variable or the first line of the file (one of them). */
 static int cfg_bauth_secret(struct cfg *c, const char *v, const char *file, char *errbuf,
                             size_t errlen)
 {
     char line[CFG_BAUTH_SECRET_MAX + 2];
-    int rc = CS_OK;
+    int rc = cfg_value_or_file("BETTER_AUTH_SECRET", v, file, line, sizeof line, errbuf, errlen);
 
-    if (v != NULL && *v != '\0' && file != NULL && *file != '\0')
-        return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
-                       "BETTER_AUTH_SECRET and BETTER_AUTH_SECRET_FILE are both set: give it in "
-                       "one place");
-    if (file != NULL && *file != '\0') {
-        FILE *fp = fopen(file, "r");
-        if (fp == NULL)
-            return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
-                           "BETTER_AUTH_SECRET_FILE: cannot open %s: %s", file, strerror(errno));
-        if (fgets(line, sizeof line, fp) == NULL)
-            line[0] = '\0';
-        fclose(fp);
-        line[strcspn(line, "\r\n")] = '\0';
-        v = line;
-    }
-    if (v == NULL || *v == '\0')
+    if (rc != CS_OK)
+        ;
+    else if (line[0] == '\0')
         rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG,
                      "CALSYNC_HOST=vesta needs Vesta's BetterAuth secret: set BETTER_AUTH_SECRET "
                      "or BETTER_AUTH_SECRET_FILE");
-    else if (strlen(v) > CFG_BAUTH_SECRET_MAX)
+    else if (strlen(line) > CFG_BAUTH_SECRET_MAX)
         rc = cs_fail(errbuf, errlen, CS_ERR_CONFIG, "BETTER_AUTH_SECRET: longer than %d bytes",
                      CFG_BAUTH_SECRET_MAX);
-    else if ((c->bauth_secret = (unsigned char *)strdup(v)) == NULL)
+    else if ((c->bauth_secret = (unsigned char *)strdup(line)) == NULL)
         rc = CS_ERR_NOMEM;
     else
-        c->bauth_secret_len = strlen(v);
+        c->bauth_secret_len = strlen(line);
     sodium_memzero(line, sizeof line);
     return rc;
 }

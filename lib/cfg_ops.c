@@ -33,24 +33,11 @@ static int cfg_metrics_token(struct cfg *c, const char *v, const char *file, cha
                              size_t errlen)
 {
     char line[CFG_TOKEN_MAX + 2];
-    int rc = CS_OK;
+    int rc = cfg_value_or_file("CALSYNC_METRICS_TOKEN", v, file, line, sizeof line, errbuf, errlen);
 
-    line[0] = '\0';
-    if (v != NULL && *v != '\0' && file != NULL && *file != '\0')
-        return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
-                       "CALSYNC_METRICS_TOKEN and CALSYNC_METRICS_TOKEN_FILE are both set: give it "
-                       "in one place");
-    if (file != NULL && *file != '\0') {
-        FILE *fp = fopen(file, "r");
-        if (fp == NULL)
-            return cs_fail(errbuf, errlen, CS_ERR_CONFIG,
-                           "CALSYNC_METRICS_TOKEN_FILE: cannot open %s: %s", file, strerror(errno));
-        if (fgets(line, sizeof line, fp) == NULL)
-            line[0] = '\0';
-        fclose(fp);
-        line[strcspn(line, "\r\n")] = '\0';
-        v = line;
-    }
+    if (rc != CS_OK)
+        return rc;
+    v = line;
     if (v == NULL || *v == '\0')
         return CS_OK; /* loopback only */
     if (!cfg_token_ok(v))

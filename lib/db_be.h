@@ -20,12 +20,12 @@ struct db {
     const struct db_backend *be; /* chosen once, in db_open_with */
     void *conn;                  /* the back end's connection state (its open sets it) */
     struct db_stmt st[DB__MAX];
-    char *prefix;           /* calsync's table prefix, or NULL (db_open_opts) */
-    char *ptext[DB__MAX];   /* the statement texts with the prefix, made when first prepared */
-    const char *mig_table;  /* where the MySQL back end records versions: mig_main, or the
-                               host's list's table while the face migrates that */
-    int mig_main_list;      /* the list being migrated is calsync's own (with its SQLite twin) */
-    char mig_main[64];      /* "schema_migrations" with the prefix */
+    char *prefix;          /* calsync's table prefix, or NULL (db_open_opts) */
+    char *ptext[DB__MAX];  /* the statement texts with the prefix, made when first prepared */
+    const char *mig_table; /* where the MySQL back end records versions: mig_main, or the
+                              host's list's table while the face migrates that */
+    int mig_main_list;     /* the list being migrated is calsync's own (with its SQLite twin) */
+    char mig_main[64];     /* "schema_migrations" with the prefix */
 };
 
 /* A back end of the store. The face calls nothing else of it; a back end calls nothing of

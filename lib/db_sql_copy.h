@@ -20,8 +20,8 @@
 #define COPY_V26 COPY_V22 ", ?23, ?24, ?25, ?26"
 #define COPY_V28 COPY_V26 ", ?27, ?28"
 #define COPY_V30 COPY_V28 ", ?29, ?30"
-COPY_TABLE(users, "id, email, password_hash, timezone, created_at, reminders, sync_direction",
-           "id", COPY_V7)
+COPY_TABLE(users, "id, email, password_hash, timezone, created_at, reminders, sync_direction", "id",
+           COPY_V7)
 COPY_TABLE(sessions, "token_hash, user_id, expires_at, created_at", "token_hash", COPY_V4)
 COPY_TABLE(user_integrations,
            "integration_id, user_id, provider, access_token, refresh_token, expiry_date, "

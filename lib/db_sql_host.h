@@ -7,7 +7,7 @@
 #define VESTA_ROW_COLS                                                                             \
     "a.user_id, a.contact_id, a.listing_id, "                                                      \
     "DATE_FORMAT(a.datetime_start, '%Y-%m-%dT%H:%i:%sZ'), "                                        \
-    "DATE_FORMAT(a.datetime_end, '%Y-%m-%dT%H:%i:%sZ'), a.status, a.notes, a.type, "              \
+    "DATE_FORMAT(a.datetime_end, '%Y-%m-%dT%H:%i:%sZ'), a.status, a.notes, a.type, "               \
     "coalesce(a.is_active, 1), a.trip_time_minutes, a.google_event_id, r.hsnap"
 
 /* a new appointment under the id its host row got (?13) */
@@ -51,12 +51,13 @@ DB_STMT2(VESTA_ROW_LOCK, VESTA_ONLY,
          "LEFT JOIN vesta_rows r ON r.appointment_id = a.appointment_id "
          "WHERE a.appointment_id = ?1 FOR UPDATE")
 /* the contact's name and the listing's address, both of the user's own account only */
-DB_STMT2(VESTA_DESCRIBE, VESTA_ONLY,
-         "SELECT c.first_name, c.last_name, p.street, p.address_details, p.postal_code, l2.city "
-         "FROM `users` u LEFT JOIN `contacts` c ON c.contact_id = ?2 AND c.account_id = u.account_id "
-         "LEFT JOIN `listings` l ON l.listing_id = ?3 AND l.account_id = u.account_id "
-         "LEFT JOIN `properties` p ON p.property_id = l.property_id AND p.account_id = u.account_id "
-         "LEFT JOIN `locations` l2 ON l2.neighborhood_id = p.neighborhood_id WHERE u.id = ?1")
+DB_STMT2(
+    VESTA_DESCRIBE, VESTA_ONLY,
+    "SELECT c.first_name, c.last_name, p.street, p.address_details, p.postal_code, l2.city "
+    "FROM `users` u LEFT JOIN `contacts` c ON c.contact_id = ?2 AND c.account_id = u.account_id "
+    "LEFT JOIN `listings` l ON l.listing_id = ?3 AND l.account_id = u.account_id "
+    "LEFT JOIN `properties` p ON p.property_id = l.property_id AND p.account_id = u.account_id "
+    "LEFT JOIN `locations` l2 ON l2.neighborhood_id = p.neighborhood_id WHERE u.id = ?1")
 DB_STMT2(VESTA_INSERT, VESTA_ONLY,
          "INSERT INTO `appointments`(user_id, contact_id, datetime_start, datetime_end, status, "
          "notes, type, is_active, created_at, updated_at) "
@@ -118,8 +119,7 @@ DB_STMT2(VESTA_CONTACT_OF_ACCOUNT, VESTA_ONLY,
 DB_STMT2(VESTA_ACCOUNT_OF, VESTA_ONLY, "SELECT account_id FROM `users` WHERE id = ?1")
 DB_STMT2(VESTA_GCAL_CLAIM, VESTA_ONLY,
          "INSERT IGNORE INTO vesta_accounts(account_id, contact_id) VALUES(?1, NULL)")
-DB_STMT2(VESTA_GCAL_GET, VESTA_ONLY,
-         "SELECT contact_id FROM vesta_accounts WHERE account_id = ?1")
+DB_STMT2(VESTA_GCAL_GET, VESTA_ONLY, "SELECT contact_id FROM vesta_accounts WHERE account_id = ?1")
 DB_STMT2(VESTA_GCAL_SET, VESTA_ONLY,
          "UPDATE vesta_accounts SET contact_id = ?2 WHERE account_id = ?1")
 DB_STMT2(VESTA_CONTACT_INSERT, VESTA_ONLY,

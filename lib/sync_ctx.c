@@ -60,17 +60,7 @@ void sync_user_tz(struct sync_ctx *c)
 /* Loads an appointment of the user whether active or not. */
 int sync_load(struct sync_ctx *c, long long id, struct appt *a)
 {
-    struct db_stmt *st = db_stmt(c->db, DB_APPT_GET_ANY);
-    int rc = CS_ERR_NOTFOUND;
-
-    if (st == NULL)
-        return CS_ERR_DB;
-    db_bind_int64(st, 1, id);
-    db_bind_text(st, 2, c->user_id);
-    if (db_step(st) == DB_ROW)
-        rc = appt_from_row(st, a);
-    db_reset(st);
-    return rc;
+    return appt_get_any(c->db, c->user_id, id, a);
 }
 
 int sync_load_by(struct sync_ctx *c, enum db_stmt_id id, const char *gid, struct appt *a)

@@ -30,20 +30,7 @@
 /* Loads the store's appointment of a row, any state. CS_ERR_NOTFOUND when it has none. */
 static int vesta_store_get(struct db *db, const struct vesta_row *r, struct appt *a)
 {
-    struct db_stmt *st = db_stmt(db, DB_APPT_GET_ANY);
-    int rc = CS_ERR_NOTFOUND, step;
-
-    if (st == NULL)
-        return CS_ERR_DB;
-    db_bind_int64(st, 1, r->id);
-    db_bind_text(st, 2, r->user_id);
-    step = db_step(st);
-    if (step == DB_ROW)
-        rc = appt_from_row(st, a);
-    else if (step != DB_DONE)
-        rc = CS_ERR_DB;
-    db_reset(st);
-    return rc;
+    return appt_get_any(db, r->user_id, r->id, a);
 }
 
 static int vesta_store_save(struct db *db, const struct appt *a)

@@ -13,7 +13,7 @@ struct db_stmt;
 struct vesta_row {
     long long id;
     char user_id[CRYPT_UUIDLEN];
-    long long contact_id, listing_id; /* 0: NULL */
+    long long contact_id, listing_id;        /* 0: NULL */
     char start[CAL_STRLEN], end[CAL_STRLEN]; /* RFC 3339 UTC ("...Z") */
     char status[24], type[24];
     char *notes; /* NULL: NULL */
@@ -56,8 +56,7 @@ void vesta_time_sql(const char *rfc3339, char out[CAL_STRLEN]);
 /* The summary Vesta would show: "Visita · Ana García" (type alone without a contact name). */
 char *vesta_title(const char *type, const char *first, const char *last);
 /* The event's location from a property's address parts (NULL parts skipped); "" when none. */
-char *vesta_location(const char *street, const char *details, const char *postal,
-                     const char *city);
+char *vesta_location(const char *street, const char *details, const char *postal, const char *city);
 /* Vesta's notes column is a `text` (65,535 bytes): longer notes are cut (Google and calsync's
  * store keep the whole description). */
 #define VESTA_NOTES_MAX 65535
