@@ -358,9 +358,11 @@ void appt_bind_content(struct db_stmt *st, int first, const struct appt *a)
     db_bind_text(st, first + 8, a->status);
 }
 
-int appt_get_any(struct db *db, const char *user_id, long long id, struct appt *a)
+/* Loads the user's appointment id that statement sid (?1 id, ?2 user) selects. */
+static int appt_load(struct db *db, enum db_stmt_id sid, const char *user_id, long long id,
+                     struct appt *a)
 {
-    struct db_stmt *st = db_stmt(db, DB_APPT_GET_ANY);
+    struct db_stmt *st = db_stmt(db, sid);
     int rc = CS_ERR_NOTFOUND, step;
 
     if (st == NULL)
@@ -374,4 +376,14 @@ int appt_get_any(struct db *db, const char *user_id, long long id, struct appt *
         rc = CS_ERR_DB;
     db_reset(st);
     return rc;
+}
+
+int appt_get(struct db *db, const char *user_id, long long id, struct appt *a)
+{
+    return appt_load(db, DB_APPT_GET, user_id, id, a);
+}
+
+int appt_get_any(struct db *db, const char *user_id, long long id, struct appt *a)
+{
+    return appt_load(db, DB_APPT_GET_ANY, user_id, id, a);
 }

@@ -54,6 +54,8 @@ int appt_read_only(const struct appt *a);
 void appt_free(struct appt *a);
 /* Fills a from a row selected with APPT_COLS; free with appt_free. */
 int appt_from_row(struct db_stmt *st, struct appt *a);
+/* Loads one active appointment of user; CS_ERR_NOTFOUND when absent or another user's. */
+int appt_get(struct db *db, const char *user_id, long long id, struct appt *a);
 /* Loads an appointment of the user whether active or not: CS_OK (free with appt_free),
  * CS_ERR_NOTFOUND (none of the user's) or CS_ERR_DB. */
 int appt_get_any(struct db *db, const char *user_id, long long id, struct appt *a);

@@ -15,24 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-int appt_get(struct db *db, const char *user_id, long long id, struct appt *a)
-{
-    struct db_stmt *st = db_stmt(db, DB_APPT_GET);
-    int rc = CS_ERR_NOTFOUND, step;
-
-    if (st == NULL)
-        return CS_ERR_DB;
-    db_bind_int64(st, 1, id);
-    db_bind_text(st, 2, user_id);
-    step = db_step(st);
-    if (step == DB_ROW)
-        rc = appt_from_row(st, a);
-    else if (step != DB_DONE)
-        rc = CS_ERR_DB;
-    db_reset(st);
-    return rc;
-}
-
 /* An earlier create with the same Idempotency-Key: CS_OK with its id, CS_ERR_INVAL when that
  * request had another body, CS_ERR_NOTFOUND when there is none (or it is over 24 h old). */
 static int appt_idem_get(struct db *db, const char *user_id, const char *key, const char *hash,

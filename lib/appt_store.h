@@ -7,8 +7,6 @@
 struct db;
 struct cfg;
 
-/* Loads one active appointment of user; CS_ERR_NOTFOUND when absent or another user's. */
-int appt_get(struct db *db, const char *user_id, long long id, struct appt *a);
 /* The writes below run through the host's appointment source of cfg (NULL: standalone) in
  * the same transaction, and take push: the delay (ms) of the job that pushes the change to Google,
  * or APPT_NO_PUSH when the user is not connected. */
