@@ -113,6 +113,8 @@ long client_connect(struct client *cl, char *final_location, size_t len);
 
 /* Waits until the user's integration has synced and is not syncing; 0 or -1 (10 s). */
 int client_wait_synced(struct client *c);
+/* The same, waiting up to ms. */
+int client_wait_synced_ms(struct client *c, int ms);
 /* Creates WHO@example.com (password "password-123", zone tz or the default), logs c in as it
  * and connects it to the Google account WHO@gmail.test; 0 once the initial sync is done. */
 int stack_connect_user(struct stack *s, struct client *c, const char *who, const char *tz);

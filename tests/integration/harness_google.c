@@ -22,7 +22,12 @@ static int synced_cond(void *arg)
 
 int client_wait_synced(struct client *c)
 {
-    return wait_until(synced_cond, c, 10000) ? 0 : -1;
+    return client_wait_synced_ms(c, 10000);
+}
+
+int client_wait_synced_ms(struct client *c, int ms)
+{
+    return wait_until(synced_cond, c, ms) ? 0 : -1;
 }
 
 int stack_connect_start(struct stack *s, struct client *c, const char *who, const char *tz)

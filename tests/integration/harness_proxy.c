@@ -209,6 +209,11 @@ int stack_proxy_start(struct stack *s, char *url, size_t urlsize)
     return 0;
 }
 
+/* Stopped relays: their copying threads may still be ending, so they stay allocated; kept
+ * reachable here (not a leak for LeakSanitizer), one per stack a test process starts. */
+static struct proxy *proxy_stopped[64];
+static size_t proxy_nstopped;
+
 void stack_proxy_stop(struct stack *s)
 {
     struct proxy *p = s->proxy;
@@ -221,6 +226,8 @@ void stack_proxy_stop(struct stack *s)
     p->cut = 1;
     proxy_drop_all(p);
     /* the copying threads end on their own; the relay itself stays allocated for them */
+    if (proxy_nstopped < sizeof proxy_stopped / sizeof proxy_stopped[0])
+        proxy_stopped[proxy_nstopped++] = p;
     s->proxy = NULL;
 }
 
