@@ -240,30 +240,17 @@ static char *vesta_notes_cap(char *s)
 char *vesta_notes_of(const struct appt *a, const char *gen_title)
 {
     const char *d = a->description ? a->description : "";
-    char *out;
-    size_t n;
 
-    if (!vesta_title_is_google(a, gen_title))
-        return vesta_notes_cap(strdup(d));
-    n = strlen(a->title) + strlen(d) + 3;
-    if ((out = malloc(n)) != NULL)
-        snprintf(out, n, "%s%s%s", a->title, *d ? "\n\n" : "", d);
-    return vesta_notes_cap(out);
+    /* the description; an event made on Google without one shows its summary instead */
+    if (*d == '\0' && vesta_title_is_google(a, gen_title))
+        d = a->title;
+    return vesta_notes_cap(strdup(d));
 }
 
 char *vesta_desc_of(const char *notes, const struct appt *a, const char *gen_title)
 {
-    size_t tl;
-
-    if (notes == NULL)
-        return strdup("");
-    if (vesta_title_is_google(a, gen_title)) {
-        tl = strlen(a->title);
-        if (strcmp(notes, a->title) == 0)
-            return strdup("");
-        if (strncmp(notes, a->title, tl) == 0 && strncmp(notes + tl, "\n\n", 2) == 0)
-            return strdup(notes + tl + 2);
-    }
+    if (notes == NULL || (vesta_title_is_google(a, gen_title) && strcmp(notes, a->title) == 0))
+        return strdup(""); /* the summary shown for want of a description: no description */
     return strdup(notes);
 }
 

@@ -60,8 +60,8 @@ char *vesta_location(const char *street, const char *details, const char *postal
 /* Vesta's notes column is a `text` (65,535 bytes): longer notes are cut (Google and calsync's
  * store keep the whole description). */
 #define VESTA_NOTES_MAX 65535
-/* Vesta's notes for an appointment: its description, led by its title when the title is the
- * Google summary rather than the one calsync makes (Vesta has no title column). malloc'd. */
+/* Vesta's notes for an appointment: its description; an event made on Google with no
+ * description shows its summary there (Vesta has no title column). malloc'd. */
 char *vesta_notes_of(const struct appt *a, const char *gen_title);
 /* The description an appointment gets from Vesta's notes (the inverse of vesta_notes_of). */
 char *vesta_desc_of(const char *notes, const struct appt *a, const char *gen_title);

@@ -380,7 +380,7 @@ static void google_events_become_vesta_rows(void **state)
     resp_free(&r);
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM `appointments` WHERE user_id = '%s' AND contact_id = 77 AND "
-             "type = 'Firma' AND notes = 'Firma notaría\n\nLlevar DNI' AND "
+             "type = 'Firma' AND notes = 'Llevar DNI' AND "
              "datetime_start = '2026-12-15 09:00:00'",
              id);
     assert_int_equal(stack_db_int(&S, sql), 1);
@@ -391,7 +391,7 @@ static void google_events_become_vesta_rows(void **state)
     snprintf(sql, sizeof sql,
              "SELECT count(*) FROM `appointments` a JOIN `contacts` c ON c.contact_id = "
              "a.contact_id WHERE a.user_id = '%s' AND c.account_id = 1 AND c.first_name = "
-             "'Google' AND a.type = 'Reunión'",
+             "'Google' AND a.type = 'Reunión' AND a.notes = 'Reunión banco'",
              id);
     assert_int_equal(stack_db_int(&S, sql), 1);
     snprintf(sql, sizeof sql,

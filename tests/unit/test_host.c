@@ -112,12 +112,12 @@ static void vesta_mapping(void **state)
     free(t);
     vesta_time_sql("2026-12-01T10:00:00Z", sql);
     assert_string_equal(sql, "2026-12-01 10:00:00");
-    /* notes: the description, led by the Google summary when that is the title; and back */
+    /* notes: the description; the Google summary when there is none; and back */
     memset(&a, 0, sizeof a);
     a.title = "Firma notaría";
     a.description = "Llevar DNI";
     n = vesta_notes_of(&a, NULL);
-    assert_string_equal(n, "Firma notaría\n\nLlevar DNI");
+    assert_string_equal(n, "Llevar DNI");
     d = vesta_desc_of(n, &a, NULL);
     assert_string_equal(d, "Llevar DNI");
     free(d);
@@ -126,11 +126,11 @@ static void vesta_mapping(void **state)
     free(d);
     free(n);
     a.title = "Visita · Ana García";
-    n = vesta_notes_of(&a, "Visita · Ana García");
-    assert_string_equal(n, "Llevar DNI");
+    a.description = "";
+    n = vesta_notes_of(&a, "Visita · Ana García"); /* a generated title is not shown */
+    assert_string_equal(n, "");
     free(n);
     a.title = "Firma notaría";
-    a.description = "";
     n = vesta_notes_of(&a, NULL);
     assert_string_equal(n, "Firma notaría");
     d = vesta_desc_of(n, &a, NULL);
