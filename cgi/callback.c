@@ -48,12 +48,16 @@ static void back(struct http_req *req, const char *reason)
 {
     char loc[1024];
 
+    if (reason != NULL)
+        log_info("connect ends: %s", reason);
+
     if (req->cfg->host == CFG_HOST_VESTA) {
         if (reason == NULL)
             snprintf(loc, sizeof loc, "%s/calendario?success=google_connected", req->cfg->base_url);
         else
-            snprintf(loc, sizeof loc, "%s/calendario?error=%s&reason=%s", req->cfg->base_url,
-                     vesta_code(reason), reason);
+            /* exactly Vesta's form (its page reads error=); our finer reason is in the log */
+            snprintf(loc, sizeof loc, "%s/calendario?error=%s", req->cfg->base_url,
+                     vesta_code(reason));
     } else if (reason == NULL)
         snprintf(loc, sizeof loc, "%s/calendario?google=connected", req->cfg->base_url);
     else
