@@ -11,12 +11,12 @@
 
 #include <sodium.h>
 
-#include "cal.h"
 #include "cfg.h"
 #include "cs.h"
 #include "db.h"
 #include "direction.h"
 #include "gapi.h"
+#include "host_vesta_id.h"
 #include "integ.h"
 #include "jobs.h"
 #include "log.h"
@@ -90,22 +90,6 @@ static int legacy_retire(struct db *db, long long id)
     return db_exec(db, st);
 }
 
-/* calsync's row of the agent (its settings, the job lock), as the first login makes it. */
-static int adopt_user_row(struct db *db, const struct cfg *cfg, const struct legacy *l)
-{
-    struct db_stmt *st = db_stmt(db, DB_VESTA_USER_SHADOW);
-    const char *tz =
-        l->tz[0] && strcmp(l->tz, "UTC") != 0 && cal_zone_valid(l->tz) ? l->tz : cfg->default_tz;
-
-    if (st == NULL)
-        return CS_ERR_DB;
-    db_bind_text(st, 1, l->user_id);
-    db_bind_text(st, 2, tz);
-    db_bind_int64(st, 3, db_now());
-    db_bind_text(st, 4, l->email);
-    return db_exec(db, st);
-}
-
 /* The connection in calsync's store, Vesta's row retired, the first sync queued: one transaction.
  * t NULL: the grant is gone (the user reconnects once; state reauth_required). */
 static int adopt_store(struct db *db, const struct cfg *cfg, const struct legacy *l,
@@ -118,7 +102,8 @@ static int adopt_store(struct db *db, const struct cfg *cfg, const struct legacy
 
     if ((rc = db_begin(db)) != CS_OK)
         return rc;
-    if ((rc = adopt_user_row(db, cfg, l)) != CS_OK ||
+    if ((rc = vesta_user_row(db, l->user_id, l->email, vesta_user_zone(l->tz, cfg->default_tz))) !=
+            CS_OK ||
         (rc = gapi_store_tokens(db, cfg, l->user_id, t ? t : &none, 1, 0)) != CS_OK)
         goto out;
     if ((st = db_stmt(db, DB_INTEG_SET_CALENDAR)) == NULL) {

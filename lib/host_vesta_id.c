@@ -7,6 +7,7 @@
 #include "cs.h"
 #include "db.h"
 #include "host.h"
+#include "host_vesta_id.h"
 #include "http.h"
 #include "log.h"
 
@@ -20,22 +21,37 @@
 static char vesta_shadow_id[CRYPT_UUIDLEN], vesta_shadow_tz[65],
     vesta_shadow_email[AUTH_EMAIL_MAX + 1];
 
-/* calsync's own row of the user (settings, job locks): made on first sight, zone kept fresh. */
+const char *vesta_user_zone(const char *vesta_tz, const char *def)
+{
+    return vesta_tz != NULL && vesta_tz[0] && strcmp(vesta_tz, "UTC") != 0 &&
+                   cal_zone_valid(vesta_tz)
+               ? vesta_tz
+               : def;
+}
+
+int vesta_user_row(struct db *db, const char *id, const char *email, const char *tz)
+{
+    struct db_stmt *st = db_stmt(db, DB_VESTA_USER_SHADOW);
+
+    if (st == NULL)
+        return CS_ERR_DB;
+    db_bind_text(st, 1, id);
+    db_bind_text(st, 2, tz);
+    db_bind_int64(st, 3, db_now());
+    db_bind_text(st, 4, email);
+    return db_exec(db, st);
+}
+
+/* calsync's own row of the user, made on first sight and kept fresh, written only when it
+ * changed since this process last wrote it. */
 static int vesta_shadow(struct db *db, const struct auth_user *u)
 {
-    struct db_stmt *st;
     int rc;
 
     if (strcmp(vesta_shadow_id, u->id) == 0 && strcmp(vesta_shadow_tz, u->tz) == 0 &&
         strcmp(vesta_shadow_email, u->email) == 0)
         return CS_OK;
-    if ((st = db_stmt(db, DB_VESTA_USER_SHADOW)) == NULL)
-        return CS_ERR_DB;
-    db_bind_text(st, 1, u->id);
-    db_bind_text(st, 2, u->tz);
-    db_bind_int64(st, 3, db_now());
-    db_bind_text(st, 4, u->email);
-    if ((rc = db_exec(db, st)) == CS_OK) {
+    if ((rc = vesta_user_row(db, u->id, u->email, u->tz)) == CS_OK) {
         snprintf(vesta_shadow_id, sizeof vesta_shadow_id, "%s", u->id);
         snprintf(vesta_shadow_tz, sizeof vesta_shadow_tz, "%s", u->tz);
         snprintf(vesta_shadow_email, sizeof vesta_shadow_email, "%s", u->email);
@@ -87,10 +103,7 @@ static int vesta_session_user(struct http_req *req, struct auth_user *u)
     db_reset(st);
     if (rc != CS_OK)
         goto out;
-    /* the column's default 'UTC' mostly means "never set": the configured zone serves then */
-    snprintf(u->tz, sizeof u->tz, "%s",
-             zone[0] && strcmp(zone, "UTC") != 0 && cal_zone_valid(zone) ? zone
-                                                                         : req->cfg->default_tz);
+    snprintf(u->tz, sizeof u->tz, "%s", vesta_user_zone(zone, req->cfg->default_tz));
     rc = vesta_shadow(req->db, u);
 out:
     sodium_memzero(token, sizeof token);
