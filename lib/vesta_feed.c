@@ -27,12 +27,6 @@
 /* rows deleted outright leave no trace to read by time: calsync's linked rows are checked */
 #define VESTA_GONE_EVERY_MS 1000
 
-/* Loads the store's appointment of a row, any state. CS_ERR_NOTFOUND when it has none. */
-static int vesta_store_get(struct db *db, const struct vesta_row *r, struct appt *a)
-{
-    return appt_get_any(db, r->user_id, r->id, a);
-}
-
 static int vesta_store_save(struct db *db, const struct appt *a)
 {
     struct db_stmt *st = db_stmt(db, DB_APPT_HOST_SAVE);
@@ -89,7 +83,7 @@ static int vesta_apply(struct db *db, struct vesta_row *r, const struct vesta_ro
         return CS_OK; /* calsync's own write, a no-op update, or seen already */
     memset(&a, 0, sizeof a);
     mask = prev->id != 0 ? vesta_row_diff(r, prev) : ~0;
-    if ((rc = vesta_store_get(db, r, &a)) != CS_OK && rc != CS_ERR_NOTFOUND)
+    if ((rc = appt_get_any(db, r->user_id, r->id, &a)) != CS_OK && rc != CS_ERR_NOTFOUND)
         goto out;
     have = rc == CS_OK;
     /* calsync's notes and generated title carry over from the snapshot */
@@ -115,11 +109,6 @@ static int vesta_apply(struct db *db, struct vesta_row *r, const struct vesta_ro
             rc = CS_ERR_NOMEM;
             goto out;
         }
-        if (strcmp(a.end, a.start) <= 0) { /* Vesta allows it; Google does not */
-            time_t t;
-            cal_parse_rfc3339(a.start, &t);
-            cal_format_utc(t + 60, a.end);
-        }
         rc = vesta_store_insert(db, &a, push != OUTBOX_NO_PUSH);
         if (rc == CS_OK && r->gid != NULL && *r->gid)
             rc = vesta_store_former(db, a.id, r->gid);
@@ -132,16 +121,8 @@ static int vesta_apply(struct db *db, struct vesta_row *r, const struct vesta_ro
     }
     /* the fields Vesta changed, over what the store has (Google's summary is kept unless the
      * type or the contact changed) */
-    if (mask & VR_TIMES) {
-        memcpy(a.start, r->start, sizeof a.start);
-        memcpy(a.end, r->end, sizeof a.end);
-        a.all_day = 0;
-        if (strcmp(a.end, a.start) <= 0) {
-            time_t t;
-            cal_parse_rfc3339(a.start, &t);
-            cal_format_utc(t + 60, a.end);
-        }
-    }
+    if (mask & VR_TIMES)
+        vesta_row_times(r, &a);
     if ((mask & VR_TYPE) && appt_type_valid(r->type))
         snprintf(a.type, sizeof a.type, "%.15s", r->type);
     if (mask & VR_STATUS)
@@ -208,7 +189,7 @@ static int vesta_gone(struct db *db, const struct cfg *cfg, int *found)
         memset(&r, 0, sizeof r);
         r.id = ids[i];
         snprintf(r.user_id, sizeof r.user_id, "%s", users[i]);
-        if ((rc = vesta_store_get(db, &r, &a)) == CS_OK) {
+        if ((rc = appt_get_any(db, r.user_id, r.id, &a)) == CS_OK) {
             a.is_active = 0;
             rc = vesta_store_save(db, &a);
             if (rc == CS_OK)

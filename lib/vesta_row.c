@@ -254,13 +254,24 @@ char *vesta_desc_of(const char *notes, const struct appt *a, const char *gen_tit
     return strdup(notes);
 }
 
+void vesta_row_times(const struct vesta_row *r, struct appt *a)
+{
+    memcpy(a->start, r->start, sizeof a->start);
+    memcpy(a->end, r->end, sizeof a->end);
+    a->all_day = 0;
+    if (strcmp(a->end, a->start) <= 0) { /* Vesta allows it; Google does not */
+        time_t t;
+        if (cal_parse_rfc3339(a->start, &t) == CS_OK)
+            cal_format_utc(t + 60, a->end);
+    }
+}
+
 int vesta_row_to_appt(const struct vesta_row *r, struct appt *a)
 {
     a->id = r->id;
     snprintf(a->user_id, sizeof a->user_id, "%s", r->user_id);
     a->contact_id = r->contact_id;
-    memcpy(a->start, r->start, sizeof a->start);
-    memcpy(a->end, r->end, sizeof a->end);
+    vesta_row_times(r, a);
     snprintf(a->type, sizeof a->type, "%.15s", appt_type_valid(r->type) ? r->type : "Reunión");
     snprintf(a->status, sizeof a->status, "%.15s",
              appt_status_valid(r->status) ? r->status : "Scheduled");

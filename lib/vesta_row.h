@@ -65,6 +65,9 @@ char *vesta_location(const char *street, const char *details, const char *postal
 char *vesta_notes_of(const struct appt *a, const char *gen_title);
 /* The description an appointment gets from Vesta's notes (the inverse of vesta_notes_of). */
 char *vesta_desc_of(const char *notes, const struct appt *a, const char *gen_title);
+/* A row's times as an appointment's (not all-day); an end not after the start (Vesta allows
+ * it, Google does not) becomes the start plus a minute. */
+void vesta_row_times(const struct vesta_row *r, struct appt *a);
 /* A row's content as calsync's appointment (title and location as given). */
 int vesta_row_to_appt(const struct vesta_row *r, struct appt *a);
 
