@@ -61,8 +61,7 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg_load_or_die(&cfg);
-    if (crypt_init() != CS_OK ||
-        store_open(&cfg, 1, &db, err, sizeof err) != CS_OK) {
+    if (crypt_init() != CS_OK || store_open(&cfg, 1, &db, err, sizeof err) != CS_OK) {
         fprintf(stderr, "calsync-renew: %s\n", err);
         cfg_free(&cfg);
         return 1;
