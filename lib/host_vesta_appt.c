@@ -36,20 +36,8 @@ static int vesta_lock(struct db *db, long long id, struct vesta_row *r, struct v
     return rc;
 }
 
-static long long vesta_account_of(struct db *db, const char *user_id)
-{
-    struct db_stmt *st = db_stmt(db, DB_VESTA_ACCOUNT_OF);
-    long long acc = 0;
-
-    if (st == NULL)
-        return 0;
-    db_bind_text(st, 1, user_id);
-    if (db_step(st) == DB_ROW && !db_col_is_null(st, 0))
-        acc = db_col_int64(st, 0);
-    db_reset(st);
-    return acc;
-}
-
+/* The id (first column) a statement of one row selects, 0 when none. Its parameters: ?1 the
+ * text s1, or the number n when s1 is NULL; ?2 (when it has one) the text s2, else n. */
 static long long vesta_one_id(struct db *db, enum db_stmt_id id, const char *s1, long long n,
                               const char *s2)
 {
@@ -76,7 +64,7 @@ static long long vesta_one_id(struct db *db, enum db_stmt_id id, const char *s1,
  * additional_info): the contact of events with no attendee among the account's contacts. */
 static int vesta_gcal_contact(struct db *db, const char *user_id, long long *out)
 {
-    long long acc = vesta_account_of(db, user_id), cid;
+    long long acc = vesta_one_id(db, DB_VESTA_ACCOUNT_OF, user_id, 0, NULL), cid;
     struct db_stmt *st;
     int rc;
 
